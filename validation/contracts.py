@@ -1,0 +1,383 @@
+"""Data contracts: one pandera ``DataFrameModel`` per table of the product brief.
+
+This module is a leaf: it imports nothing of the project, so every layer may use it.
+
+Conventions (part of the product, see BRIEF.md):
+
+* timestamps are UTC with nanosecond precision (``datetime64[ns, UTC]``);
+* prices are in currency units (float64), sizes in shares/contracts (float64);
+* ``side`` is +1 buy, -1 sell; ``aggressor`` is +1 buyer-initiated, -1 seller-initiated, 0 unknown;
+* every market record carries ``available_at >= ts`` (the time it became known).
+
+Schemas are strict (no unknown columns) and coercing. :func:`split_valid` is the row-level entry
+point used by cleansing and by ``bestex validate``: it never drops a row silently; every rejected
+row comes back with the rule that caught it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Optional
+
+import numpy as np
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+UTC_NS: Final = pd.DatetimeTZDtype(unit="ns", tz="UTC")
+_TS = {"dtype_kwargs": {"unit": "ns", "tz": "UTC"}}
+
+
+class ContractError(ValueError):
+    """A table cannot be checked row by row: unreadable, or columns missing or unknown."""
+
+
+class _Contract(pa.DataFrameModel):
+    class Config:
+        strict = True
+        coerce = True
+
+
+# --------------------------------------------------------------------------- market data
+class QuotesSchema(_Contract):
+    """Level-1 quotes: one row per top-of-book update of one symbol."""
+
+    ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    available_at: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    symbol: Series[str] = pa.Field(str_length={"min_value": 1})
+    bid_px: Series[float] = pa.Field(gt=0)
+    bid_sz: Series[float] = pa.Field(gt=0)
+    ask_px: Series[float] = pa.Field(gt=0)
+    ask_sz: Series[float] = pa.Field(gt=0)
+
+    @pa.dataframe_check(name="available_at >= ts", element_wise=False)
+    def _known_after_event(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["available_at"] >= df["ts"]
+
+    @pa.dataframe_check(name="bid_px <= ask_px", element_wise=False)
+    def _not_crossed(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["bid_px"] <= df["ask_px"]
+
+
+class DepthSchema(_Contract):
+    """Level-N book: one row per (ts, symbol, level); an empty side has null price and size 0."""
+
+    ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    available_at: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    symbol: Series[str] = pa.Field(str_length={"min_value": 1})
+    level: Series[int] = pa.Field(ge=1, le=1000)
+    bid_px: Series[float] = pa.Field(gt=0, nullable=True)
+    bid_sz: Series[float] = pa.Field(ge=0)
+    ask_px: Series[float] = pa.Field(gt=0, nullable=True)
+    ask_sz: Series[float] = pa.Field(ge=0)
+
+    @pa.dataframe_check(name="available_at >= ts", element_wise=False)
+    def _known_after_event(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["available_at"] >= df["ts"]
+
+    @pa.dataframe_check(name="bid_px <= ask_px", element_wise=False)
+    def _not_crossed(cls, df: pd.DataFrame) -> Series[bool]:
+        both = df["bid_px"].notna() & df["ask_px"].notna()
+        return ~both | (df["bid_px"] <= df["ask_px"])
+
+
+class TradesSchema(_Contract):
+    """Trades (prints): one row per execution."""
+
+    ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    available_at: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    symbol: Series[str] = pa.Field(str_length={"min_value": 1})
+    px: Series[float] = pa.Field(gt=0)
+    qty: Series[float] = pa.Field(gt=0)
+    aggressor: Series[int] = pa.Field(isin=[-1, 0, 1])
+
+    @pa.dataframe_check(name="available_at >= ts", element_wise=False)
+    def _known_after_event(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["available_at"] >= df["ts"]
+
+
+class DailyBarsSchema(_Contract):
+    """Daily bars: one row per (date, symbol); ``available_at`` is the session close (UTC)."""
+
+    date: Series[pd.Timestamp] = pa.Field()
+    symbol: Series[str] = pa.Field(str_length={"min_value": 1})
+    open: Series[float] = pa.Field(gt=0)
+    high: Series[float] = pa.Field(gt=0)
+    low: Series[float] = pa.Field(gt=0)
+    close: Series[float] = pa.Field(gt=0)
+    volume: Series[float] = pa.Field(ge=0)
+    available_at: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+
+    @pa.dataframe_check(name="low <= min(open, close) and high >= max(open, close)", element_wise=False)
+    def _range_holds(cls, df: pd.DataFrame) -> Series[bool]:
+        # a relative tolerance of 1e-6 absorbs float rounding of adjusted prices
+        tol = 1e-6 * df["close"].abs()
+        lo = df[["open", "close"]].min(axis=1)
+        hi = df[["open", "close"]].max(axis=1)
+        return (df["low"] <= lo + tol) & (df["high"] >= hi - tol)
+
+    @pa.dataframe_check(name="available_at >= date", element_wise=False)
+    def _known_after_date(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["available_at"] >= df["date"].dt.tz_localize("UTC")
+
+
+EXIT_REASONS: Final = ("acquired", "bankrupt", "delisted", "replaced", "other")
+
+
+class MembershipSchema(_Contract):
+    """Index membership spans: one row per (symbol, span); ``end_date`` null = still a member."""
+
+    symbol: Series[str] = pa.Field(str_length={"min_value": 1})
+    start_date: Series[pd.Timestamp] = pa.Field()
+    end_date: Series[pd.Timestamp] = pa.Field(nullable=True)
+    exit_reason: Optional[Series[str]] = pa.Field(nullable=True, isin=list(EXIT_REASONS))
+
+    @pa.dataframe_check(name="end_date >= start_date", element_wise=False)
+    def _ordered(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["end_date"].isna() | (df["end_date"] >= df["start_date"])
+
+
+# --------------------------------------------------------------------------- execution data
+class ParentOrdersSchema(_Contract):
+    """Parent orders: one row per order a desk decided to work."""
+
+    order_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
+    symbol: Series[str] = pa.Field(str_length={"min_value": 1})
+    side: Series[int] = pa.Field(isin=[-1, 1])
+    qty: Series[float] = pa.Field(gt=0)
+    decision_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    end_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    strategy: Series[str] = pa.Field(str_length={"min_value": 1})
+    limit_px: Optional[Series[float]] = pa.Field(gt=0, nullable=True)
+
+    @pa.dataframe_check(name="end_ts >= decision_ts", element_wise=False)
+    def _ordered(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["end_ts"] >= df["decision_ts"]
+
+
+class ChildFillsSchema(_Contract):
+    """Child fills: one row per execution report of a child order."""
+
+    order_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    fill_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    px: Series[float] = pa.Field(gt=0)
+    qty: Series[float] = pa.Field(gt=0)
+    fee: Series[float] = pa.Field()  # currency units; negative = rebate
+    liquidity: Series[str] = pa.Field(isin=["maker", "taker"])
+    venue: Series[str] = pa.Field(str_length={"min_value": 1})
+
+
+class LabelsSchema(_Contract):
+    """Realized cost labels: one row per parent order; ``is_bps > 0`` when execution cost money."""
+
+    order_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
+    decision_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    t1: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    arrival_mid: Series[float] = pa.Field(gt=0)
+    avg_px: Series[float] = pa.Field(gt=0, nullable=True)  # null when nothing filled
+    filled_qty: Series[float] = pa.Field(ge=0)
+    is_bps: Series[float] = pa.Field()
+    delay_bps: Series[float] = pa.Field(nullable=True)
+    spread_bps: Series[float] = pa.Field(nullable=True)
+    impact_bps: Series[float] = pa.Field(nullable=True)
+    timing_bps: Series[float] = pa.Field(nullable=True)
+    opportunity_bps: Series[float] = pa.Field(nullable=True)
+    fees_bps: Series[float] = pa.Field(nullable=True)
+
+    @pa.dataframe_check(name="t1 >= decision_ts", element_wise=False)
+    def _label_ends_after_decision(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["t1"] >= df["decision_ts"]
+
+
+# --------------------------------------------------------------------------- bookkeeping tables
+class OutagesSchema(_Contract):
+    """Feed gaps: one row per in-session interval with no update longer than the threshold."""
+
+    table: Series[str] = pa.Field()
+    symbol: Series[str] = pa.Field()
+    start_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    end_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    gap_s: Series[float] = pa.Field(gt=0)
+
+
+class QuarantineSchema(_Contract):
+    """Quarantined rows: one row per rejected source row, with the first rule that caught it."""
+
+    table: Series[str] = pa.Field()
+    source: Series[str] = pa.Field()
+    row: Series[int] = pa.Field(ge=0)  # 0-based position in the source table as read
+    rule: Series[str] = pa.Field()
+    detail: Series[str] = pa.Field()
+    record: Series[str] = pa.Field()  # the source row as JSON
+
+
+CONTRACTS: Final[dict[str, type[_Contract]]] = {
+    "quotes": QuotesSchema,
+    "depth": DepthSchema,
+    "trades": TradesSchema,
+    "daily_bars": DailyBarsSchema,
+    "membership": MembershipSchema,
+    "parent_orders": ParentOrdersSchema,
+    "child_fills": ChildFillsSchema,
+    "labels": LabelsSchema,
+    "outages": OutagesSchema,
+    "quarantine": QuarantineSchema,
+}
+
+# Public contract tables (the ones a user brings); bookkeeping tables are produced, never ingested.
+USER_TABLES: Final = ("quotes", "depth", "trades", "daily_bars", "membership",
+                      "parent_orders", "child_fills", "labels")
+
+
+def contract(table: str) -> type[_Contract]:
+    """Return the schema of ``table``; raise ``ContractError`` naming the known tables."""
+    try:
+        return CONTRACTS[table]
+    except KeyError:
+        raise ContractError(
+            f"unknown table {table!r}; known tables: {', '.join(CONTRACTS)}"
+        ) from None
+
+
+def columns(table: str) -> dict[str, tuple[str, bool]]:
+    """Map column name -> (dtype string, required) for ``table``, in contract order."""
+    cols = contract(table).to_schema().columns
+    return {name: (str(col.dtype), bool(col.required)) for name, col in cols.items()}
+
+
+def empty(table: str) -> pd.DataFrame:
+    """An empty frame with the contract's required columns and dtypes."""
+    schema = contract(table).to_schema()
+    data = {
+        name: pd.Series([], dtype=col.dtype.type)
+        for name, col in schema.columns.items()
+        if col.required
+    }
+    return pd.DataFrame(data)
+
+
+# --------------------------------------------------------------------------- row-level checking
+@dataclass(frozen=True)
+class RowFailure:
+    """One rejected row: its 0-based position, the column (or '*' for a row rule), rule and value."""
+
+    row: int
+    column: str
+    rule: str
+    value: str
+
+
+def _coerce(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[RowFailure]]:
+    """Coerce each column to its contract dtype; values that cannot be converted become failures."""
+    schema = contract(table).to_schema()
+    out: dict[str, pd.Series] = {}
+    failures: list[RowFailure] = []
+    pos = np.arange(len(df))
+    for name, col in schema.columns.items():
+        if name not in df.columns:
+            continue
+        s = df[name]
+        dtype = col.dtype.type
+        want = str(col.dtype)
+        if str(s.dtype) == want:
+            out[name] = s
+            continue
+        if isinstance(dtype, pd.DatetimeTZDtype) or want.startswith("datetime64"):
+            conv = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
+            conv = conv.dt.as_unit("ns")
+            if not isinstance(dtype, pd.DatetimeTZDtype):
+                conv = conv.dt.tz_localize(None)
+        elif want in ("float64", "int64"):
+            conv = pd.to_numeric(s, errors="coerce")
+            if want == "int64":
+                frac = conv.notna() & (conv != np.round(conv))
+                conv = conv.mask(frac)
+        else:  # strings
+            conv = s.astype("string").astype(object).where(s.notna(), None).astype("str")
+            conv = conv.where(s.notna(), np.nan)
+        bad = conv.isna().to_numpy() & s.notna().to_numpy()
+        for i in pos[bad]:
+            failures.append(RowFailure(int(i), name, f"type: {name} must be {want}", repr(s.iat[i])))
+        out[name] = conv
+    extra = {c: df[c] for c in df.columns if c not in out}
+    return pd.DataFrame({**out, **extra}, index=df.index), failures
+
+
+def check_columns(table: str, df: pd.DataFrame, *, source: str = "<frame>") -> None:
+    """Raise ``ContractError`` when required columns are missing or unknown columns are present."""
+    cols = columns(table)
+    required = [c for c, (_, req) in cols.items() if req]
+    missing = [c for c in required if c not in df.columns]
+    unknown = [c for c in df.columns if c not in cols]
+    if missing or unknown:
+        parts = []
+        if missing:
+            parts.append(f"missing columns {missing}")
+        if unknown:
+            parts.append(f"unknown columns {unknown}")
+        raise ContractError(
+            f"{source}: {table} contract: {'; '.join(parts)} "
+            f"(expected {list(cols)}; optional: {[c for c, (_, r) in cols.items() if not r]})"
+        )
+
+
+def split_valid(
+    table: str, df: pd.DataFrame, *, source: str = "<frame>"
+) -> tuple[pd.DataFrame, list[RowFailure]]:
+    """Split ``df`` into the rows that meet ``table``'s contract and the failures of the others.
+
+    Parameters
+    ----------
+    table : str
+        Contract name (see ``CONTRACTS``).
+    df : pandas.DataFrame
+        Rows as read; positions (0-based) identify rows in the failures.
+    source : str, default="<frame>"
+        Name used in error messages (usually the file path).
+
+    Returns
+    -------
+    clean : pandas.DataFrame
+        Coerced rows that pass every rule, index reset, columns in contract order.
+    failures : list of RowFailure
+        One entry per (row, rule) that failed; a row may fail several rules.
+
+    Raises
+    ------
+    ContractError
+        When columns are missing or unknown: such a table cannot be checked row by row.
+    """
+    check_columns(table, df, source=source)
+    df = df.reset_index(drop=True)
+    coerced, failures = _coerce(table, df)
+    bad_rows = {f.row for f in failures}
+    keep = np.ones(len(df), dtype=bool)
+    if bad_rows:
+        keep[list(bad_rows)] = False
+    cand = coerced[keep]
+    schema = contract(table).to_schema()
+    try:
+        schema.validate(cand, lazy=True)
+    except pa.errors.SchemaErrors as exc:
+        fc = exc.failure_cases
+        seen: set[tuple[int, str]] = set()
+        for rec in fc.itertuples(index=False):
+            idx = rec.index
+            if idx is None or (isinstance(idx, float) and np.isnan(idx)):
+                raise ContractError(
+                    f"{source}: {table} contract: {rec.check} failed on column {rec.column}"
+                ) from None
+            row_rule = rec.schema_context == "DataFrameSchema"
+            col = "*" if row_rule else str(rec.column)
+            rule = str(rec.check) if row_rule else f"{col}: {rec.check}"
+            if (int(idx), rule) in seen:
+                continue
+            seen.add((int(idx), rule))
+            value = "" if row_rule else str(rec.failure_case)
+            failures.append(RowFailure(int(idx), col, rule, value))
+            keep[int(idx)] = False
+    order = [c for c in schema.columns if c in coerced.columns]
+    clean = coerced.loc[keep, order].reset_index(drop=True)
+    clean = schema.validate(clean) if len(clean) else clean
+    failures.sort(key=lambda f: f.row)
+    return clean, failures
