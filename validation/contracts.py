@@ -279,7 +279,9 @@ def _coerce(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[RowFailure
         s = df[name]
         dtype = col.dtype.type
         want = str(col.dtype)
-        if str(s.dtype) == want:
+        if str(s.dtype) == want or (
+            want.startswith("string") and pd.api.types.is_string_dtype(s.dtype) and s.dtype != object
+        ):
             out[name] = s
             continue
         if isinstance(dtype, pd.DatetimeTZDtype) or want.startswith("datetime64"):

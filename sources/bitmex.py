@@ -1,0 +1,176 @@
+"""BitMEX 10-level book snapshots and trades (XBTUSD, ETHUSD; 2020-03-10) as contract tables.
+
+Files (``data/crypto``, no header; strings are quoted and space-padded):
+
+* ``bitmex_2020-03-10_orderbook10_snapshots.csv.gz``: ``moment, millis, symbol``, then ask prices
+  1-10, ask sizes 1-10, bid prices 1-10, bid sizes 1-10 (43 columns);
+* ``bitmex_2020-03-10_trades.csv.gz``: ``symbol, moment, millis, price, size, action, side``.
+
+Time. ``moment`` is a UTC wall-clock second ("2020-03-10 18:25:10") and ``millis`` its millisecond
+part (0-999 in both files; with it, each symbol's timestamps are non-decreasing, which they would not
+be if ``millis`` were dropped or read as an epoch). So ``ts = moment + millis ms``; a ``millis``
+outside 0-999 makes ``ts`` missing and the row is quarantined by the contract. The files carry no
+receive time, so ``available_at = ts + latency_ns`` with an assumed feed latency
+(:data:`BITMEX_LATENCY_NS`).
+
+Units. Prices in USD; sizes in contracts as BitMEX reports them (1 contract = 1 USD for XBTUSD).
+Trade ``side`` is the taker's side: "Buy" -> aggressor +1, "Sell" -> -1, anything else 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from sources._io import read_csv
+from validation.quarantine import CleanseResult, cleanse_contract
+
+BITMEX_LATENCY_NS: Final = 10_000_000
+"""Assumed feed latency, 10 ms: exchange match time to the moment a client holds the message
+(a websocket feed from BitMEX's AWS eu-west-1 gateway to a nearby client). Not measured: the files
+have no receive time. Pass ``latency_ns`` to model a slower feed (BitMEX lagged by seconds during
+the crash)."""
+
+LEVELS: Final = 10
+_BOOK_SIDES: Final = ("ask_px", "ask_sz", "bid_px", "bid_sz")  # file order, 10 columns each
+BOOK_COLUMNS: Final = ["moment", "millis", "symbol"] + [
+    f"{name}_{lvl}" for name in _BOOK_SIDES for lvl in range(1, LEVELS + 1)
+]
+TRADE_COLUMNS: Final = ["symbol", "moment", "millis", "price", "size", "action", "side"]
+
+
+def _times(raw: pd.DataFrame, latency_ns: int) -> tuple[pd.Series, pd.Series]:
+    """``ts = moment + millis`` (UTC, ns) and ``available_at = ts + latency_ns``."""
+    if latency_ns < 0:
+        raise ValueError(f"`latency_ns` must be >= 0 (a feed cannot deliver early), got {latency_ns}")
+    moment = pd.to_datetime(raw["moment"], format="%Y-%m-%d %H:%M:%S", utc=True, errors="coerce")
+    millis = pd.to_numeric(raw["millis"], errors="coerce")
+    millis = millis.where(millis.between(0, 999) & (millis == np.floor(millis)))
+    ts = moment.dt.as_unit("ns") + pd.to_timedelta(millis, unit="ms")
+    return ts, ts + pd.Timedelta(latency_ns, unit="ns")
+
+
+def _strip(s: pd.Series) -> pd.Series:
+    return s.astype("str").str.strip()
+
+
+def read_bitmex_book(
+    path: str | Path, *, latency_ns: int = BITMEX_LATENCY_NS
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read the 10-level snapshot file into raw ``depth`` and ``quotes`` tables.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        ``bitmex_2020-03-10_orderbook10_snapshots.csv.gz``.
+    latency_ns : int, default=BITMEX_LATENCY_NS
+        Feed latency added to ``ts`` to give ``available_at``, in nanoseconds.
+
+    Returns
+    -------
+    depth : pandas.DataFrame
+        ``depth`` contract columns, one row per (snapshot, level), levels 1-10, snapshot order.
+    quotes : pandas.DataFrame
+        ``quotes`` contract columns, level 1 of each snapshot.
+
+    Raises
+    ------
+    validation.contracts.ContractError
+        When the file cannot be read or does not have 43 columns.
+    ValueError
+        When ``latency_ns`` is negative.
+
+    Notes
+    -----
+    Values are not checked here (raw tables): :func:`ingest_bitmex` runs the contracts.
+    """
+    path = Path(path)
+    raw = read_csv(path, header=None, names=BOOK_COLUMNS, index_col=False)
+    ts, available_at = _times(raw, latency_ns)
+    symbol = _strip(raw["symbol"])
+    n = len(raw)
+    block = {name: raw[[f"{name}_{i}" for i in range(1, LEVELS + 1)]].to_numpy().ravel()
+             for name in _BOOK_SIDES}  # row-major: snapshot by snapshot, levels 1..10 within
+    depth = pd.DataFrame({
+        "ts": np.repeat(ts.to_numpy(), LEVELS),
+        "available_at": np.repeat(available_at.to_numpy(), LEVELS),
+        "symbol": np.repeat(symbol.to_numpy(), LEVELS),
+        "level": np.tile(np.arange(1, LEVELS + 1, dtype=np.int64), n),
+        "bid_px": block["bid_px"], "bid_sz": block["bid_sz"],
+        "ask_px": block["ask_px"], "ask_sz": block["ask_sz"],
+    })
+    depth["ts"] = depth["ts"].dt.tz_localize("UTC") if depth["ts"].dt.tz is None else depth["ts"]
+    depth["available_at"] = (depth["available_at"].dt.tz_localize("UTC")
+                             if depth["available_at"].dt.tz is None else depth["available_at"])
+    quotes = pd.DataFrame({
+        "ts": ts, "available_at": available_at, "symbol": symbol,
+        "bid_px": raw["bid_px_1"], "bid_sz": raw["bid_sz_1"],
+        "ask_px": raw["ask_px_1"], "ask_sz": raw["ask_sz_1"],
+    })
+    return depth, quotes
+
+
+def read_bitmex_trades(path: str | Path, *, latency_ns: int = BITMEX_LATENCY_NS) -> pd.DataFrame:
+    """Read the trades file into a raw ``trades`` table.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        ``bitmex_2020-03-10_trades.csv.gz``.
+    latency_ns : int, default=BITMEX_LATENCY_NS
+        Feed latency added to ``ts`` to give ``available_at``, in nanoseconds.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``trades`` contract columns, file order; ``aggressor`` from ``side``
+        ("Buy" +1, "Sell" -1, else 0).
+
+    Raises
+    ------
+    validation.contracts.ContractError
+        When the file cannot be read.
+    ValueError
+        When ``latency_ns`` is negative.
+    """
+    path = Path(path)
+    raw = read_csv(path, header=None, names=TRADE_COLUMNS, index_col=False)
+    ts, available_at = _times(raw, latency_ns)
+    side = _strip(raw["side"])
+    aggressor = np.select([side == "Buy", side == "Sell"], [1, -1], default=0).astype(np.int64)
+    return pd.DataFrame({
+        "ts": ts, "available_at": available_at, "symbol": _strip(raw["symbol"]),
+        "px": raw["price"], "qty": raw["size"], "aggressor": aggressor,
+    })
+
+
+def ingest_bitmex(
+    book_path: str | Path, trades_path: str | Path, *, latency_ns: int = BITMEX_LATENCY_NS
+) -> dict[str, CleanseResult]:
+    """Read both BitMEX files and check ``quotes``, ``depth`` and ``trades`` against their contracts.
+
+    Parameters
+    ----------
+    book_path : str or pathlib.Path
+        The 10-level snapshot file.
+    trades_path : str or pathlib.Path
+        The trades file.
+    latency_ns : int, default=BITMEX_LATENCY_NS
+        Feed latency, in nanoseconds (``available_at = ts + latency_ns``).
+
+    Returns
+    -------
+    dict of str to CleanseResult
+        Keys ``"quotes"``, ``"depth"``, ``"trades"``; each reconciles
+        (``rows_in == len(clean) + len(quarantine)``); ``source`` is the file path.
+    """
+    depth, quotes = read_bitmex_book(book_path, latency_ns=latency_ns)
+    trades = read_bitmex_trades(trades_path, latency_ns=latency_ns)
+    return {
+        "quotes": cleanse_contract("quotes", quotes, source=str(book_path)),
+        "depth": cleanse_contract("depth", depth, source=str(book_path)),
+        "trades": cleanse_contract("trades", trades, source=str(trades_path)),
+    }

@@ -1,0 +1,154 @@
+"""Data contracts: one tiny hand-checkable fixture per table and per bound.
+
+Each case starts from a valid row, breaks exactly one thing, and asserts which row fails and
+which rule names it.
+"""
+
+import pandas as pd
+import pytest
+
+from validation.contracts import (
+    CONTRACTS,
+    USER_TABLES,
+    ContractError,
+    check_columns,
+    columns,
+    empty,
+    split_valid,
+)
+from validation.quarantine import cleanse_contract
+
+T0 = "2012-06-21T13:30:00Z"
+T1 = "2012-06-21T13:30:01Z"
+
+VALID = {
+    "quotes": {"ts": T0, "available_at": T1, "symbol": "AMZN", "bid_px": 220.0, "bid_sz": 100,
+               "ask_px": 220.1, "ask_sz": 200},
+    "depth": {"ts": T0, "available_at": T1, "symbol": "AAPL", "level": 2, "bid_px": 580.0,
+              "bid_sz": 10, "ask_px": 580.5, "ask_sz": 5},
+    "trades": {"ts": T0, "available_at": T0, "symbol": "AMZN", "px": 220.05, "qty": 100,
+               "aggressor": 1},
+    "daily_bars": {"date": "2013-03-01", "symbol": "DELL", "open": 13.0, "high": 13.5,
+                   "low": 12.9, "close": 13.2, "volume": 1e6,
+                   "available_at": "2013-03-01T21:00:00Z"},
+    "membership": {"symbol": "DELL", "start_date": "1996-01-02", "end_date": "2013-10-29"},
+    "parent_orders": {"order_id": "P1", "symbol": "AMZN", "side": -1, "qty": 5000,
+                      "decision_ts": T0, "end_ts": "2012-06-21T14:30:00Z", "strategy": "twap"},
+    "child_fills": {"order_id": "P1", "fill_ts": T1, "px": 220.0, "qty": 100, "fee": -0.2,
+                    "liquidity": "maker", "venue": "XNAS"},
+    "labels": {"order_id": "P1", "decision_ts": T0, "t1": "2012-06-21T14:30:00Z",
+               "arrival_mid": 220.05, "avg_px": 220.1, "filled_qty": 5000, "is_bps": 2.27,
+               "delay_bps": 0.1, "spread_bps": 2.0, "impact_bps": 0.5, "timing_bps": -0.3,
+               "opportunity_bps": 0.0, "fees_bps": -0.03},
+}
+
+# (table, column, bad value, expected rule fragment)
+BREAKS = [
+    ("quotes", "bid_px", 0.0, "bid_px: greater_than(0)"),
+    ("quotes", "ask_sz", -5, "ask_sz: greater_than(0)"),
+    ("quotes", "bid_px", 221.0, "bid_px <= ask_px"),
+    ("quotes", "available_at", "2012-06-21T13:29:59Z", "available_at >= ts"),
+    ("quotes", "ask_px", "abc", "type: ask_px must be float64"),
+    ("depth", "level", 0, "level: greater_than_or_equal_to(1)"),
+    ("depth", "bid_px", 581.0, "bid_px <= ask_px"),
+    ("depth", "bid_sz", -1, "bid_sz: greater_than_or_equal_to(0)"),
+    ("trades", "aggressor", 2, "aggressor: isin"),
+    ("trades", "qty", 0, "qty: greater_than(0)"),
+    ("trades", "px", -220.0, "px: greater_than(0)"),
+    ("daily_bars", "high", 13.1, "low <= min(open, close) and high >= max(open, close)"),
+    ("daily_bars", "volume", -1, "volume: greater_than_or_equal_to(0)"),
+    ("daily_bars", "available_at", "2013-02-28T21:00:00Z", "available_at >= date"),
+    ("membership", "end_date", "1990-01-01", "end_date >= start_date"),
+    ("parent_orders", "side", 0, "side: isin"),
+    ("parent_orders", "end_ts", "2012-06-21T13:00:00Z", "end_ts >= decision_ts"),
+    ("child_fills", "liquidity", "both", "liquidity: isin"),
+    ("child_fills", "px", 0.0, "px: greater_than(0)"),
+    ("labels", "t1", "2012-06-21T13:00:00Z", "t1 >= decision_ts"),
+    ("labels", "arrival_mid", -1.0, "arrival_mid: greater_than(0)"),
+    ("labels", "filled_qty", -1.0, "filled_qty: greater_than_or_equal_to(0)"),
+]
+
+
+def _frame(table: str, n: int = 3) -> pd.DataFrame:
+    return pd.DataFrame([dict(VALID[table]) for _ in range(n)])
+
+
+def test_every_user_table_has_a_contract_and_a_fixture():
+    assert set(USER_TABLES) <= set(CONTRACTS)
+    assert set(VALID) == set(USER_TABLES)
+
+
+@pytest.mark.parametrize("table", USER_TABLES)
+def test_valid_rows_pass_and_are_coerced(table):
+    df = _frame(table)
+    if "order_id" in df.columns and table in ("parent_orders", "labels"):
+        df["order_id"] = ["P1", "P2", "P3"]  # unique per order
+    clean, failures = split_valid(table, df)
+    assert failures == []
+    assert len(clean) == 3
+    for col, (dtype, _) in columns(table).items():
+        if col in clean.columns and dtype.startswith("string"):
+            assert pd.api.types.is_string_dtype(clean[col].dtype), col
+        elif col in clean.columns:
+            assert str(clean[col].dtype) == dtype, col
+
+
+@pytest.mark.parametrize(("table", "column", "value", "rule"), BREAKS)
+def test_one_broken_row_is_named_with_its_rule(table, column, value, rule):
+    df = _frame(table)
+    if table in ("parent_orders", "labels"):
+        df["order_id"] = ["P1", "P2", "P3"]
+    df[column] = df[column].astype(object)
+    df.loc[1, column] = value
+
+    clean, failures = split_valid(table, df)
+
+    assert len(clean) == 2
+    assert {f.row for f in failures} == {1}
+    assert any(rule in f.rule for f in failures), [f.rule for f in failures]
+
+
+def test_duplicate_order_ids_fail_uniqueness():
+    df = _frame("parent_orders")  # three rows with order_id P1
+    _, failures = split_valid("parent_orders", df)
+    assert {f.row for f in failures} == {0, 1, 2}
+    assert all("order_id: field_uniqueness" in f.rule for f in failures)
+
+
+def test_missing_and_unknown_columns_are_refused_whole():
+    df = _frame("quotes").drop(columns=["ask_sz"]).assign(venue="X")
+    with pytest.raises(ContractError, match=r"quotes.csv: quotes contract: missing columns \['ask_sz'\]; unknown columns \['venue'\]"):
+        check_columns("quotes", df, source="quotes.csv")
+
+
+def test_optional_columns_may_be_absent_or_present():
+    df = _frame("parent_orders")
+    df["order_id"] = ["P1", "P2", "P3"]
+    df["limit_px"] = [None, 221.0, -1.0]
+    clean, failures = split_valid("parent_orders", df)
+    assert [f.row for f in failures] == [2]
+    assert len(clean) == 2
+
+
+def test_cleanse_contract_reconciles_and_keeps_the_source_row():
+    df = _frame("trades", 4)
+    df["px"] = df["px"].astype(object)
+    df.loc[2, "px"] = "abc"
+    df.loc[3, "qty"] = -5
+
+    result = cleanse_contract("trades", df, source="trades.csv")
+
+    assert result.reconciles
+    assert (result.rows_in, len(result.clean), len(result.quarantine)) == (4, 2, 2)
+    assert list(result.quarantine["row"]) == [2, 3]
+    assert list(result.quarantine["rule"]) == ["type: px must be float64", "qty: greater_than(0)"]
+    assert '"px": "abc"' in result.quarantine["record"].iloc[0]
+    assert result.counts_by_rule == {"type: px must be float64": 1, "qty: greater_than(0)": 1}
+
+
+@pytest.mark.parametrize("table", list(CONTRACTS))
+def test_empty_frames_have_contract_dtypes(table):
+    frame = empty(table)
+    assert len(frame) == 0
+    clean, failures = split_valid(table, frame)
+    assert failures == [] and len(clean) == 0
