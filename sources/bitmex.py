@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from sources._io import read_csv
+from validation.contracts import ContractError
 from validation.quarantine import CleanseResult, cleanse_contract
 
 BITMEX_LATENCY_NS: Final = 10_000_000
@@ -51,6 +52,17 @@ def _times(raw: pd.DataFrame, latency_ns: int) -> tuple[pd.Series, pd.Series]:
     millis = millis.where(millis.between(0, 999) & (millis == np.floor(millis)))
     ts = moment.dt.as_unit("ns") + pd.to_timedelta(millis, unit="ms")
     return ts, ts + pd.Timedelta(latency_ns, unit="ns")
+
+
+def _read_headerless(path: Path, names: list[str]) -> pd.DataFrame:
+    raw = read_csv(path, header=None)
+    if raw.shape[1] != len(names):
+        raise ContractError(
+            f"{path}: expected {len(names)} columns ({', '.join(names[:4])}, ...), "
+            f"found {raw.shape[1]}: is this the right BitMEX file?"
+        )
+    raw.columns = names
+    return raw
 
 
 def _strip(s: pd.Series) -> pd.Series:
@@ -88,23 +100,20 @@ def read_bitmex_book(
     Values are not checked here (raw tables): :func:`ingest_bitmex` runs the contracts.
     """
     path = Path(path)
-    raw = read_csv(path, header=None, names=BOOK_COLUMNS, index_col=False)
+    raw = _read_headerless(path, BOOK_COLUMNS)
     ts, available_at = _times(raw, latency_ns)
     symbol = _strip(raw["symbol"])
     n = len(raw)
     block = {name: raw[[f"{name}_{i}" for i in range(1, LEVELS + 1)]].to_numpy().ravel()
              for name in _BOOK_SIDES}  # row-major: snapshot by snapshot, levels 1..10 within
     depth = pd.DataFrame({
-        "ts": np.repeat(ts.to_numpy(), LEVELS),
-        "available_at": np.repeat(available_at.to_numpy(), LEVELS),
-        "symbol": np.repeat(symbol.to_numpy(), LEVELS),
+        "ts": ts.repeat(LEVELS).to_numpy(),
+        "available_at": available_at.repeat(LEVELS).to_numpy(),
+        "symbol": symbol.repeat(LEVELS).to_numpy(),
         "level": np.tile(np.arange(1, LEVELS + 1, dtype=np.int64), n),
         "bid_px": block["bid_px"], "bid_sz": block["bid_sz"],
         "ask_px": block["ask_px"], "ask_sz": block["ask_sz"],
     })
-    depth["ts"] = depth["ts"].dt.tz_localize("UTC") if depth["ts"].dt.tz is None else depth["ts"]
-    depth["available_at"] = (depth["available_at"].dt.tz_localize("UTC")
-                             if depth["available_at"].dt.tz is None else depth["available_at"])
     quotes = pd.DataFrame({
         "ts": ts, "available_at": available_at, "symbol": symbol,
         "bid_px": raw["bid_px_1"], "bid_sz": raw["bid_sz_1"],
@@ -132,12 +141,12 @@ def read_bitmex_trades(path: str | Path, *, latency_ns: int = BITMEX_LATENCY_NS)
     Raises
     ------
     validation.contracts.ContractError
-        When the file cannot be read.
+        When the file cannot be read or does not have 7 columns.
     ValueError
         When ``latency_ns`` is negative.
     """
     path = Path(path)
-    raw = read_csv(path, header=None, names=TRADE_COLUMNS, index_col=False)
+    raw = _read_headerless(path, TRADE_COLUMNS)
     ts, available_at = _times(raw, latency_ns)
     side = _strip(raw["side"])
     aggressor = np.select([side == "Buy", side == "Sell"], [1, -1], default=0).astype(np.int64)

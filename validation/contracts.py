@@ -291,12 +291,13 @@ def _coerce(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[RowFailure
                 conv = conv.dt.tz_localize(None)
         elif want in ("float64", "int64"):
             conv = pd.to_numeric(s, errors="coerce")
-            if want == "int64":
+            if want == "float64":
+                conv = conv.astype("float64")
+            else:
                 frac = conv.notna() & (conv != np.round(conv))
                 conv = conv.mask(frac)
         else:  # strings
-            conv = s.astype("string").astype(object).where(s.notna(), None).astype("str")
-            conv = conv.where(s.notna(), np.nan)
+            conv = s.astype("str")  # pandas >= 3 keeps missing values missing
         bad = conv.isna().to_numpy() & s.notna().to_numpy()
         for i in pos[bad]:
             failures.append(RowFailure(int(i), name, f"type: {name} must be {want}", repr(s.iat[i])))
@@ -380,5 +381,8 @@ def split_valid(
             keep[int(idx)] = False
     order = [c for c in schema.columns if c in coerced.columns]
     clean = coerced.loc[keep, order].reset_index(drop=True)
+    for name, col in schema.columns.items():
+        if name in clean.columns and str(col.dtype) == "int64" and clean[name].dtype != "int64":
+            clean[name] = clean[name].astype("int64")
     failures.sort(key=lambda f: f.row)
     return clean, failures
