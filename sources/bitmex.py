@@ -6,6 +6,8 @@ Files (``data/crypto``, no header; strings are quoted and space-padded):
   1-10, ask sizes 1-10, bid prices 1-10, bid sizes 1-10 (43 columns);
 * ``bitmex_2020-03-10_trades.csv.gz``: ``symbol, moment, millis, price, size, action, side``.
 
+Strings are padded with NUL bytes (they print as spaces), stripped here.
+
 Time. ``moment`` is a UTC wall-clock second ("2020-03-10 18:25:10") and ``millis`` its millisecond
 part (0-999 in both files; with it, each symbol's timestamps are non-decreasing, which they would not
 be if ``millis`` were dropped or read as an epoch). So ``ts = moment + millis ms``; a ``millis``
@@ -66,7 +68,14 @@ def _read_headerless(path: Path, names: list[str]) -> pd.DataFrame:
 
 
 def _strip(s: pd.Series) -> pd.Series:
-    return s.astype("str").str.strip()
+    """Drop the padding of a fixed-width string: spaces, and the NUL bytes the files actually use."""
+    return s.astype("str").str.strip(" \x00")
+
+
+def _float(s: pd.Series) -> pd.Series:
+    """Numbers as float64 (the contracts' unit); a column holding text is left for the contract to
+    coerce, so that each value that is not a number is reported on its own row."""
+    return s.astype("float64") if pd.api.types.is_numeric_dtype(s) else s
 
 
 def read_bitmex_book(
@@ -107,17 +116,15 @@ def read_bitmex_book(
     block = {name: raw[[f"{name}_{i}" for i in range(1, LEVELS + 1)]].to_numpy().ravel()
              for name in _BOOK_SIDES}  # row-major: snapshot by snapshot, levels 1..10 within
     depth = pd.DataFrame({
-        "ts": ts.repeat(LEVELS).to_numpy(),
-        "available_at": available_at.repeat(LEVELS).to_numpy(),
-        "symbol": symbol.repeat(LEVELS).to_numpy(),
+        "ts": ts.repeat(LEVELS).reset_index(drop=True),
+        "available_at": available_at.repeat(LEVELS).reset_index(drop=True),
+        "symbol": symbol.repeat(LEVELS).reset_index(drop=True),
         "level": np.tile(np.arange(1, LEVELS + 1, dtype=np.int64), n),
-        "bid_px": block["bid_px"], "bid_sz": block["bid_sz"],
-        "ask_px": block["ask_px"], "ask_sz": block["ask_sz"],
-    })
+        **{name: _float(pd.Series(values)) for name, values in block.items()},
+    })[["ts", "available_at", "symbol", "level", "bid_px", "bid_sz", "ask_px", "ask_sz"]]
     quotes = pd.DataFrame({
         "ts": ts, "available_at": available_at, "symbol": symbol,
-        "bid_px": raw["bid_px_1"], "bid_sz": raw["bid_sz_1"],
-        "ask_px": raw["ask_px_1"], "ask_sz": raw["ask_sz_1"],
+        **{name: _float(raw[f"{name}_1"]) for name in ("bid_px", "bid_sz", "ask_px", "ask_sz")},
     })
     return depth, quotes
 
@@ -152,7 +159,7 @@ def read_bitmex_trades(path: str | Path, *, latency_ns: int = BITMEX_LATENCY_NS)
     aggressor = np.select([side == "Buy", side == "Sell"], [1, -1], default=0).astype(np.int64)
     return pd.DataFrame({
         "ts": ts, "available_at": available_at, "symbol": _strip(raw["symbol"]),
-        "px": raw["price"], "qty": raw["size"], "aggressor": aggressor,
+        "px": _float(raw["price"]), "qty": _float(raw["size"]), "aggressor": aggressor,
     })
 
 

@@ -1,0 +1,223 @@
+"""``bestex``: the command line over the same code the Dagster assets run.
+
+Exit status: 0 success, 1 an internal failure, 2 bad input (the message names the file, the row
+and the rule).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_BAD_INPUT = 2
+
+
+class BadInput(Exception):
+    """Bad input from the user: printed as one line, exit status 2."""
+
+
+def _fail(msg: str) -> None:
+    raise BadInput(msg)
+
+
+# ----------------------------------------------------------------------------- validate
+def cmd_validate(args: argparse.Namespace) -> int:
+    from sources._io import read_table_file
+    from validation.contracts import USER_TABLES, check_columns, split_valid
+
+    if args.table not in USER_TABLES:
+        _fail(f"unknown table {args.table!r}; choose one of: {', '.join(USER_TABLES)}")
+    path = Path(args.file)
+    df = read_table_file(path)
+    check_columns(args.table, df, source=str(path))
+    clean, failures = split_valid(args.table, df, source=str(path))
+    is_csv = path.suffix.lower() == ".csv" or path.name.lower().endswith(".csv.gz")
+    if not failures:
+        print(f"{path}: {len(df)} rows meet the {args.table} contract")
+        return 0
+    bad_rows = sorted({f.row for f in failures})
+    key_col = next((c for c in ("order_id", "symbol") if c in df.columns), None)
+    shown = failures if args.max_errors <= 0 else failures[: args.max_errors]
+    for f in shown:
+        where = f"row {f.row}" + (f" (line {f.row + 2})" if is_csv else "")
+        key = f" ({key_col}={df[key_col].iat[f.row]})" if key_col else ""
+        got = f" (got {f.value})" if f.value else ""
+        print(f"{path} {where}{key}: violates '{f.rule}'{got}")
+    if len(shown) < len(failures):
+        print(f"... {len(failures) - len(shown)} more failures (use --max-errors 0 to list all)")
+    print(
+        f"{path}: {len(bad_rows)} of {len(df)} rows violate the {args.table} contract "
+        f"({len(clean)} rows pass)",
+        file=sys.stderr,
+    )
+    return EXIT_BAD_INPUT
+
+
+# ----------------------------------------------------------------------------- ingest
+def _write_results(results: dict[str, Any], out: Path, prefix: str) -> dict[str, Any]:
+    """Write each CleanseResult's clean/quarantine(/outages) tables; return the JSON summary."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out.mkdir(parents=True, exist_ok=True)
+    summary: dict[str, Any] = {}
+    for table, res in results.items():
+        base = f"{prefix}_{table}" if prefix else table
+        pq.write_table(pa.Table.from_pandas(res.clean, preserve_index=False),
+                       out / f"{base}.parquet")
+        pq.write_table(pa.Table.from_pandas(res.quarantine, preserve_index=False),
+                       out / f"{base}_quarantine.parquet")
+        if len(res.outages):
+            pq.write_table(pa.Table.from_pandas(res.outages, preserve_index=False),
+                           out / f"{base}_outages.parquet")
+        summary[table] = {
+            "input": res.rows_in,
+            "clean": len(res.clean),
+            "quarantined": len(res.quarantine),
+            "by_rule": res.counts_by_rule,
+            "outages": len(res.outages),
+        }
+    return summary
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    path = Path(args.path)
+    out = Path(args.out)
+    if not path.exists():
+        _fail(f"{path}: no such file or folder")
+    report: dict[str, Any] = {"source": args.source, "input": str(path), "out": str(out)}
+    if args.source == "lobster":
+        from sources.lobster import ingest_lobster
+
+        days = ingest_lobster(path, latency_ns=args.latency_ns)
+        report["days"] = []
+        for day in days:
+            prefix = f"{day.symbol}_{day.date}"
+            tables = _write_results(day.results, out, prefix)
+            if len(day.halts):
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                pq.write_table(pa.Table.from_pandas(day.halts, preserve_index=False),
+                               out / f"{prefix}_halts.parquet")
+            report["days"].append({"symbol": day.symbol, "date": str(day.date),
+                                   "levels": day.levels, "events": day.n_events,
+                                   "halts": len(day.halts), "tables": tables})
+    elif args.source == "bitmex":
+        from sources.bitmex import ingest_bitmex
+
+        book = path / "bitmex_2020-03-10_orderbook10_snapshots.csv.gz" if path.is_dir() else path
+        trades = Path(args.trades) if args.trades else book.parent / "bitmex_2020-03-10_trades.csv.gz"
+        report["tables"] = _write_results(
+            ingest_bitmex(book, trades, latency_ns=args.latency_ns), out, "bitmex")
+    elif args.source == "daily-bars":
+        from sources.sp500 import read_daily_bars
+
+        report["tables"] = _write_results({"daily_bars": read_daily_bars(path).result}, out, "")
+    elif args.source == "landing":
+        from sources.landing import ingest_landing
+
+        report["tables"] = _write_results(ingest_landing(path), out, "")
+    print(json.dumps(report, indent=2, default=str))
+    return 0
+
+
+# ----------------------------------------------------------------------------- synth
+def cmd_synth(args: argparse.Namespace) -> int:
+    from models.synthetic_market import SyntheticMarketConfig, generate_market, write_market
+
+    cfg = SyntheticMarketConfig(n_symbols=args.symbols, n_sessions=args.days, seed=args.seed)
+    market = generate_market(cfg)
+    write_market(market, Path(args.out))
+    summary = {
+        "out": str(Path(args.out)),
+        "seed": args.seed,
+        "tables": {name: len(getattr(market, name))
+                   for name in ("quotes", "trades", "daily_bars", "membership")},
+    }
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+# ----------------------------------------------------------------------------- demo / ui
+def cmd_demo(args: argparse.Namespace) -> int:
+    from pipelines.demo import run_demo
+
+    return run_demo(real_data=not args.synthetic_only)
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    from bestex import settings
+
+    home = settings.home()
+    (home / "dagster").mkdir(exist_ok=True)
+    env = dict(os.environ, DAGSTER_HOME=str(home / "dagster"))
+    bindir = Path(sys.executable).parent
+    mlflow_cmd = [str(bindir / "mlflow"), "ui", "--host", "127.0.0.1", "--port", "5000",
+                  "--backend-store-uri", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"]
+    (home / "mlflow").mkdir(exist_ok=True)
+    mlflow_proc = subprocess.Popen(mlflow_cmd, env=env)
+    try:
+        return subprocess.call([str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p", "3000",
+                                "-m", "pipelines.definitions"], env=env)
+    finally:
+        mlflow_proc.terminate()
+
+
+# ----------------------------------------------------------------------------- main
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bestex", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("validate", help="check a Parquet/CSV file against a data contract")
+    v.add_argument("table", help="contract name: quotes, depth, trades, daily_bars, membership, "
+                                 "parent_orders, child_fills, labels")
+    v.add_argument("file")
+    v.add_argument("--max-errors", type=int, default=50, help="failures to list (0 = all)")
+    v.set_defaults(func=cmd_validate)
+
+    i = sub.add_parser("ingest", help="read a source, cleanse it, write tables and quarantine")
+    i.add_argument("source", choices=["lobster", "bitmex", "daily-bars", "landing"])
+    i.add_argument("path", help="file or folder (LOBSTER zip/folder, BitMEX book file, tarball, "
+                                "landing folder)")
+    i.add_argument("--out", required=True, help="output folder for Parquet tables")
+    i.add_argument("--latency-ns", type=int, default=1_000_000,
+                   help="feed latency added to ts to give available_at (default 1 ms)")
+    i.add_argument("--trades", help="BitMEX trades file (default: beside the book file)")
+    i.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("synth", help="generate the synthetic market")
+    s.add_argument("--symbols", type=int, default=8)
+    s.add_argument("--days", type=int, default=30)
+    s.add_argument("--seed", type=int, default=7)
+    s.add_argument("--out", required=True)
+    s.set_defaults(func=cmd_synth)
+
+    d = sub.add_parser("demo", help="materialize the whole asset graph and print a summary")
+    d.add_argument("--synthetic-only", action="store_true", help="skip the real data sets")
+    d.set_defaults(func=cmd_demo)
+
+    u = sub.add_parser("ui", help="start the Dagster UI and the MLflow UI on 127.0.0.1")
+    u.set_defaults(func=cmd_ui)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from validation.contracts import ContractError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (BadInput, ContractError, FileNotFoundError) as exc:
+        print(f"bestex: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())
