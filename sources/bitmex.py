@@ -1,16 +1,16 @@
 """BitMEX 10-level book snapshots and trades (XBTUSD, ETHUSD; 2020-03-10) as contract tables.
 
-Files (``data/crypto``, no header; strings are quoted and space-padded):
+Files (``data/crypto``, no header; strings are quoted and padded to a fixed width):
 
 * ``bitmex_2020-03-10_orderbook10_snapshots.csv.gz``: ``moment, millis, symbol``, then ask prices
   1-10, ask sizes 1-10, bid prices 1-10, bid sizes 1-10 (43 columns);
 * ``bitmex_2020-03-10_trades.csv.gz``: ``symbol, moment, millis, price, size, action, side``.
 
-Strings are padded with NUL bytes (they print as spaces), stripped here.
+The padding is NUL bytes, not spaces (a terminal shows them as spaces); both are stripped here.
 
 Time. ``moment`` is a UTC wall-clock second ("2020-03-10 18:25:10") and ``millis`` its millisecond
-part (0-999 in both files; with it, each symbol's timestamps are non-decreasing, which they would not
-be if ``millis`` were dropped or read as an epoch). So ``ts = moment + millis ms``; a ``millis``
+part: it runs 0-999 in both files (an epoch in ms would be ~1.58e12), and with it each symbol's
+timestamps are non-decreasing in file order. So ``ts = moment + millis ms``; a ``millis``
 outside 0-999 makes ``ts`` missing and the row is quarantined by the contract. The files carry no
 receive time, so ``available_at = ts + latency_ns`` with an assumed feed latency
 (:data:`BITMEX_LATENCY_NS`).
@@ -48,7 +48,9 @@ TRADE_COLUMNS: Final = ["symbol", "moment", "millis", "price", "size", "action",
 def _times(raw: pd.DataFrame, latency_ns: int) -> tuple[pd.Series, pd.Series]:
     """``ts = moment + millis`` (UTC, ns) and ``available_at = ts + latency_ns``."""
     if latency_ns < 0:
-        raise ValueError(f"`latency_ns` must be >= 0 (a feed cannot deliver early), got {latency_ns}")
+        raise ValueError(
+            f"`latency_ns` must be >= 0 (a feed cannot deliver early), got {latency_ns}"
+        )
     moment = pd.to_datetime(raw["moment"], format="%Y-%m-%d %H:%M:%S", utc=True, errors="coerce")
     millis = pd.to_numeric(raw["millis"], errors="coerce")
     millis = millis.where(millis.between(0, 999) & (millis == np.floor(millis)))
@@ -113,19 +115,27 @@ def read_bitmex_book(
     ts, available_at = _times(raw, latency_ns)
     symbol = _strip(raw["symbol"])
     n = len(raw)
-    block = {name: raw[[f"{name}_{i}" for i in range(1, LEVELS + 1)]].to_numpy().ravel()
-             for name in _BOOK_SIDES}  # row-major: snapshot by snapshot, levels 1..10 within
-    depth = pd.DataFrame({
-        "ts": ts.repeat(LEVELS).reset_index(drop=True),
-        "available_at": available_at.repeat(LEVELS).reset_index(drop=True),
-        "symbol": symbol.repeat(LEVELS).reset_index(drop=True),
-        "level": np.tile(np.arange(1, LEVELS + 1, dtype=np.int64), n),
-        **{name: _float(pd.Series(values)) for name, values in block.items()},
-    })[["ts", "available_at", "symbol", "level", "bid_px", "bid_sz", "ask_px", "ask_sz"]]
-    quotes = pd.DataFrame({
-        "ts": ts, "available_at": available_at, "symbol": symbol,
-        **{name: _float(raw[f"{name}_1"]) for name in ("bid_px", "bid_sz", "ask_px", "ask_sz")},
-    })
+    block = {
+        name: raw[[f"{name}_{i}" for i in range(1, LEVELS + 1)]].to_numpy().ravel()
+        for name in _BOOK_SIDES
+    }  # row-major: snapshot by snapshot, levels 1..10 within
+    depth = pd.DataFrame(
+        {
+            "ts": ts.repeat(LEVELS).reset_index(drop=True),
+            "available_at": available_at.repeat(LEVELS).reset_index(drop=True),
+            "symbol": symbol.repeat(LEVELS).reset_index(drop=True),
+            "level": np.tile(np.arange(1, LEVELS + 1, dtype=np.int64), n),
+            **{name: _float(pd.Series(values)) for name, values in block.items()},
+        }
+    )[["ts", "available_at", "symbol", "level", "bid_px", "bid_sz", "ask_px", "ask_sz"]]
+    quotes = pd.DataFrame(
+        {
+            "ts": ts,
+            "available_at": available_at,
+            "symbol": symbol,
+            **{name: _float(raw[f"{name}_1"]) for name in ("bid_px", "bid_sz", "ask_px", "ask_sz")},
+        }
+    )
     return depth, quotes
 
 
@@ -157,10 +167,16 @@ def read_bitmex_trades(path: str | Path, *, latency_ns: int = BITMEX_LATENCY_NS)
     ts, available_at = _times(raw, latency_ns)
     side = _strip(raw["side"])
     aggressor = np.select([side == "Buy", side == "Sell"], [1, -1], default=0).astype(np.int64)
-    return pd.DataFrame({
-        "ts": ts, "available_at": available_at, "symbol": _strip(raw["symbol"]),
-        "px": _float(raw["price"]), "qty": _float(raw["size"]), "aggressor": aggressor,
-    })
+    return pd.DataFrame(
+        {
+            "ts": ts,
+            "available_at": available_at,
+            "symbol": _strip(raw["symbol"]),
+            "px": _float(raw["price"]),
+            "qty": _float(raw["size"]),
+            "aggressor": aggressor,
+        }
+    )
 
 
 def ingest_bitmex(

@@ -113,17 +113,22 @@ def _combine(table: str, parts: list[tuple[Path, pd.DataFrame, CleanseResult]]) 
     row_of = np.concatenate(kept)
     clean, failures = split_valid(table, clean, source=f"{table} ({len(parts)} files)")
     extra = [
-        failures_to_quarantine(table, str(path), raw, [
-            replace(f, row=int(row_of[f.row])) for f in failures if part_of[f.row] == i
-        ])
+        failures_to_quarantine(
+            table,
+            str(path),
+            raw,
+            [replace(f, row=int(row_of[f.row])) for f in failures if part_of[f.row] == i],
+        )
         for i, (path, raw, _) in enumerate(parts)
     ]
     quarantine = concat_quarantine([r.quarantine for _, _, r in parts] + extra)
     if len(quarantine):
         order = {str(p): i for i, (p, _, _) in enumerate(parts)}
-        quarantine = (quarantine.assign(_part=quarantine["source"].map(order))
-                      .sort_values(["_part", "row"], kind="stable", ignore_index=True)
-                      .drop(columns="_part"))
+        quarantine = (
+            quarantine.assign(_part=quarantine["source"].map(order))
+            .sort_values(["_part", "row"], kind="stable", ignore_index=True)
+            .drop(columns="_part")
+        )
     return CleanseResult(
         table=table,
         source=", ".join(str(p) for p, _, _ in parts),

@@ -1,0 +1,74 @@
+"""The Dagster code location: ``dagster-webserver -m pipelines.definitions``.
+
+Real data sets are added when ``bestex.settings.data_dir()`` finds them; the synthetic market is
+always there.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from assets.cleansed import cleansed_table
+from assets.sources import bitmex_assets, lobster_assets, sp500_assets, synthetic_market
+from assets.universe import universe_assets
+from bestex import settings
+from pipelines.jobs import build_jobs
+from pipelines.resources import local_resources
+from validation.cleansing import cleanse_market
+from validation.quarantine import cleanse_contract
+
+
+def _market(table: str, raw, source: str):
+    return cleanse_market(table, raw, source=source)
+
+
+def _bitmex(table: str, raw, source: str):
+    from validation.cleansing import CleanseConfig
+
+    return cleanse_market(table, raw, source=source, config=CleanseConfig(calendar=None))
+
+
+def _contract(table: str, raw, source: str):
+    return cleanse_contract(table, raw, source=source)
+
+
+def lobster_files(data: Path) -> dict[str, Path]:
+    """Partition key (``SYMBOL_DATE``) -> LOBSTER zip or message file under ``data/lobster``."""
+    from sources.lobster import discover_lobster
+
+    return discover_lobster(data / "lobster")
+
+
+def build_definitions() -> dg.Definitions:
+    """Assemble assets, checks, jobs and resources for this machine's data."""
+    assets: list = [
+        synthetic_market,
+        cleansed_table("synth", "quotes", _market),
+        cleansed_table("synth", "trades", _market),
+        cleansed_table("synth", "daily_bars", _contract),
+        cleansed_table("synth", "membership", _contract),
+        *universe_assets("synth"),
+    ]
+    data = settings.data_dir()
+    if data is not None:
+        files = lobster_files(data)
+        if files:
+            lob = lobster_assets(files)
+            assets += [lob] + [
+                cleansed_table("lobster", t, _market, partitions_def=lob.partitions_def)
+                for t in ("quotes", "trades", "depth")
+            ]
+        assets += sp500_assets(data)
+        assets += [
+            cleansed_table("sp500", "membership", _contract),
+            *universe_assets("sp500"),
+        ]
+        assets += [bitmex_assets(data)] + [
+            cleansed_table("bitmex", t, _bitmex) for t in ("quotes", "depth", "trades")
+        ]
+    return dg.Definitions(assets=assets, jobs=build_jobs(), resources=local_resources())
+
+
+defs = build_definitions()

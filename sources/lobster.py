@@ -1,0 +1,517 @@
+"""LOBSTER reader: message + order-book CSV pairs into quotes, trades, depth and halts.
+
+LOBSTER (lobsterdata.com) ships one pair of headerless CSV files per symbol-day and book depth N::
+
+    SYMBOL_DATE_START_END_message_N.csv     time, type, order_id, size, price, direction
+    SYMBOL_DATE_START_END_orderbook_N.csv   ask_px_1, ask_sz_1, bid_px_1, bid_sz_1, ..., level N
+
+Row i of the message file is the event that produced row i of the order-book file. A third-party
+suffix after N (``..._orderbook_10_first999.csv``) is tolerated. Symbol, date and N come from the
+file name. :func:`read_lobster` accepts a zip, a folder (CSV pairs and zips in it), one CSV of a
+pair (its partner is found beside it) or a ``(message, orderbook)`` tuple, and returns one
+:class:`LobsterDay` per pair; :func:`ingest_lobster` also cleanses each table
+(:func:`validation.cleansing.cleanse_market`).
+
+Conventions
+-----------
+* ``time`` is seconds after midnight, New York local time, with up to 9 decimals. It is parsed as
+  float64 (correctly rounded) and ``round(time * 1e9)`` gives the nanosecond exactly: at 86,400 s a
+  float64 resolves 1.5e-11 s, far below 0.5 ns. Local midnight is converted to UTC with the
+  America/New_York offset in force at noon of the date (DST changes happen at 02:00, before any
+  LOBSTER window). ``available_at = ts + latency_ns`` (default :data:`DEFAULT_LATENCY_NS`, 1 ms: a
+  direct exchange feed seen from a co-located or nearby consumer).
+* Prices are USD x 10000 in the files and USD here; sizes are shares (float64).
+* ``quotes``: level 1 of the order book, one row per event. An empty side (``+/-9999999999``)
+  becomes a null price and size 0, which cleansing quarantines as ``empty_book_side``.
+* ``trades``: execution messages, type 4 (visible) and 5 (hidden); ``aggressor = -direction``
+  (the execution of a sell limit order, direction -1, is a buyer-initiated trade, +1). For a
+  hidden execution LOBSTER's direction is the hidden order's side, so the same rule applies.
+* ``depth`` (N > 1 only): one row per (event, level); an empty level has a null price and size 0.
+* ``halts``: type-7 messages, ``kind`` = ``halt`` (price -1), ``quote_resume`` (0) or
+  ``trade_resume`` (1).
+* The raw quotes, trades and depth carry three identity columns next to the contract columns:
+  ``event`` (message type), ``order_id`` and ``hidden_seq``. Cleansing uses them to tell a repeated
+  message (``duplicate``) from two real events with equal prices and sizes, and drops them from the
+  clean tables. LOBSTER writes every hidden execution with order id 0, so two hidden executions of
+  equal size at the same nanosecond are identical by content; ``hidden_seq`` numbers the hidden
+  executions of one timestamp (0, 1, 2, ...) so that they are kept. A re-sent hidden execution is
+  therefore not detectable (every other re-sent message is).
+* A value that does not parse (``abc`` in a price) does not fail the read: the file is re-read as
+  text and the bad value is carried, as the original string, into the raw table, where cleansing
+  quarantines the row under ``type``. A message whose type is unreadable or unknown cannot be
+  classified; its position is listed in :attr:`LobsterDay.bad_type_rows` (its quote row is kept).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from validation.cleansing import CleanseConfig, cleanse_market
+from validation.contracts import ContractError
+from validation.quarantine import CleanseResult
+
+DEFAULT_LATENCY_NS: Final = 1_000_000
+"""Default feed latency: ``available_at = ts + 1 ms``."""
+
+PRICE_SCALE: Final = 10_000
+EMPTY_ASK: Final = 9_999_999_999
+EMPTY_BID: Final = -9_999_999_999
+NEW_YORK: Final = "America/New_York"
+
+MESSAGE_COLUMNS: Final = ("time", "type", "order_id", "size", "price", "direction")
+_MESSAGE_TYPES: Final = {"time": pa.float64(), "type": pa.int8(), "order_id": pa.int64(),
+                         "size": pa.int64(), "price": pa.int64(), "direction": pa.int8()}
+KNOWN_TYPES: Final = (1, 2, 3, 4, 5, 7)
+HALT_KINDS: Final = {-1: "halt", 0: "quote_resume", 1: "trade_resume"}
+
+FILE_NAME: Final = re.compile(
+    r"^(?P<symbol>[A-Za-z0-9.\-]+)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start>\d+)_(?P<end>\d+)_"
+    r"(?P<kind>message|orderbook)_(?P<levels>\d+)(?P<tag>_[A-Za-z0-9\-]+)?\.csv$"
+)
+"""``SYMBOL_DATE_START_END_{message|orderbook}_N[_tag].csv``."""
+
+
+# ----------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class LobsterDay:
+    """One LOBSTER symbol-day, read but not cleansed.
+
+    Attributes
+    ----------
+    symbol, date, levels : str, datetime.date, int
+        From the file name.
+    source : str
+        The message file (``archive.zip!member`` for a zip member).
+    n_events : int
+        Rows of the message file (= rows of the order-book file).
+    type_counts : dict of int to int
+        Messages per LOBSTER type (readable types only).
+    quotes, trades : pandas.DataFrame
+        Raw tables: contract columns plus ``event``, ``order_id``, ``hidden_seq``.
+    depth : pandas.DataFrame or None
+        Long-format book when ``levels > 1``, else None.
+    halts : pandas.DataFrame
+        ``ts, available_at, symbol, kind, code``: one row per type-7 message.
+    bad_type_rows : numpy.ndarray
+        Message rows whose type is unreadable or not a LOBSTER type.
+    """
+
+    symbol: str
+    date: dt.date
+    levels: int
+    source: str
+    n_events: int
+    type_counts: dict[int, int]
+    quotes: pd.DataFrame
+    trades: pd.DataFrame
+    depth: pd.DataFrame | None
+    halts: pd.DataFrame
+    bad_type_rows: np.ndarray
+
+
+@dataclass(frozen=True)
+class LobsterIngest:
+    """One symbol-day, read and cleansed: ``results`` maps quotes/trades/(depth) to a result."""
+
+    day: LobsterDay
+    results: dict[str, CleanseResult]
+
+    @property
+    def symbol(self) -> str:
+        """Ticker, from the file name."""
+        return self.day.symbol
+
+    @property
+    def date(self) -> dt.date:
+        """Trading date, from the file name."""
+        return self.day.date
+
+    @property
+    def levels(self) -> int:
+        """Book depth N, from the file name."""
+        return self.day.levels
+
+    @property
+    def n_events(self) -> int:
+        """Rows of the message file."""
+        return self.day.n_events
+
+    @property
+    def halts(self) -> pd.DataFrame:
+        """Type-7 messages (``LobsterDay.halts``)."""
+        return self.day.halts
+
+    def summary(self) -> dict[str, object]:
+        """JSON-ready counts: events, types, halts and each table's cleansing summary."""
+        return {"symbol": self.symbol, "date": str(self.date), "levels": self.levels,
+                "events": self.n_events, "type_counts": self.day.type_counts,
+                "halts": len(self.halts), "bad_type_rows": len(self.day.bad_type_rows),
+                "tables": {t: r.summary() for t, r in self.results.items()}}
+
+
+# ----------------------------------------------------------------------------- finding files
+_Opener = Callable[[], "str | pa.NativeFile"]
+
+
+@dataclass(frozen=True)
+class _Pair:
+    symbol: str
+    date: dt.date
+    levels: int
+    message: tuple[str, _Opener]
+    orderbook: tuple[str, _Opener]
+
+
+def _parse_name(name: str, where: str) -> re.Match[str] | None:
+    m = FILE_NAME.match(Path(name).name)
+    if m is None:
+        return None
+    try:
+        dt.date.fromisoformat(m["date"])
+    except ValueError:
+        raise ContractError(f"{where}: file name has an invalid date {m['date']!r}") from None
+    return m
+
+
+def _pairs(entries: Sequence[tuple[str, str, _Opener]], where: str) -> list[_Pair]:
+    """Pair (name, display, opener) entries by symbol, date, window, levels and tag."""
+    found: dict[tuple[str, ...], dict[str, tuple[str, _Opener]]] = {}
+    for name, display, opener in entries:
+        m = _parse_name(name, display)
+        if m is None:
+            continue
+        key = (m["symbol"], m["date"], m["start"], m["end"], m["levels"], m["tag"] or "")
+        found.setdefault(key, {})[m["kind"]] = (display, opener)
+    pairs = []
+    for key, kinds in sorted(found.items()):
+        if len(kinds) != 2:
+            (kind, (display, _)), = kinds.items()
+            other = "orderbook" if kind == "message" else "message"
+            raise ContractError(f"{display}: LOBSTER {kind} file without its {other} file")
+        pairs.append(_Pair(key[0], dt.date.fromisoformat(key[1]), int(key[4]),
+                           kinds["message"], kinds["orderbook"]))
+    if not pairs:
+        raise ContractError(
+            f"{where}: no LOBSTER message/orderbook pair "
+            "(expected SYMBOL_DATE_START_END_message_N.csv and ..._orderbook_N.csv)"
+        )
+    return pairs
+
+
+def _zip_entries(path: Path) -> list[tuple[str, str, _Opener]]:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ContractError(f"{path}: cannot read zip: {exc}") from None
+
+    def opener(member: str) -> _Opener:
+        def _open() -> pa.NativeFile:
+            with zipfile.ZipFile(path) as zf:
+                return pa.BufferReader(zf.read(member))
+        return _open
+
+    return [(n, f"{path}!{n}", opener(n)) for n in names if not n.endswith("/")]
+
+
+def _file_entry(p: Path) -> tuple[str, str, _Opener]:
+    return (p.name, str(p), lambda: str(p))
+
+
+def _locate(path: str | Path | tuple[str | Path, str | Path]) -> list[_Pair]:
+    if isinstance(path, tuple):
+        files = [Path(p) for p in path]
+        for f in files:
+            if not f.is_file():
+                raise ContractError(f"{f}: no such file")
+        return _pairs([_file_entry(f) for f in files], " + ".join(map(str, files)))
+    p = Path(path)
+    if p.is_dir():
+        entries: list[tuple[str, str, _Opener]] = []
+        for f in sorted(p.iterdir()):
+            if f.suffix.lower() == ".zip":
+                entries += _zip_entries(f)
+            elif f.suffix.lower() == ".csv":
+                entries.append(_file_entry(f))
+        return _pairs(entries, str(p))
+    if not p.is_file():
+        raise ContractError(f"{p}: no such file or folder")
+    if p.suffix.lower() == ".zip":
+        return _pairs(_zip_entries(p), str(p))
+    m = _parse_name(p.name, str(p))
+    if m is None:
+        raise ContractError(
+            f"{p}: not a LOBSTER file name (expected SYMBOL_DATE_START_END_message_N.csv, "
+            "..._orderbook_N.csv or a zip of them)"
+        )
+    other = "orderbook" if m["kind"] == "message" else "message"
+    partner = p.with_name(p.name.replace(f"_{m['kind']}_", f"_{other}_", 1))
+    if not partner.is_file():
+        raise ContractError(f"{p}: LOBSTER {m['kind']} file without its {other} file {partner.name}")
+    return _pairs([_file_entry(p), _file_entry(partner)], str(p))
+
+
+def discover_lobster(folder: str | Path) -> dict[str, Path]:
+    """Map ``SYMBOL_DATE`` to the zip or message file that holds it, for a folder of LOBSTER data.
+
+    Returns an empty dict when the folder is missing or holds no pair.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return {}
+    out: dict[str, Path] = {}
+    for f in sorted(folder.iterdir()):
+        try:
+            pairs = _locate(f) if f.suffix.lower() in (".zip", ".csv") else []
+        except ContractError:
+            continue
+        for pair in pairs:
+            out.setdefault(f"{pair.symbol}_{pair.date}", f)
+    return out
+
+
+# ----------------------------------------------------------------------------- reading
+@dataclass(frozen=True)
+class _Col:
+    """A numeric column; where a value did not parse, ``bad`` is set and ``raw`` holds the text."""
+
+    values: np.ndarray
+    bad: np.ndarray | None = None
+    raw: np.ndarray | None = None
+
+    def out(self, values: np.ndarray) -> np.ndarray:
+        """``values`` (derived from this column), with the original text where it did not parse."""
+        if self.bad is None:
+            return values
+        obj = values.astype(object)
+        obj[self.bad] = self.raw[self.bad]  # type: ignore[index]
+        return obj
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _read(src: tuple[str, _Opener], what: str, types: dict[str, pa.DataType]) -> dict[str, _Col]:
+    """Read one headerless CSV with explicit types; fall back to text for unparsable values."""
+    display, opener = src
+    names = list(types)
+    ro = pacsv.ReadOptions(column_names=names)
+    try:
+        tbl = pacsv.read_csv(opener(), read_options=ro,
+                             convert_options=pacsv.ConvertOptions(column_types=types))
+        return {c: _Col(tbl.column(c).to_numpy()) for c in names}
+    except pa.ArrowInvalid as exc:
+        if "conversion error" not in str(exc) and "Invalid value" not in str(exc):
+            raise ContractError(f"{display}: cannot read LOBSTER {what} file "
+                                f"(expected {len(names)} columns): {_one_line(exc)}") from None
+    except (OSError, pa.ArrowException) as exc:
+        raise ContractError(f"{display}: cannot read LOBSTER {what} file: {_one_line(exc)}") from None
+    try:
+        tbl = pacsv.read_csv(opener(), read_options=ro, convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False))
+    except (OSError, pa.ArrowException) as exc:
+        raise ContractError(f"{display}: cannot read LOBSTER {what} file "
+                            f"(expected {len(names)} columns): {_one_line(exc)}") from None
+    cols = {}
+    for c in names:
+        text = tbl.column(c).to_numpy(zero_copy_only=False).astype(object)
+        vals = pd.to_numeric(pd.Series(text).str.strip(), errors="coerce").to_numpy(np.float64)
+        bad = np.isnan(vals)
+        if pa.types.is_integer(types[c]):
+            bad |= vals != np.round(vals)
+        cols[c] = _Col(vals, bad, text) if bad.any() else _Col(vals.astype(types[c].to_pandas_dtype()))
+    return cols
+
+
+def _midnight_utc_ns(date: dt.date) -> int:
+    noon = pd.Timestamp(date.year, date.month, date.day, 12).tz_localize(NEW_YORK)
+    return int(noon.value) - 12 * 3600 * 1_000_000_000
+
+
+def _ts(ns: np.ndarray, col: _Col) -> pd.DatetimeIndex | np.ndarray:
+    idx = pd.DatetimeIndex(ns.view("M8[ns]"), tz="UTC")
+    return idx if col.bad is None else col.out(idx.astype(object).to_numpy())
+
+
+def _price(col: _Col, empty: int | None = None) -> np.ndarray:
+    v = col.values
+    px = v / PRICE_SCALE
+    return col.out(px if empty is None else np.where(v == empty, np.nan, px))
+
+
+def _hidden_seq(msg: dict[str, _Col]) -> np.ndarray:
+    """For the k-th hidden execution (0-based) at one timestamp, k; 0 for every other message."""
+    typ, t = msg["type"].values, msg["time"].values
+    seq = np.zeros(len(typ), dtype=np.int64)
+    hid = np.flatnonzero(typ == 5)
+    if len(hid) < 2:
+        return seq
+    start = np.r_[True, t[hid[1:]] != t[hid[:-1]]]
+    run = np.cumsum(start) - 1
+    seq[hid] = np.arange(len(hid)) - np.flatnonzero(start)[run]
+    return seq
+
+
+def _symbol(symbol: str, n: int) -> pd.api.extensions.ExtensionArray:
+    return pd.array(pa.repeat(pa.scalar(symbol), n), dtype="string[pyarrow]")
+
+
+def _read_pair(pair: _Pair, latency_ns: int) -> LobsterDay:
+    msg_name = pair.message[0]
+    msg = _read(pair.message, "message", _MESSAGE_TYPES)
+    n_lv = pair.levels
+    book_types = {f"{s}_{i}": pa.int64() for i in range(1, n_lv + 1)
+                  for s in ("ask_px", "ask_sz", "bid_px", "bid_sz")}
+    book = _read(pair.orderbook, "orderbook", book_types)
+    n = len(msg["time"].values)
+    if len(book["ask_px_1"].values) != n:
+        raise ContractError(
+            f"{msg_name}: {n} messages but {len(book['ask_px_1'].values)} order-book rows in "
+            f"{pair.orderbook[0]}; row i of one must match row i of the other"
+        )
+    with np.errstate(invalid="ignore"):
+        t_ns = np.rint(msg["time"].values * 1e9)
+    t_ns = np.where(np.isfinite(t_ns), t_ns, 0).astype(np.int64)
+    ts_ns = _midnight_utc_ns(pair.date) + t_ns
+    ts = _ts(ts_ns, msg["time"])
+    av = _ts(ts_ns + latency_ns, msg["time"])
+    typ = msg["type"].values
+    extras = {"event": msg["type"].out(typ), "order_id": msg["order_id"].out(msg["order_id"].values),
+              "hidden_seq": _hidden_seq(msg)}
+
+    def side(lv: int) -> dict[str, np.ndarray]:
+        ask, bid = book[f"ask_px_{lv}"], book[f"bid_px_{lv}"]
+        ask_sz, bid_sz = book[f"ask_sz_{lv}"], book[f"bid_sz_{lv}"]
+        a_empty, b_empty = ask.values == EMPTY_ASK, bid.values == EMPTY_BID
+        return {"bid_px": _price(bid, EMPTY_BID),
+                "bid_sz": bid_sz.out(np.where(b_empty, 0.0, bid_sz.values.astype(np.float64))),
+                "ask_px": _price(ask, EMPTY_ASK),
+                "ask_sz": ask_sz.out(np.where(a_empty, 0.0, ask_sz.values.astype(np.float64)))}
+
+    sym = _symbol(pair.symbol, n)
+    quotes = pd.DataFrame({"ts": ts, "available_at": av, "symbol": sym, **side(1), **extras},
+                          copy=False)
+
+    ex = np.flatnonzero((typ == 4) | (typ == 5))
+    d = msg["direction"]
+    trades = pd.DataFrame({
+        "ts": ts[ex], "available_at": av[ex], "symbol": _symbol(pair.symbol, len(ex)),
+        "px": _price(msg["price"])[ex],
+        "qty": msg["size"].out(msg["size"].values.astype(np.float64))[ex],
+        "aggressor": d.out(-np.nan_to_num(d.values).astype(np.int64))[ex],
+        **{k: v[ex] for k, v in extras.items()},
+    }, copy=False)
+
+    depth = None
+    if n_lv > 1:
+        per = [side(lv) for lv in range(1, n_lv + 1)]
+        depth = pd.DataFrame({
+            "ts": ts.repeat(n_lv), "available_at": av.repeat(n_lv),
+            "symbol": _symbol(pair.symbol, n * n_lv),
+            "level": np.tile(np.arange(1, n_lv + 1, dtype=np.int64), n),
+            **{k: np.stack([p[k] for p in per], axis=1).ravel() for k in per[0]},
+            **{k: np.repeat(v, n_lv) for k, v in extras.items()},
+        }, copy=False)
+
+    h = np.flatnonzero(typ == 7)
+    code = msg["price"].values[h]
+    halts = pd.DataFrame({
+        "ts": ts[h], "available_at": av[h], "symbol": _symbol(pair.symbol, len(h)),
+        "kind": pd.array([HALT_KINDS.get(int(c), "unknown") if c == c else "unknown" for c in code],
+                         dtype="string[pyarrow]"),
+        "code": code,
+    })
+
+    ok_type = np.isin(typ, KNOWN_TYPES)
+    counts = np.bincount(typ[ok_type].astype(np.int64), minlength=8)
+    return LobsterDay(
+        symbol=pair.symbol, date=pair.date, levels=n_lv, source=msg_name, n_events=n,
+        type_counts={int(k): int(counts[k]) for k in np.flatnonzero(counts)},
+        quotes=quotes, trades=trades, depth=depth, halts=halts,
+        bad_type_rows=np.flatnonzero(~ok_type),
+    )
+
+
+def read_lobster(
+    path: str | Path | tuple[str | Path, str | Path],
+    *,
+    latency_ns: int = DEFAULT_LATENCY_NS,
+) -> list[LobsterDay]:
+    """Read every LOBSTER symbol-day found at ``path``.
+
+    Parameters
+    ----------
+    path : str, pathlib.Path or tuple of two
+        A LOBSTER zip, a folder (CSV pairs and zips in it), one CSV of a pair (the partner is found
+        beside it by name) or a ``(message, orderbook)`` tuple.
+    latency_ns : int, default=DEFAULT_LATENCY_NS
+        Feed latency added to ``ts`` to get ``available_at`` (>= 0).
+
+    Returns
+    -------
+    list of LobsterDay
+        One per message/orderbook pair, sorted by symbol, date and levels.
+
+    Raises
+    ------
+    validation.contracts.ContractError
+        When a file cannot be read, has the wrong number of columns, lacks its partner, the two
+        files differ in length, or ``path`` holds no pair; the message names the file.
+
+    Examples
+    --------
+    >>> from bestex.settings import require_data_dir
+    >>> aapl = require_data_dir() / "lobster"  # doctest: +SKIP
+    >>> [d.n_events for d in read_lobster(aapl)]  # doctest: +SKIP
+    [999, 57515]
+    """
+    if latency_ns < 0:
+        raise ContractError(f"`latency_ns={latency_ns}` is negative; available_at must be >= ts")
+    return [_read_pair(p, int(latency_ns)) for p in _locate(path)]
+
+
+def ingest_lobster(
+    path: str | Path | tuple[str | Path, str | Path],
+    *,
+    latency_ns: int = DEFAULT_LATENCY_NS,
+    config: CleanseConfig = CleanseConfig(),  # noqa: B008 - frozen, so a shared default is safe
+) -> list[LobsterIngest]:
+    """Read (:func:`read_lobster`) and cleanse every LOBSTER symbol-day at ``path``.
+
+    Parameters
+    ----------
+    path : str, pathlib.Path or tuple of two
+        As for :func:`read_lobster`.
+    latency_ns : int, default=DEFAULT_LATENCY_NS
+        Feed latency: ``available_at = ts + latency_ns``.
+    config : CleanseConfig, default=CleanseConfig()
+        Cleansing rules (XNYS sessions by default).
+
+    Returns
+    -------
+    list of LobsterIngest
+        Per symbol-day, ``results["quotes"]``, ``results["trades"]`` and, when N > 1,
+        ``results["depth"]``; each reconciles (``rows_in == clean + quarantined``).
+    """
+    out = []
+    for day in read_lobster(path, latency_ns=latency_ns):
+        tables = {"quotes": day.quotes, "trades": day.trades}
+        if day.depth is not None:
+            tables["depth"] = day.depth
+        results = {t: cleanse_market(t, raw, source=f"{day.source}[{t}]", config=config)
+                   for t, raw in tables.items()}
+        out.append(LobsterIngest(day=day, results=results))
+    return out

@@ -1,0 +1,787 @@
+"""Market-data cleansing: quotes, trades and depth, checked row by row with numpy masks.
+
+:func:`cleanse_market` is the entry point. It reads each contract column once into a numpy array,
+evaluates every rule as a boolean mask, and splits the rows into a clean table (in the pandera
+contract of the table) and a quarantine table (``QuarantineSchema``). It never calls pandera: the
+contract bounds are re-implemented as masks here, and ``tests/test_cleansing.py`` proves that the
+clean output passes ``validation.contracts.split_valid``. Nothing is dropped silently:
+``rows_in == len(clean) + len(quarantine)``.
+
+Rules, in priority order (a row that fails several is quarantined once, under the first; its
+``detail`` lists every rule it failed with the offending values):
+
+=========================  ====================================================================
+rule                       the row is rejected when
+=========================  ====================================================================
+``type``                   a value cannot be read as its contract type (``px='abc'``)
+``missing``                a required value is null (ts, available_at, symbol, a size, px, ...)
+``bad_level``              depth: ``level`` outside 1..1000
+``empty_book_side``        quotes: the bid or the ask price is missing (a one-sided book)
+``non_positive_price``     a price is <= 0
+``non_positive_size``      quotes/trades: a size is <= 0
+``negative_size``          depth: a size is < 0 (an empty depth level has size 0)
+``crossed_quote``          bid_px > ask_px (a locked book, bid == ask, is allowed)
+``bad_aggressor``          trades: aggressor not in {-1, 0, +1}
+``available_before_event`` available_at < ts
+``duplicate``              every column equals an earlier row's (the first occurrence is kept)
+``out_of_order``           ts is earlier than the running max ts of the symbol's earlier rows
+``outside_session``        ts is outside [open, close] of every session of the calendar
+``bad_tick``               quotes (mid) / trades (px): a jump out of the band of the preceding
+                           rows that comes back within a few rows (see :func:`bad_ticks`)
+=========================  ====================================================================
+
+``duplicate`` compares every column of ``raw``, including columns outside the contract (a source
+may add identity columns such as LOBSTER's ``order_id``); those extra columns are kept in the
+quarantine ``record`` and dropped from the clean table. ``out_of_order`` never re-sorts: the row
+is quarantined and the rest keep their source order. Feed gaps (per symbol, in-session intervals
+without an update longer than ``gap_threshold_s``) go to the ``outages`` table; no row is deleted
+for a gap.
+
+Naive timestamps are taken as UTC. Rules after ``available_before_event`` are evaluated only on
+the rows that passed the value rules (``type`` .. ``available_before_event``), so a broken row
+cannot hide or cause another row's duplicate, ordering or bad-tick verdict.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from validation.contracts import ContractError, columns, empty
+from validation.quarantine import CleanseResult, quarantine_frame
+
+RULE_ORDER: Final = (
+    "type",
+    "missing",
+    "bad_level",
+    "empty_book_side",
+    "non_positive_price",
+    "non_positive_size",
+    "negative_size",
+    "crossed_quote",
+    "bad_aggressor",
+    "available_before_event",
+    "duplicate",
+    "out_of_order",
+    "outside_session",
+    "bad_tick",
+)
+"""Every rule name, in the priority order used to pick a quarantined row's ``rule``."""
+
+TABLE_RULES: Final[dict[str, tuple[str, ...]]] = {
+    "quotes": ("type", "missing", "empty_book_side", "non_positive_price", "non_positive_size",
+               "crossed_quote", "available_before_event", "duplicate", "out_of_order",
+               "outside_session", "bad_tick"),
+    "trades": ("type", "missing", "non_positive_price", "non_positive_size", "bad_aggressor",
+               "available_before_event", "duplicate", "out_of_order", "outside_session",
+               "bad_tick"),
+    "depth": ("type", "missing", "bad_level", "non_positive_price", "negative_size",
+              "crossed_quote", "available_before_event", "duplicate", "out_of_order",
+              "outside_session"),
+}
+"""The rules each market table is checked against, in priority order."""
+
+_PRIORITY: Final = {r: i for i, r in enumerate(RULE_ORDER)}
+_NAT: Final = np.iinfo(np.int64).min
+_NS_PER_S: Final = 1_000_000_000
+_UTC: Final = pd.DatetimeTZDtype(unit="ns", tz="UTC")
+
+
+class CleanseConfig(BaseModel):
+    """Parameters of the market-data cleansing rules.
+
+    Parameters
+    ----------
+    calendar : str or None, default="XNYS"
+        ``exchange_calendars`` name whose sessions bound the valid rows (``outside_session``) and
+        the feed-gap search. ``None`` disables the session filter (24-hour markets such as crypto);
+        gaps are then measured between consecutive rows only.
+    gap_threshold_s : float or None, default=60.0
+        A per-symbol in-session interval without an update longer than this many seconds is an
+        outage (the open-to-first and last-to-close intervals of a session with data count too).
+        ``None`` disables the outage search.
+    bad_tick : bool, default=True
+        Run the ``bad_tick`` rule (quotes mid and trade prices).
+    bad_tick_window : int, default=20
+        Number of preceding rows (same symbol, rows that passed the earlier rules) whose median is
+        the reference level of a jump.
+    bad_tick_min_periods : int, default=5
+        A jump with fewer preceding rows than this is not judged.
+    bad_tick_mads : float, default=8.0
+        Threshold in robust standard deviations (1.4826 x MAD of the window).
+    bad_tick_min_bps : float, default=50.0
+        Threshold floor in basis points of the reference level; a jump from the previous price must
+        also exceed it for the row to be a candidate.
+    bad_tick_revert_rows : int, default=5
+        The series must come back inside the reference band within this many rows after the
+        jump; otherwise the move is a level shift and nothing is flagged.
+    bad_tick_reset_s : float or None, default=300.0
+        A pause longer than this many seconds (a session break, an outage) restarts the
+        reference window. ``None``: never.
+
+    Notes
+    -----
+    The bad-tick threshold is ``tau = max(bad_tick_mads * 1.4826 * MAD, bad_tick_min_bps * m / 1e4)``
+    where ``m`` and ``MAD`` are the median and median absolute deviation of the window; a row is
+    off when it lies more than ``tau`` outside the window's 10th-90th percentile band (see
+    :func:`bad_ticks`).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    calendar: str | None = "XNYS"
+    gap_threshold_s: float | None = Field(default=60.0, gt=0)
+    bad_tick: bool = True
+    bad_tick_window: int = Field(default=20, ge=3)
+    bad_tick_min_periods: int = Field(default=5, ge=2)
+    bad_tick_mads: float = Field(default=8.0, gt=0)
+    bad_tick_min_bps: float = Field(default=50.0, gt=0)
+    bad_tick_revert_rows: int = Field(default=5, ge=1)
+    bad_tick_reset_s: float | None = Field(default=300.0, gt=0)
+
+    @model_validator(mode="after")
+    def _periods_fit_window(self) -> CleanseConfig:
+        if self.bad_tick_min_periods > self.bad_tick_window:
+            raise ValueError(
+                f"`bad_tick_min_periods={self.bad_tick_min_periods}` exceeds "
+                f"`bad_tick_window={self.bad_tick_window}`; lower it or widen the window"
+            )
+        return self
+
+
+@functools.lru_cache(maxsize=8)
+def _empty_frame(table: str) -> pd.DataFrame:
+    return empty(table)
+
+
+def _empty(table: str) -> pd.DataFrame:
+    """``validation.contracts.empty(table)``, built once (pandera's ``to_schema`` is slow)."""
+    return _empty_frame(table).copy()
+
+
+# ----------------------------------------------------------------------------- formatting
+def _fmt_ts(ns: int) -> str:
+    return "NaT" if ns == _NAT else pd.Timestamp(int(ns), tz="UTC").isoformat()
+
+
+def _fmt(v: object) -> str:
+    return repr(float(v)) if isinstance(v, (float, np.floating)) else repr(v)
+
+
+# ----------------------------------------------------------------------------- parsing
+@dataclass
+class _Checks:
+    """Masks of failed rules, each with a function that describes the failure of given rows."""
+
+    n: int
+    entries: list[tuple[str, np.ndarray, Callable[[np.ndarray], list[str]]]] = field(
+        default_factory=list
+    )
+    failed: np.ndarray = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.failed = np.zeros(self.n, dtype=bool)
+
+    def add(self, rule: str, mask: np.ndarray, describe: Callable[[np.ndarray], list[str]]) -> None:
+        if mask.any():
+            self.entries.append((rule, mask, describe))
+            self.failed |= mask
+
+
+def _values_of(name: str, arr: np.ndarray, fmt: Callable[[object], str] = _fmt):
+    return lambda rows: [f"{name}={fmt(arr[i])}" for i in rows]
+
+
+def _parse_ts(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """int64 ns since the epoch, UTC (NaT as int64 min), and the mask of unreadable values."""
+    dt = s.dtype
+    ok = np.zeros(len(s), dtype=bool)
+    if isinstance(dt, pd.DatetimeTZDtype):
+        arr = s.array if dt.unit == "ns" else s.array.as_unit("ns")
+        return np.asarray(arr.asi8), ok
+    if isinstance(dt, np.dtype) and dt.kind == "M":  # naive: taken as UTC
+        return s.to_numpy().astype("M8[ns]").view(np.int64), ok
+    conv = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
+    vals = np.asarray(conv.dt.as_unit("ns").array.asi8)
+    bad = (vals == _NAT) & s.notna().to_numpy()
+    return vals, bad
+
+
+def _parse_float(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """float64 values (null as NaN) and the mask of values that are not numbers."""
+    if s.dtype == np.float64:
+        return s.to_numpy(), np.zeros(len(s), dtype=bool)
+    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
+        return s.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(s), dtype=bool)
+    conv = pd.to_numeric(s, errors="coerce")
+    vals = np.asarray(conv.to_numpy(dtype=np.float64, na_value=np.nan))
+    bad = np.isnan(vals) & s.notna().to_numpy()
+    return vals, bad
+
+
+def _parse_int(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`_parse_float`, and a non-integral number is unreadable too."""
+    vals, bad = _parse_float(s)
+    bad = bad | (np.isfinite(vals) & (vals != np.round(vals))) | np.isinf(vals)
+    return vals, bad
+
+
+def _parse_symbol(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Codes (-1 for missing or empty), the unique symbols (str), and the missing mask."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    names = np.array([str(u) for u in uniques], dtype=object)
+    blank = np.array([not n.strip() for n in names], dtype=bool)
+    codes = np.asarray(codes)
+    if blank.any():
+        codes = np.where((codes >= 0) & blank[np.maximum(codes, 0)], -1, codes)
+    return codes, names, codes < 0
+
+
+# ----------------------------------------------------------------------------- calendar
+@functools.lru_cache(maxsize=32)
+def _session_bounds(name: str, start_year: int, end_year: int) -> tuple[np.ndarray, np.ndarray]:
+    import exchange_calendars as xcals
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            cls = type(xcals.get_calendar(name))
+        lo, hi = pd.Timestamp(f"{start_year}-01-01"), pd.Timestamp(f"{end_year}-12-31")
+        lo = max(lo, cls.bound_min() or lo)
+        hi = min(hi, cls.bound_max() or hi)
+        with warnings.catch_warnings():  # exchange_calendars trips a pandas 4 deprecation warning
+            warnings.simplefilter("ignore", DeprecationWarning)
+            cal = xcals.get_calendar(name, start=lo, end=hi)
+    except xcals.errors.InvalidCalendarName:
+        raise ContractError(
+            f"unknown calendar {name!r} in CleanseConfig.calendar; use an exchange_calendars name "
+            "such as 'XNYS', or None for no session filter"
+        ) from None
+    return np.asarray(cal.opens_nanos, dtype=np.int64), np.asarray(cal.closes_nanos, dtype=np.int64)
+
+
+def sessions(calendar: str, lo_ns: int, hi_ns: int) -> tuple[np.ndarray, np.ndarray]:
+    """Open and close (int64 ns, UTC) of every session of ``calendar`` around [lo_ns, hi_ns].
+
+    Calendars are built once per decade of data (cached), since building one takes ~0.15 s.
+    """
+    y0 = pd.Timestamp(lo_ns).year // 10 * 10 - 1
+    y1 = pd.Timestamp(hi_ns).year // 10 * 10 + 10
+    return _session_bounds(calendar, y0, y1)
+
+
+def _session_index(ts: np.ndarray, opens: np.ndarray, closes: np.ndarray) -> np.ndarray:
+    """Index of the session whose [open, close] holds each ts, or -1."""
+    if len(ts) == 0:
+        return np.empty(0, dtype=np.int64)
+    # search only the few sessions the data spans (a 20-year calendar has ~5,000)
+    a = max(int(np.searchsorted(opens, ts.min(), side="right")) - 1, 0)
+    b = int(np.searchsorted(opens, ts.max(), side="right"))
+    o, c = opens[a:b], closes[a:b]
+    if len(o) == 1:
+        i = np.zeros(len(ts), dtype=np.int64)
+    else:
+        i = np.searchsorted(o, ts, side="right") - 1
+    inside = (i >= 0) & (ts >= o[np.maximum(i, 0)]) & (ts <= c[np.maximum(i, 0)]) if len(o) else \
+        np.zeros(len(ts), dtype=bool)
+    return np.where(inside, i + a, -1)
+
+
+# ----------------------------------------------------------------------------- grouping
+def _groups(codes: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
+    """Positions ``rows`` split by symbol code, each group in source order."""
+    c = codes[rows]
+    if len(c) == 0:
+        return []
+    if c.min() == c.max():
+        return [rows]
+    order = np.argsort(c, kind="stable")
+    sc = c[order]
+    cuts = np.flatnonzero(sc[1:] != sc[:-1]) + 1
+    return np.split(rows[order], cuts)
+
+
+def _running_max_before(t: np.ndarray) -> np.ndarray:
+    """For each position, the max of the earlier values (int64 min for the first)."""
+    out = np.empty_like(t)
+    if len(t):
+        out[0] = _NAT
+        np.maximum.accumulate(t[:-1], out=out[1:])
+    return out
+
+
+# ----------------------------------------------------------------------------- rules
+def _mix(h: np.ndarray, v: np.ndarray) -> np.ndarray:
+    h ^= v
+    h *= np.uint64(0x9E3779B97F4A7C15)
+    h ^= h >> np.uint64(31)
+    return h
+
+
+def _as_u64(a: np.ndarray) -> np.ndarray:
+    if a.dtype == np.float64:
+        a = np.where(np.isnan(a), np.nan, a + 0.0)  # one NaN and one zero
+        return a.view(np.uint64)
+    if a.dtype.kind in "iub":
+        return a.astype(np.int64, copy=False).view(np.uint64)
+    if a.dtype.kind == "f":
+        return _as_u64(a.astype(np.float64))
+    return pd.util.hash_array(np.asarray(a, dtype=object).astype(str))
+
+
+def duplicates(keys: list[np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Repeats among ``rows``: (positions of the repeats, positions of their first occurrence).
+
+    Each key is one column as a numpy array (numbers, or objects compared as strings); the first
+    key is the timestamp: when it is non-decreasing over ``rows`` only runs of equal ts are searched.
+    Rows are
+    hashed to 64 bits, repeats found with a hash table, and every repeat is then confirmed
+    column by column against its first occurrence (a hash collision is not a duplicate).
+    """
+    none = np.empty(0, np.int64), np.empty(0, np.int64)
+    if len(rows) < 2:
+        return none
+    t = keys[0][rows]
+    if np.all(t[1:] >= t[:-1]):
+        # time-ordered rows (the usual case): a repeat shares its ts, so it sits in a run of equal ts
+        eq = t[1:] == t[:-1]
+        if not eq.any():
+            return none
+        near = np.zeros(len(rows), dtype=bool)
+        near[1:] |= eq
+        near[:-1] |= eq
+        rows = rows[near]
+    reps = [_as_u64(k[rows]) for k in keys]
+    h = np.zeros(len(rows), dtype=np.uint64)
+    for r in reps:
+        h = _mix(h, r)
+    codes = pd.factorize(h)[0]
+    # factorize numbers codes in order of first appearance
+    first = codes > _running_max_before(codes.astype(np.int64))
+    if first.all():
+        return none
+    first_pos = np.flatnonzero(first)
+    dup = np.flatnonzero(~first)
+    orig = first_pos[codes[dup]]
+    same = np.ones(len(dup), dtype=bool)
+    for r in reps:
+        same &= r[dup] == r[orig]
+    return rows[dup[same]], rows[orig[same]]
+
+
+@dataclass(frozen=True)
+class BadTicks:
+    """Rows flagged by :func:`bad_ticks`, with the evidence (reference band, threshold, revert)."""
+
+    rows: np.ndarray
+    median: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    threshold: np.ndarray
+    revert_row: np.ndarray
+
+
+def bad_ticks(
+    x: np.ndarray, ts: np.ndarray, codes: np.ndarray, rows: np.ndarray, cfg: CleanseConfig
+) -> BadTicks:
+    """Find prices that jump out of their recent band and come back (bad ticks).
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Prices of every row (the mid for quotes, ``px`` for trades).
+    ts : numpy.ndarray
+        Event times of every row (int64 ns); a pause restarts the reference window.
+    codes : numpy.ndarray
+        Symbol code of every row; series are per symbol.
+    rows : numpy.ndarray
+        Positions of the rows to judge (those that passed the earlier rules), in source order;
+        ``ts`` must be non-decreasing within a symbol over these rows.
+    cfg : CleanseConfig
+        ``bad_tick_*`` parameters.
+
+    Returns
+    -------
+    BadTicks
+        The flagged positions (into ``x``) and, for each, the window's median, 10th and 90th
+        percentiles, the threshold and the position where the series came back.
+
+    Notes
+    -----
+    A symbol's series is cut into segments at every pause longer than ``bad_tick_reset_s`` (a
+    session break, an outage): a reference never spans the overnight gap. Within a segment, row
+    ``i`` is a *candidate* when it jumps from the previous price by more than ``bad_tick_min_bps``
+    and has at least ``bad_tick_min_periods`` preceding rows. Over the ``bad_tick_window``
+    preceding prices, let ``m`` be the median, ``[lo, hi]`` the 10th-90th percentile band and
+    ``tau = max(k * 1.4826 * MAD, min_bps * m / 1e4)``. The row is *off* when it lies outside
+    ``[lo - tau, hi + tau]``: a print that repeats a recently seen level (bid-ask bounce across a
+    wide spread) is not off. If an off candidate is followed, within ``bad_tick_revert_rows`` rows,
+    by a price back inside the band, rows ``i .. j-1`` (all off) are bad ticks; if the series does
+    not come back, the move is a level shift and nothing is flagged. Only candidates are examined:
+    O(n) plus O(candidates x window), no rolling median over the whole series.
+    """
+    e = np.empty(0)
+    none = BadTicks(np.empty(0, np.int64), e, e, e, e, np.empty(0, np.int64))
+    if len(rows) < 3:
+        return none
+    c = codes[rows]
+    order = rows if c.min() == c.max() else rows[np.argsort(c, kind="stable")]
+    s, t, g = x[order], ts[order], codes[order]
+    n = len(s)
+    w, rr, floor = cfg.bad_tick_window, cfg.bad_tick_revert_rows, cfg.bad_tick_min_bps / 1e4
+    brk = np.r_[True, g[1:] != g[:-1]]
+    if cfg.bad_tick_reset_s is not None:
+        brk[1:] |= (t[1:] - t[:-1]) > round(cfg.bad_tick_reset_s * _NS_PER_S)
+    heads = np.flatnonzero(brk)
+    seg = np.cumsum(brk) - 1
+    start, end = heads[seg], np.r_[heads[1:], n][seg]
+    with np.errstate(invalid="ignore"):
+        jump = ~brk[1:] & (np.abs(s[1:] - s[:-1]) > floor * s[:-1])
+    cand = np.flatnonzero(jump) + 1
+    cand = cand[cand - start[cand] >= cfg.bad_tick_min_periods]
+    if len(cand) == 0:
+        return none
+    back = cand[:, None] + np.arange(-w, 0)
+    win = np.where(back >= start[cand][:, None], s[np.maximum(back, 0)], np.nan)
+    m = np.nanmedian(win, axis=1)
+    lo, hi = np.nanpercentile(win, [10, 90], axis=1)
+    mad = np.nanmedian(np.abs(win - m[:, None]), axis=1)
+    tau = np.maximum(cfg.bad_tick_mads * 1.4826 * mad, floor * m)
+    off = (s[cand] > hi + tau) | (s[cand] < lo - tau)
+    ahead = cand[:, None] + np.arange(1, rr + 1)
+    fut = np.where(ahead < end[cand][:, None], s[np.minimum(ahead, n - 1)], np.nan)
+    home = (fut >= (lo - tau)[:, None]) & (fut <= (hi + tau)[:, None])
+    ok = off & home.any(axis=1)
+    if not ok.any():
+        return none
+    cand, m, lo, hi, tau, home = cand[ok], m[ok], lo[ok], hi[ok], tau[ok], home[ok]
+    run = np.argmax(home, axis=1) + 1  # rows cand .. cand+run-1 are off the band
+    k = np.arange(rr)
+    sel = k[None, :] < run[:, None]
+    pos = (cand[:, None] + k[None, :])[sel]
+    who = np.broadcast_to(np.arange(len(cand))[:, None], sel.shape)[sel]
+    flagged, first = np.unique(order[pos], return_index=True)
+    who = who[first]
+    return BadTicks(flagged, m[who], lo[who], hi[who], tau[who], order[(cand + run)[who]])
+
+
+def outages(
+    table: str,
+    ts: np.ndarray,
+    codes: np.ndarray,
+    names: np.ndarray,
+    cfg: CleanseConfig,
+) -> pd.DataFrame:
+    """Per symbol, in-session intervals without an update longer than ``cfg.gap_threshold_s``.
+
+    ``ts`` and ``codes`` are the clean rows (ts non-decreasing within a symbol). With a calendar,
+    the open-to-first-update and last-update-to-close intervals of each session that has data
+    count too; without one, only the intervals between consecutive updates.
+    """
+    if cfg.gap_threshold_s is None or len(ts) == 0:
+        return _empty("outages")
+    thr = round(cfg.gap_threshold_s * _NS_PER_S)
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    syms: list[np.ndarray] = []
+    if cfg.calendar is not None:
+        opens, closes = sessions(cfg.calendar, int(ts.min()), int(ts.max()))
+    for grp in _groups(codes, np.arange(len(ts))):
+        t = ts[grp]
+        if cfg.calendar is None:
+            sess = np.zeros(len(t), dtype=np.int64)
+        else:
+            sess = _session_index(t, opens, closes)
+        # consecutive updates in the same session
+        same = sess[1:] == sess[:-1]
+        g = same & (t[1:] - t[:-1] > thr)
+        a, b = [t[:-1][g]], [t[1:][g]]
+        if cfg.calendar is not None:
+            first = np.r_[True, ~same]
+            last = np.r_[~same, True]
+            f = first & (t - opens[sess] > thr)
+            la = last & (closes[sess] - t > thr)
+            a += [opens[sess[f]], t[la]]
+            b += [t[f], closes[sess[la]]]
+        s0, s1 = np.concatenate(a), np.concatenate(b)
+        starts.append(s0)
+        ends.append(s1)
+        syms.append(np.full(len(s0), codes[grp[0]]))
+    s0, s1, sc = np.concatenate(starts), np.concatenate(ends), np.concatenate(syms)
+    if len(s0) == 0:
+        return _empty("outages")
+    order = np.lexsort((s0, sc))
+    s0, s1, sc = s0[order], s1[order], sc[order]
+    return pd.DataFrame({
+        "table": pd.array(np.full(len(s0), table, dtype=object), dtype="string[pyarrow]"),
+        "symbol": pd.array(names[sc].astype(str), dtype="string[pyarrow]"),
+        "start_ts": pd.DatetimeIndex(s0.view("M8[ns]"), tz="UTC"),
+        "end_ts": pd.DatetimeIndex(s1.view("M8[ns]"), tz="UTC"),
+        "gap_s": (s1 - s0) / _NS_PER_S,
+    })
+
+
+# ----------------------------------------------------------------------------- entry point
+@functools.lru_cache(maxsize=8)
+def _spec(table: str) -> dict[str, tuple[str, bool]]:
+    return columns(table)
+
+
+def _type_check(checks: _Checks, name: str, s: pd.Series, bad: np.ndarray, kind: str) -> None:
+    if bad.any():
+        vals = s.to_numpy(dtype=object)
+        checks.add("type", bad, lambda rows: [f"{name}={vals[i]!r} is not {kind}" for i in rows])
+
+
+def cleanse_market(
+    table: str,
+    raw: pd.DataFrame,
+    *,
+    source: str,
+    config: CleanseConfig = CleanseConfig(),  # noqa: B008 - frozen, so a shared default is safe
+) -> CleanseResult:
+    """Cleanse a ``quotes``, ``trades`` or ``depth`` table: clean rows, quarantine and outages.
+
+    Parameters
+    ----------
+    table : {"quotes", "trades", "depth"}
+        Contract of ``raw``.
+    raw : pandas.DataFrame
+        Rows as read, with every required contract column; columns may be strings (each value is
+        converted, and one that does not convert fails the ``type`` rule). Extra columns are
+        allowed: they take part in ``duplicate`` and are dropped from the clean table.
+    source : str
+        Where the rows came from (a path); written into every quarantine row.
+    config : CleanseConfig, default=CleanseConfig()
+        Rule parameters.
+
+    Returns
+    -------
+    validation.quarantine.CleanseResult
+        ``clean`` (contract columns and dtypes, index 0..n-1, source order), ``quarantine`` (one
+        row per rejected row, ``row`` its 0-based position in ``raw``, ``rule`` the first rule it
+        failed in :data:`RULE_ORDER`, ``detail`` every rule it failed with the values) and
+        ``outages``.
+
+    Raises
+    ------
+    validation.contracts.ContractError
+        When ``table`` is not a market table or ``raw`` lacks a required column.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> raw = pd.DataFrame({
+    ...     "ts": pd.to_datetime(["2012-06-21 14:00:00", "2012-06-21 14:00:01"], utc=True),
+    ...     "available_at": pd.to_datetime(["2012-06-21 14:00:00", "2012-06-21 14:00:01"], utc=True),
+    ...     "symbol": ["AMZN", "AMZN"], "px": [220.5, -1.0], "qty": [100.0, 100.0],
+    ...     "aggressor": [1, -1]})
+    >>> res = cleanse_market("trades", raw, source="example")
+    >>> len(res.clean), res.quarantine["rule"].tolist()
+    (1, ['non_positive_price'])
+    """
+    if table not in TABLE_RULES:
+        raise ContractError(
+            f"{source}: cleanse_market handles {', '.join(TABLE_RULES)}; got table {table!r} "
+            "(use validation.quarantine.cleanse_contract for the other tables)"
+        )
+    spec = _spec(table)
+    missing_cols = [c for c, (_, req) in spec.items() if req and c not in raw.columns]
+    if missing_cols:
+        raise ContractError(
+            f"{source}: {table} contract: missing columns {missing_cols} (expected {list(spec)})"
+        )
+    if not (isinstance(raw.index, pd.RangeIndex) and raw.index.start == 0 and raw.index.step == 1):
+        raw = raw.reset_index(drop=True)
+    n = len(raw)
+    checks = _Checks(n)
+
+    # --- read every contract column once -----------------------------------------------------
+    ts, bad_ts = _parse_ts(raw["ts"])
+    av, bad_av = _parse_ts(raw["available_at"])
+    codes, names, no_sym = _parse_symbol(raw["symbol"])
+    _type_check(checks, "ts", raw["ts"], bad_ts, "a timestamp")
+    _type_check(checks, "available_at", raw["available_at"], bad_av, "a timestamp")
+    num: dict[str, np.ndarray] = {}
+    for c, (dtype, _) in spec.items():
+        if c in ("ts", "available_at", "symbol"):
+            continue
+        parse = _parse_int if dtype.startswith("int") else _parse_float
+        num[c], bad = parse(raw[c])
+        _type_check(checks, c, raw[c], bad, "an integer" if dtype.startswith("int") else "a number")
+    type_bad = checks.failed.copy()
+
+    # --- value rules --------------------------------------------------------------------------
+    def missing(name: str, mask: np.ndarray) -> None:
+        checks.add("missing", mask & ~type_bad, lambda rows: [f"{name} is null" for _ in rows])
+
+    missing("ts", (ts == _NAT) & ~bad_ts)
+    missing("available_at", (av == _NAT) & ~bad_av)
+    missing("symbol", no_sym)
+    nullable_px = table == "depth"
+    px_cols = [c for c in num if c.endswith("px")]
+    for c in num:
+        if c in px_cols and (nullable_px or table == "quotes"):
+            continue
+        missing(c, np.isnan(num[c]))
+    if table == "depth":
+        lvl = num["level"]
+        checks.add("bad_level", (lvl < 1) | (lvl > 1000), _values_of("level", lvl))
+    if table == "quotes":
+        for side in ("bid", "ask"):
+            px = num[f"{side}_px"]
+            checks.add("empty_book_side", np.isnan(px) & ~type_bad,
+                       lambda rows, side=side: [f"{side} side empty ({side}_px is null)"
+                                                for _ in rows])
+    for c in px_cols:
+        checks.add("non_positive_price", num[c] <= 0, _values_of(c, num[c]))
+    for c in num:
+        if not c.endswith(("_sz", "qty")):
+            continue
+        v = num[c]
+        if table == "depth":
+            checks.add("negative_size", v < 0, _values_of(c, v))
+        elif table == "quotes":
+            live = ~np.isnan(num[c.replace("_sz", "_px")])
+            checks.add("non_positive_size", live & (v <= 0), _values_of(c, v))
+        else:
+            checks.add("non_positive_size", v <= 0, _values_of(c, v))
+    if table in ("quotes", "depth"):
+        bid, ask = num["bid_px"], num["ask_px"]
+        checks.add("crossed_quote", bid > ask,
+                   lambda rows: [f"bid_px={float(bid[i])!r} > ask_px={float(ask[i])!r}" for i in rows])
+    if table == "trades":
+        ag = num["aggressor"]
+        checks.add("bad_aggressor", np.isfinite(ag) & ~np.isin(ag, (-1.0, 0.0, 1.0)),
+                   lambda rows: [f"aggressor={ag[i]:g} not in (-1, 0, 1)" for i in rows])
+    ts_ok = (ts != _NAT) & (av != _NAT)
+    checks.add("available_before_event", ts_ok & (av < ts),
+               lambda rows: [f"available_at={_fmt_ts(av[i])} < ts={_fmt_ts(ts[i])}" for i in rows])
+
+    # --- row rules on the rows that passed the value rules -----------------------------------
+    valid = ~checks.failed
+    vrows = np.flatnonzero(valid) if not valid.all() else np.arange(n)
+    keys = [ts, av, codes, *num.values()]
+    keys += [np.asarray(raw[c].to_numpy()) for c in raw.columns if c not in spec]
+    d_rows, d_orig = duplicates(keys, vrows)
+    if len(d_rows):
+        dup = np.zeros(n, dtype=bool)
+        dup[d_rows] = True
+        orig_of = dict(zip(d_rows.tolist(), d_orig.tolist(), strict=True))
+        checks.add("duplicate", dup, lambda rows: [f"repeats row {orig_of[int(i)]}" for i in rows])
+        valid &= ~dup
+        vrows = np.flatnonzero(valid)
+
+    ooo = np.zeros(n, dtype=bool)
+    prev_max = np.full(n, _NAT)
+    for grp in _groups(codes, vrows):
+        pm = _running_max_before(ts[grp])
+        prev_max[grp] = pm
+        ooo[grp] = ts[grp] < pm
+    checks.add("out_of_order", ooo, lambda rows: [
+        f"ts={_fmt_ts(ts[i])} < {_fmt_ts(prev_max[i])} seen earlier" for i in rows])
+    valid &= ~ooo
+
+    if config.calendar is not None and len(vrows):
+        lo, hi = int(ts[vrows].min()), int(ts[vrows].max())
+        opens, closes = sessions(config.calendar, lo, hi)
+        outside = valid.copy()
+        outside[vrows] = _session_index(ts[vrows], opens, closes) < 0
+        outside &= valid
+        checks.add("outside_session", outside, lambda rows: [
+            f"ts={_fmt_ts(ts[i])} outside every {config.calendar} session" for i in rows])
+        valid &= ~outside
+
+    if config.bad_tick and table in ("quotes", "trades"):
+        x = (num["bid_px"] + num["ask_px"]) / 2 if table == "quotes" else num["px"]
+        label = "mid" if table == "quotes" else "px"
+        bt = bad_ticks(x, ts, codes, np.flatnonzero(valid), config)
+        if len(bt.rows):
+            mask = np.zeros(n, dtype=bool)
+            mask[bt.rows] = True
+            at = {int(r): k for k, r in enumerate(bt.rows)}
+
+            def tick(i: int) -> str:
+                k = at[int(i)]
+                return (f"{label}={float(x[i])!r} outside recent band [{bt.low[k]:.6g}, "
+                        f"{bt.high[k]:.6g}] (median {bt.median[k]:.6g}) by more than "
+                        f"{bt.threshold[k]:.4g}; back at row {bt.revert_row[k]}")
+
+            checks.add("bad_tick", mask, lambda rows: [tick(i) for i in rows])
+
+    # --- split ---------------------------------------------------------------------------------
+    bad = checks.failed
+    q_rows = np.flatnonzero(bad)
+    keep = None if len(q_rows) == 0 else ~bad
+    clean = _clean_frame(table, raw, spec, ts, av, codes, names, num, keep)
+    quarantine = _quarantine(table, source, raw, checks, q_rows)
+    keep_ts = ts if keep is None else ts[keep]
+    keep_codes = codes if keep is None else codes[keep]
+    gaps = outages(table, keep_ts, keep_codes, names, config)
+    return CleanseResult(table=table, source=source, rows_in=n, clean=clean,
+                         quarantine=quarantine, outages=gaps)
+
+
+def _quarantine(table: str, source: str, raw: pd.DataFrame, checks: _Checks,
+                q_rows: np.ndarray) -> pd.DataFrame:
+    if len(q_rows) == 0:
+        return _empty("quarantine")
+    first = np.full(len(checks.failed), len(RULE_ORDER), dtype=np.int64)
+    parts: dict[int, list[tuple[int, str]]] = {int(r): [] for r in q_rows}
+    for rule, mask, describe in checks.entries:
+        p = _PRIORITY[rule]
+        np.minimum(first, np.where(mask, p, len(RULE_ORDER)), out=first)
+        rows = np.flatnonzero(mask)
+        for r, text in zip(rows.tolist(), describe(rows), strict=True):
+            parts[r].append((p, f"{rule}: {text}"))
+    rules = [RULE_ORDER[first[r]] for r in q_rows]
+    details = ["; ".join(t for _, t in sorted(parts[int(r)], key=lambda pt: pt[0]))
+               for r in q_rows]
+    return quarantine_frame(table, source, raw, q_rows, rules, details)
+
+
+def _clean_frame(
+    table: str,
+    raw: pd.DataFrame,
+    spec: dict[str, tuple[str, bool]],
+    ts: np.ndarray,
+    av: np.ndarray,
+    codes: np.ndarray,
+    names: np.ndarray,
+    num: dict[str, np.ndarray],
+    keep: np.ndarray | None,
+) -> pd.DataFrame:
+    """Build the clean table: kept rows, contract columns and dtypes (typed raw columns reused)."""
+
+    def pick(a: np.ndarray) -> np.ndarray:
+        return a if keep is None else a[keep]
+
+    data: dict[str, object] = {}
+    for c, (dtype, _) in spec.items():
+        if c not in raw.columns:
+            continue
+        s = raw[c]
+        if keep is None and str(s.dtype) == dtype:
+            data[c] = s.array
+        elif c in ("ts", "available_at"):
+            data[c] = pd.DatetimeIndex(pick(ts if c == "ts" else av).view("M8[ns]"), tz="UTC")
+        elif c == "symbol":
+            kc = pick(codes)
+            if len(names) == 1:
+                arr = pa.repeat(pa.scalar(str(names[0])), len(kc))
+            else:
+                arr = pa.array(names.astype(str)).take(pa.array(kc))
+            data[c] = pd.array(arr, dtype="string[pyarrow]")
+        elif dtype.startswith("int"):
+            data[c] = pick(num[c]).astype(np.int64)
+        else:
+            data[c] = pick(num[c]).astype(np.float64, copy=False)
+    return pd.DataFrame(data, copy=False)
