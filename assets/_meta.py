@@ -1,6 +1,5 @@
 """Materialization metadata shared by every asset: counts, time range, preview, content hash."""
 
-from __future__ import annotations
 
 import hashlib
 

@@ -7,7 +7,6 @@ blocking checks on the clean table: the row counts reconcile, and the clean rows
 contract. A failure puts its evidence (failure cases) in the check's metadata.
 """
 
-from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from typing import Any

@@ -4,7 +4,6 @@ Raw tables are what the source produced before cleansing; the ``cleansed`` group
 Real data sets are only defined when their files are there (``bestex.settings.data_dir()``).
 """
 
-from __future__ import annotations
 
 from pathlib import Path
 from typing import Any

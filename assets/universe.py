@@ -1,6 +1,5 @@
 """Universe assets: the point-in-time tradable universe of each date, with survivorship checks."""
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any

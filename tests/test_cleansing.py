@@ -213,8 +213,9 @@ def test_bad_tick_that_reverts_is_caught():
     res = run("trades", raw, config=CleanseConfig())
 
     assert rules(res) == {6: "bad_tick"}
-    assert res.quarantine["detail"].iloc[0].startswith(
-        "bad_tick: px=103.0 vs rolling median 100.05 (threshold 0.593); back at row 7")
+    assert res.quarantine["detail"].iloc[0] == (
+        "bad_tick: px=103.0 is more than 0.593 from every recent price (nearest 100.1, "
+        "median 100.05); back at row 7")
 
 
 def test_two_row_bad_tick_is_caught():
@@ -231,6 +232,29 @@ def test_level_shift_that_persists_is_not_a_bad_tick():
     res = run("trades", trades(px), config=CleanseConfig())
 
     assert len(res.quarantine) == 0
+
+
+def test_bid_ask_bounce_across_a_wide_spread_is_not_a_bad_tick():
+    # prints alternate between a bid of 100 and an ask of 101 (100 bps): each jump reverts, but
+    # every print repeats a level seen in the window
+    px = [100.0, 100.0, 100.0, 101.0, 100.0, 100.0, 100.0, 100.0, 101.0, 100.0, 101.0, 100.0]
+
+    res = run("trades", trades(px), config=CleanseConfig())
+
+    assert len(res.quarantine) == 0
+
+
+def test_overnight_gap_restarts_the_reference():
+    # close at 100, open at 103 the next morning, then 100.2: the opening print is not judged
+    # against yesterday (fewer than bad_tick_min_periods rows since the pause)
+    secs = [0, 1, 2, 3, 4, 5, 86_400, 86_401, 86_402, 86_403]
+    px = [100.0, 100.1, 100.0, 100.1, 100.0, 100.1, 103.0, 100.2, 100.3, 100.2]
+
+    res = run("trades", trades(px, secs=secs), config=CleanseConfig())
+    no_reset = run("trades", trades(px, secs=secs), config=CleanseConfig(bad_tick_reset_s=None))
+
+    assert len(res.quarantine) == 0
+    assert rules(no_reset) == {6: "bad_tick"}
 
 
 def test_bad_tick_on_quote_mid():

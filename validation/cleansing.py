@@ -26,8 +26,8 @@ rule                       the row is rejected when
 ``duplicate``              every column equals an earlier row's (the first occurrence is kept)
 ``out_of_order``           ts is earlier than the running max ts of the symbol's earlier rows
 ``outside_session``        ts is outside [open, close] of every session of the calendar
-``bad_tick``               quotes (mid) / trades (px): a jump out of the band of the preceding
-                           rows that comes back within a few rows (see :func:`bad_ticks`)
+``bad_tick``               quotes (mid) / trades (px): a jump away from every recent price that
+                           comes back within a few rows (see :func:`bad_ticks`)
 =========================  ====================================================================
 
 ``duplicate`` compares every column of ``raw``, including columns outside the contract (a source
@@ -121,8 +121,8 @@ class CleanseConfig(BaseModel):
         Threshold floor in basis points of the reference level; a jump from the previous price must
         also exceed it for the row to be a candidate.
     bad_tick_revert_rows : int, default=5
-        The series must come back inside the reference band within this many rows after the
-        jump; otherwise the move is a level shift and nothing is flagged.
+        The series must come back within the threshold of a window price within this many rows
+        after the jump; otherwise the move is a level shift and nothing is flagged.
     bad_tick_reset_s : float or None, default=300.0
         A pause longer than this many seconds (a session break, an outage) restarts the
         reference window. ``None``: never.
@@ -131,8 +131,7 @@ class CleanseConfig(BaseModel):
     -----
     The bad-tick threshold is ``tau = max(bad_tick_mads * 1.4826 * MAD, bad_tick_min_bps * m / 1e4)``
     where ``m`` and ``MAD`` are the median and median absolute deviation of the window; a row is
-    off when it lies more than ``tau`` outside the window's 10th-90th percentile band (see
-    :func:`bad_ticks`).
+    off when it is more than ``tau`` away from every price of the window (see :func:`bad_ticks`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -379,12 +378,11 @@ def duplicates(keys: list[np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np
 
 @dataclass(frozen=True)
 class BadTicks:
-    """Rows flagged by :func:`bad_ticks`, with the evidence (reference band, threshold, revert)."""
+    """Rows flagged by :func:`bad_ticks`, with the evidence (window median, threshold, revert)."""
 
     rows: np.ndarray
     median: np.ndarray
-    low: np.ndarray
-    high: np.ndarray
+    nearest: np.ndarray
     threshold: np.ndarray
     revert_row: np.ndarray
 
@@ -392,7 +390,7 @@ class BadTicks:
 def bad_ticks(
     x: np.ndarray, ts: np.ndarray, codes: np.ndarray, rows: np.ndarray, cfg: CleanseConfig
 ) -> BadTicks:
-    """Find prices that jump out of their recent band and come back (bad ticks).
+    """Find prices that jump away from every recent price and come back (bad ticks).
 
     Parameters
     ----------
@@ -411,8 +409,8 @@ def bad_ticks(
     Returns
     -------
     BadTicks
-        The flagged positions (into ``x``) and, for each, the window's median, 10th and 90th
-        percentiles, the threshold and the position where the series came back.
+        The flagged positions (into ``x``) and, for each, the window's median, the window price
+        nearest to the flagged one, the threshold and the position where the series came back.
 
     Notes
     -----
@@ -420,16 +418,18 @@ def bad_ticks(
     session break, an outage): a reference never spans the overnight gap. Within a segment, row
     ``i`` is a *candidate* when it jumps from the previous price by more than ``bad_tick_min_bps``
     and has at least ``bad_tick_min_periods`` preceding rows. Over the ``bad_tick_window``
-    preceding prices, let ``m`` be the median, ``[lo, hi]`` the 10th-90th percentile band and
-    ``tau = max(k * 1.4826 * MAD, min_bps * m / 1e4)``. The row is *off* when it lies outside
-    ``[lo - tau, hi + tau]``: a print that repeats a recently seen level (bid-ask bounce across a
-    wide spread) is not off. If an off candidate is followed, within ``bad_tick_revert_rows`` rows,
-    by a price back inside the band, rows ``i .. j-1`` (all off) are bad ticks; if the series does
-    not come back, the move is a level shift and nothing is flagged. Only candidates are examined:
-    O(n) plus O(candidates x window), no rolling median over the whole series.
+    preceding prices ``W``, let ``m`` be the median and
+    ``tau = max(k * 1.4826 * MAD, min_bps * m / 1e4)``. A price is *off* when it is more than
+    ``tau`` away from every price of ``W`` (so it is also more than ``tau`` from ``m``): a print
+    that repeats a recently seen level, such as bid-ask bounce across a wide spread, is not off.
+    If an off candidate is followed, within ``bad_tick_revert_rows`` rows, by a price that is not
+    off (back within ``tau`` of a price of ``W``), rows ``i .. j-1`` (all off) are bad ticks; if
+    the series does not come back, the move is a level shift and nothing is flagged. Only
+    candidates are examined: O(n) plus O(candidates x window x revert_rows), no rolling median over
+    the whole series.
     """
     e = np.empty(0)
-    none = BadTicks(np.empty(0, np.int64), e, e, e, e, np.empty(0, np.int64))
+    none = BadTicks(np.empty(0, np.int64), e, e, e, np.empty(0, np.int64))
     if len(rows) < 3:
         return none
     c = codes[rows]
@@ -452,25 +452,28 @@ def bad_ticks(
     back = cand[:, None] + np.arange(-w, 0)
     win = np.where(back >= start[cand][:, None], s[np.maximum(back, 0)], np.nan)
     m = np.nanmedian(win, axis=1)
-    lo, hi = np.nanpercentile(win, [10, 90], axis=1)
     mad = np.nanmedian(np.abs(win - m[:, None]), axis=1)
     tau = np.maximum(cfg.bad_tick_mads * 1.4826 * mad, floor * m)
-    off = (s[cand] > hi + tau) | (s[cand] < lo - tau)
+    gap = np.abs(win - s[cand][:, None])
+    nearest = win[np.arange(len(cand)), np.nanargmin(gap, axis=1)]
+    off = np.nanmin(gap, axis=1) > tau
     ahead = cand[:, None] + np.arange(1, rr + 1)
     fut = np.where(ahead < end[cand][:, None], s[np.minimum(ahead, n - 1)], np.nan)
-    home = (fut >= (lo - tau)[:, None]) & (fut <= (hi + tau)[:, None])
+    # a later price is home when it is within tau of some window price
+    home = np.nanmin(np.abs(win[:, None, :] - fut[:, :, None]), axis=2,
+                     initial=np.inf, where=~np.isnan(win)[:, None, :]) <= tau[:, None]
     ok = off & home.any(axis=1)
     if not ok.any():
         return none
-    cand, m, lo, hi, tau, home = cand[ok], m[ok], lo[ok], hi[ok], tau[ok], home[ok]
-    run = np.argmax(home, axis=1) + 1  # rows cand .. cand+run-1 are off the band
+    cand, m, nearest, tau, home = cand[ok], m[ok], nearest[ok], tau[ok], home[ok]
+    run = np.argmax(home, axis=1) + 1  # rows cand .. cand+run-1 are off
     k = np.arange(rr)
     sel = k[None, :] < run[:, None]
     pos = (cand[:, None] + k[None, :])[sel]
     who = np.broadcast_to(np.arange(len(cand))[:, None], sel.shape)[sel]
     flagged, first = np.unique(order[pos], return_index=True)
     who = who[first]
-    return BadTicks(flagged, m[who], lo[who], hi[who], tau[who], order[(cand + run)[who]])
+    return BadTicks(flagged, m[who], nearest[who], tau[who], order[(cand + run)[who]])
 
 
 def outages(
@@ -711,9 +714,9 @@ def cleanse_market(
 
             def tick(i: int) -> str:
                 k = at[int(i)]
-                return (f"{label}={float(x[i])!r} outside recent band [{bt.low[k]:.6g}, "
-                        f"{bt.high[k]:.6g}] (median {bt.median[k]:.6g}) by more than "
-                        f"{bt.threshold[k]:.4g}; back at row {bt.revert_row[k]}")
+                return (f"{label}={float(x[i])!r} is more than {bt.threshold[k]:.4g} from every "
+                        f"recent price (nearest {bt.nearest[k]:.6g}, median {bt.median[k]:.6g}); "
+                        f"back at row {bt.revert_row[k]}")
 
             checks.add("bad_tick", mask, lambda rows: [tick(i) for i in rows])
 
