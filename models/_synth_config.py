@@ -80,10 +80,10 @@ class VolatilityConfig(_Frozen):
     student_t_dof : float, default=6.0
         Degrees of freedom of the (unit-variance) Student-t daily innovations (daily-only mode
         and overnight gaps).
-    intraday_t_dof : float, default=3.0
-        Degrees of freedom of the (unit-variance) Student-t innovations of each quote step; a
-        power tail of index ``dof`` survives aggregation, so 5-min returns keep a tail index
-        near 3 (the "inverse cubic law").
+    intraday_t_dof : float, default=2.5
+        Degrees of freedom of the (unit-variance) Student-t innovations of each quote step. A
+        power tail survives aggregation, so 5-min returns keep a Hill tail index of about 3-4
+        (the "inverse cubic law" region) instead of turning Gaussian.
     memory_timescales_days : tuple of float, default=(15, 60, 250)
         Time scales of the AR(1) log-volatility components; a ladder of time scales gives a
         slowly (roughly power-law) decaying ACF of ``|r|`` over 1-100 days.
@@ -107,7 +107,7 @@ class VolatilityConfig(_Frozen):
     """
 
     student_t_dof: float = Field(default=6.0, gt=2.0)
-    intraday_t_dof: float = Field(default=3.0, gt=2.0)
+    intraday_t_dof: float = Field(default=2.5, gt=2.0)
     memory_timescales_days: tuple[float, ...] = (15.0, 60.0, 250.0)
     memory_weights: tuple[float, ...] = (0.15, 0.25, 0.6)
     memory_log_sd: float = Field(default=0.35, ge=0.0)
@@ -205,8 +205,8 @@ class ReferenceSymbol(_Frozen):
     """
 
     price: float = Field(default=223.0, gt=0.0)
-    daily_vol: float = Field(default=0.0175, gt=0.0)
-    spread_bps: float = Field(default=5.9, gt=0.0)
+    daily_vol: float = Field(default=0.019, gt=0.0)
+    spread_bps: float = Field(default=6.1, gt=0.0)
     trades_per_min: float = Field(default=29.3, gt=0.0)
     mean_trade_size: float = Field(default=71.0, gt=0.0)
     depth_lots: float = Field(default=2.5, ge=1.0)
@@ -286,11 +286,11 @@ class ScenarioConfig(_Frozen):
     flash_crash_at: float | None = Field(default=0.4, ge=0.0, lt=1.0)
     flash_crash_start: dt.time = dt.time(14, 32)
     flash_crash_minutes: float = Field(default=15.0, gt=0.0, le=120.0)
-    flash_vol_mult: float = Field(default=12.0, ge=1.0)
+    flash_vol_mult: float = Field(default=10.0, ge=1.0)
     flash_spread_mult: float = Field(default=20.0, ge=1.0)
     flash_depth_mult: float = Field(default=0.05, gt=0.0, le=1.0)
     flash_volume_mult: float = Field(default=5.0, ge=1.0)
-    flash_drop: float = Field(default=0.05, ge=0.0, lt=0.9)
+    flash_drop: float = Field(default=0.06, ge=0.0, lt=0.9)
     flash_trough_at: float = Field(default=0.4, gt=0.0, lt=1.0)
     flash_rebound: float = Field(default=0.8, ge=0.0, le=1.0)
     crisis_week_at: float | None = Field(default=0.67, ge=0.0, lt=1.0)

@@ -315,8 +315,8 @@ def _read(src: tuple[str, _Opener], what: str, types: dict[str, pa.DataType]) ->
         return {c: _Col(tbl.column(c).to_numpy()) for c in names}
     except pa.ArrowInvalid as exc:
         if "conversion error" not in str(exc) and "Invalid value" not in str(exc):
-            raise ContractError(f"{display}: cannot read LOBSTER {what} file "
-                                f"(expected {len(names)} columns): {_one_line(exc)}") from None
+            raise ContractError(f"{display}: cannot read LOBSTER {what} file: "
+                                f"{_shape_problem(opener, names) or _one_line(exc)}") from None
     except (OSError, pa.ArrowException) as exc:
         raise ContractError(f"{display}: cannot read LOBSTER {what} file: {_one_line(exc)}") from None
     try:
@@ -334,6 +334,38 @@ def _read(src: tuple[str, _Opener], what: str, types: dict[str, pa.DataType]) ->
             bad |= vals != np.round(vals)
         cols[c] = _Col(vals, bad, text) if bad.any() else _Col(vals.astype(types[c].to_pandas_dtype()))
     return cols
+
+
+def _shape_problem(opener: _Opener, names: list[str]) -> str | None:
+    """Name the first line whose column count is wrong (re-reads the file, error path only)."""
+    bad: list[pacsv.InvalidRow] = []
+
+    def skip(row: pacsv.InvalidRow) -> str:
+        bad.append(row)
+        return "skip"
+
+    src = opener()
+    try:
+        data = Path(src).read_bytes() if isinstance(src, str) else src.read()
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not a text file (invalid UTF-8 at byte {exc.start})"
+    except OSError:
+        return None
+    try:
+        tbl = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=skip),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())))
+    except (OSError, pa.ArrowException):
+        return None
+    if not bad:
+        return None if tbl.num_rows else "the file is empty"
+    first = bad[0]
+    where = f"line {first.number}" if first.number is not None else "a line"
+    return (f"{where} has {first.actual_columns} columns, expected {len(names)} "
+            f"({len(bad)} such line{'s' if len(bad) > 1 else ''})")
 
 
 def _midnight_utc_ns(date: dt.date) -> int:

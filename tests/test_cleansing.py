@@ -214,7 +214,7 @@ def test_bad_tick_that_reverts_is_caught():
 
     assert rules(res) == {6: "bad_tick"}
     assert res.quarantine["detail"].iloc[0] == (
-        "bad_tick: px=103.0 is more than 0.593 from every recent price (nearest 100.1, "
+        "bad_tick: px=103 is more than 1.0005 from every recent price (nearest 100.1, "
         "median 100.05); back at row 7")
 
 

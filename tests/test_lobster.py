@@ -212,7 +212,8 @@ def test_unreadable_file_is_a_contract_error(tmp_path):
     m.write_bytes(bytes(range(256)) * 4)
     (tmp_path / f"{AMZN_STEM}_orderbook_1.csv").write_text("\n".join(book[:10]))
 
-    with pytest.raises(ContractError, match=rf"{AMZN_STEM}_message_1\.csv: cannot read LOBSTER message"):
+    with pytest.raises(ContractError, match=rf"{AMZN_STEM}_message_1\.csv: cannot read LOBSTER message "
+                                            r"file: not a text file \(invalid UTF-8 at byte 128\)"):
         read_lobster(m)
 
 
@@ -221,8 +222,8 @@ def test_missing_column_is_a_contract_error(tmp_path):
     msg = [ln.rsplit(",", 1)[0] for ln in msg[:100]]  # direction column dropped
     write_pair(tmp_path, AMZN_STEM, 1, msg, book[:100])
 
-    with pytest.raises(ContractError, match=r"message_1\.csv: cannot read LOBSTER message file "
-                                            r"\(expected 6 columns\)"):
+    with pytest.raises(ContractError, match=r"message_1\.csv: cannot read LOBSTER message file: "
+                                            r"line 1 has 5 columns, expected 6 \(100 such lines\)"):
         read_lobster(tmp_path)
 
 
@@ -230,8 +231,8 @@ def test_book_with_wrong_level_count_is_a_contract_error(tmp_path):
     msg, book = amzn_lines()
     write_pair(tmp_path, AMZN_STEM, 2, msg[:100], book[:100])  # says level 2, has 4 columns
 
-    with pytest.raises(ContractError, match=r"orderbook_2\.csv: cannot read LOBSTER orderbook file "
-                                            r"\(expected 8 columns\)"):
+    with pytest.raises(ContractError, match=r"orderbook_2\.csv: cannot read LOBSTER orderbook file: "
+                                            r"line 1 has 4 columns, expected 8"):
         read_lobster(tmp_path)
 
 
@@ -300,3 +301,12 @@ def test_never_seen_file_level_2_with_halts(tmp_path):
     assert (q["bid_px"] <= q["ask_px"]).all()
     assert q["bid_px"].iloc[0] == pytest.approx(585.33 + 10)
     assert sorted(day.results["depth"].clean["level"].unique().tolist()) == [1, 2]
+
+
+def test_latency_sets_available_at():
+    (day,) = read_lobster(aapl_files(), latency_ns=250_000)
+
+    lag = day.trades["available_at"] - day.trades["ts"]
+    assert (lag == pd.Timedelta(microseconds=250)).all()
+    with pytest.raises(ContractError, match=r"`latency_ns=-1` is negative"):
+        read_lobster(aapl_files(), latency_ns=-1)

@@ -53,6 +53,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from validation.contracts import ContractError, columns, empty
@@ -117,12 +118,12 @@ class CleanseConfig(BaseModel):
         A jump with fewer preceding rows than this is not judged.
     bad_tick_mads : float, default=8.0
         Threshold in robust standard deviations (1.4826 x MAD of the window).
-    bad_tick_min_bps : float, default=50.0
+    bad_tick_min_bps : float, default=100.0
         Threshold floor in basis points of the reference level; a jump from the previous price must
         also exceed it for the row to be a candidate.
     bad_tick_revert_rows : int, default=5
-        The series must come back within the threshold of a window price within this many rows
-        after the jump; otherwise the move is a level shift and nothing is flagged.
+        The series must come back within the threshold of the window median within this many
+        rows after the jump; otherwise the move is a level shift and nothing is flagged.
     bad_tick_reset_s : float or None, default=300.0
         A pause longer than this many seconds (a session break, an outage) restarts the
         reference window. ``None``: never.
@@ -142,7 +143,7 @@ class CleanseConfig(BaseModel):
     bad_tick_window: int = Field(default=20, ge=3)
     bad_tick_min_periods: int = Field(default=5, ge=2)
     bad_tick_mads: float = Field(default=8.0, gt=0)
-    bad_tick_min_bps: float = Field(default=50.0, gt=0)
+    bad_tick_min_bps: float = Field(default=100.0, gt=0)
     bad_tick_revert_rows: int = Field(default=5, ge=1)
     bad_tick_reset_s: float | None = Field(default=300.0, gt=0)
 
@@ -235,6 +236,13 @@ def _parse_int(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 def _parse_symbol(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Codes (-1 for missing or empty), the unique symbols (str), and the missing mask."""
+    if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow" and len(s):
+        arr = pa.array(s.array)  # zero copy
+        first = arr[0].as_py()
+        if first and first.strip() and pc.all(pc.equal(arr, arr[0])).as_py():
+            # one symbol (a LOBSTER day, a per-symbol file): no hashing needed
+            zeros = np.zeros(len(s), dtype=np.int64)
+            return zeros, np.array([first], dtype=object), np.zeros(len(s), dtype=bool)
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
     names = np.array([str(u) for u in uniques], dtype=object)
     blank = np.array([not n.strip() for n in names], dtype=bool)
@@ -422,11 +430,10 @@ def bad_ticks(
     ``tau = max(k * 1.4826 * MAD, min_bps * m / 1e4)``. A price is *off* when it is more than
     ``tau`` away from every price of ``W`` (so it is also more than ``tau`` from ``m``): a print
     that repeats a recently seen level, such as bid-ask bounce across a wide spread, is not off.
-    If an off candidate is followed, within ``bad_tick_revert_rows`` rows, by a price that is not
-    off (back within ``tau`` of a price of ``W``), rows ``i .. j-1`` (all off) are bad ticks; if
-    the series does not come back, the move is a level shift and nothing is flagged. Only
-    candidates are examined: O(n) plus O(candidates x window x revert_rows), no rolling median over
-    the whole series.
+    If an off candidate is followed, within ``bad_tick_revert_rows`` rows, by a price back within
+    ``tau`` of ``m``, rows ``i .. j-1`` are bad ticks; if the series does not come back (a level
+    shift, or a partial recovery), nothing is flagged. Only candidates are examined: O(n) plus
+    O(candidates x window), no rolling median over the whole series.
     """
     e = np.empty(0)
     none = BadTicks(np.empty(0, np.int64), e, e, e, np.empty(0, np.int64))
@@ -459,9 +466,7 @@ def bad_ticks(
     off = np.nanmin(gap, axis=1) > tau
     ahead = cand[:, None] + np.arange(1, rr + 1)
     fut = np.where(ahead < end[cand][:, None], s[np.minimum(ahead, n - 1)], np.nan)
-    # a later price is home when it is within tau of some window price
-    home = np.nanmin(np.abs(win[:, None, :] - fut[:, :, None]), axis=2,
-                     initial=np.inf, where=~np.isnan(win)[:, None, :]) <= tau[:, None]
+    home = np.abs(fut - m[:, None]) <= tau[:, None]  # back near the reference level
     ok = off & home.any(axis=1)
     if not ok.any():
         return none
@@ -714,7 +719,7 @@ def cleanse_market(
 
             def tick(i: int) -> str:
                 k = at[int(i)]
-                return (f"{label}={float(x[i])!r} is more than {bt.threshold[k]:.4g} from every "
+                return (f"{label}={x[i]:.10g} is more than {bt.threshold[k]:.6g} from every "
                         f"recent price (nearest {bt.nearest[k]:.6g}, median {bt.median[k]:.6g}); "
                         f"back at row {bt.revert_row[k]}")
 
@@ -751,6 +756,13 @@ def _quarantine(table: str, source: str, raw: pd.DataFrame, checks: _Checks,
     return quarantine_frame(table, source, raw, q_rows, rules, details)
 
 
+def _is_contract_dtype(have: object, want: str) -> bool:
+    if want == "string[pyarrow]":
+        return isinstance(have, pd.StringDtype) and have.storage == "pyarrow" and \
+            have.na_value is pd.NA
+    return str(have) == want
+
+
 def _clean_frame(
     table: str,
     raw: pd.DataFrame,
@@ -772,7 +784,7 @@ def _clean_frame(
         if c not in raw.columns:
             continue
         s = raw[c]
-        if keep is None and str(s.dtype) == dtype:
+        if keep is None and _is_contract_dtype(s.dtype, dtype):
             data[c] = s.array
         elif c in ("ts", "available_at"):
             data[c] = pd.DatetimeIndex(pick(ts if c == "ts" else av).view("M8[ns]"), tz="UTC")
