@@ -154,3 +154,18 @@ def bitmex_assets(data: Path) -> dg.AssetsDefinition:
             yield dg.Output(df, t, metadata=frame_metadata(df))
 
     return bitmex
+
+
+def landing_assets(folder: Path) -> list[dg.AssetsDefinition]:
+    """One cleansed asset per contract table found in the user's landing folder."""
+    from assets.cleansed import read_and_cleansed
+    from sources.landing import discover_landing, ingest_landing
+
+    return [
+        read_and_cleansed(
+            "landing", table,
+            lambda table=table: ingest_landing(folder, tables=[table])[table],
+            description=f"The user's own {table} from {folder} (Parquet/CSV parts).",
+        )
+        for table in discover_landing(folder)
+    ]

@@ -209,11 +209,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+
     from validation.contracts import ContractError
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except ValidationError as exc:
+        errs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        print(f"bestex: error: invalid {args.command} options: {errs}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     except (BadInput, ContractError, FileNotFoundError) as exc:
         print(f"bestex: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

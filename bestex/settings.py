@@ -46,3 +46,12 @@ def require_data_dir() -> Path:
             f"{PROJECT_ROOT.parent / 'shared' / 'data'}"
         )
     return path
+
+
+def landing_dir() -> Path:
+    """The landing folder for a user's own Parquet/CSV tables.
+
+    ``BESTEX_LANDING`` wins; otherwise ``BESTEX_HOME/landing``. It may not exist.
+    """
+    env = os.environ.get("BESTEX_LANDING")
+    return Path(env).resolve() if env else home() / "landing"

@@ -20,6 +20,7 @@ __all__ = [
     "calibration_table",
     "hill_tail_index",
     "intraday_profiles",
+    "lobster_profiles",
     "mid_returns",
     "synthetic_stats",
 ]
@@ -184,3 +185,24 @@ def calibration_table(lobster_zip: str | Path, config: SyntheticMarketConfig | N
                                                              for _, k in rows],
         "synthetic min-max": [f"{syn[k].min():.2f}-{syn[k].max():.2f}" for _, k in rows],
     })
+
+
+def lobster_profiles(lobster_zip: str | Path, *, volume_bin_min: float = 30,
+                     spread_bin_min: float = 10) -> tuple[np.ndarray, np.ndarray]:
+    """AMZN's executed volume per 30-min bin and mean relative spread per 10-min bin, each / mean."""
+    with zipfile.ZipFile(lobster_zip) as z:
+        names = z.namelist()
+        m = np.loadtxt(z.open(next(n for n in names if "_message_" in n)), delimiter=",",
+                       usecols=(0, 1, 3))
+        o = np.loadtxt(z.open(next(n for n in names if "_orderbook_" in n)), delimiter=",",
+                       usecols=(0, 2))
+    since = m[:, 0] - _NY_OPEN_S
+    ex = np.isin(m[:, 1], (4, 5))
+    nv = int(23_400 // (volume_bin_min * 60))
+    vb = np.minimum(since[ex] // (volume_bin_min * 60), nv - 1).astype(int)
+    vol = np.bincount(vb, weights=m[ex, 2], minlength=nv)
+    sp = (o[:, 0] - o[:, 1]) / ((o[:, 0] + o[:, 1]) / 2)
+    ns = int(23_400 // (spread_bin_min * 60))
+    sb = np.minimum(since // (spread_bin_min * 60), ns - 1).astype(int)
+    spread = np.bincount(sb, weights=sp, minlength=ns) / np.maximum(np.bincount(sb, minlength=ns), 1)
+    return vol / vol.mean(), spread / spread.mean()

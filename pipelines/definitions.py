@@ -11,11 +11,18 @@ from pathlib import Path
 import dagster as dg
 
 from assets.cleansed import cleansed_table
-from assets.sources import bitmex_assets, lobster_assets, sp500_assets, synthetic_market
+from assets.sources import (
+    bitmex_assets,
+    landing_assets,
+    lobster_assets,
+    sp500_assets,
+    synthetic_market,
+)
 from assets.universe import universe_assets
 from bestex import settings
 from pipelines.jobs import build_jobs
 from pipelines.resources import local_resources
+from pipelines.sensors import build_sensors
 from validation.cleansing import cleanse_market
 from validation.quarantine import cleanse_contract
 
@@ -68,7 +75,15 @@ def build_definitions() -> dg.Definitions:
         assets += [bitmex_assets(data)] + [
             cleansed_table("bitmex", t, _bitmex) for t in ("quotes", "depth", "trades")
         ]
-    return dg.Definitions(assets=assets, jobs=build_jobs(), resources=local_resources())
+    landing = settings.landing_dir()
+    if landing.is_dir() and any(landing.iterdir()):
+        assets += landing_assets(landing)
+    return dg.Definitions(
+        assets=assets,
+        jobs=build_jobs(),
+        sensors=build_sensors(),
+        resources=local_resources(),
+    )
 
 
 defs = build_definitions()

@@ -138,13 +138,17 @@ def _combine(table: str, parts: list[tuple[Path, pd.DataFrame, CleanseResult]]) 
     )
 
 
-def ingest_landing(folder: str | Path) -> dict[str, CleanseResult]:
+def ingest_landing(
+    folder: str | Path, *, tables: list[str] | None = None
+) -> dict[str, CleanseResult]:
     """Read every file of a landing folder and check it against its table's contract.
 
     Parameters
     ----------
     folder : str or pathlib.Path
         The landing folder (naming convention in the module docstring).
+    tables : list of str, optional
+        Only these tables (default: every table found).
 
     Returns
     -------
@@ -161,6 +165,8 @@ def ingest_landing(folder: str | Path) -> dict[str, CleanseResult]:
     """
     results: dict[str, CleanseResult] = {}
     for table, paths in discover_landing(folder).items():
+        if tables is not None and table not in tables:
+            continue
         parts = []
         for path in paths:
             raw = read_table_file(path)

@@ -56,3 +56,24 @@ def test_mlflow_resource_keeps_state_under_bestex_home(tmp_path):
         mlflow.log_metric("x", 1.0)
     assert (tmp_path / "mlflow" / "mlflow.db").exists()
     assert not (tmp_path / "mlruns").exists()
+
+
+def test_landing_folder_tables_become_assets(tmp_path, monkeypatch):
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "quotes.csv").write_text(
+        "ts,available_at,symbol,bid_px,bid_sz,ask_px,ask_sz\n"
+        "2012-06-21T13:30:00Z,2012-06-21T13:30:00Z,AMZN,220.0,100,220.1,100\n"
+        "2012-06-21T13:30:01Z,2012-06-21T13:30:01Z,AMZN,-1,100,220.1,100\n"
+    )
+    monkeypatch.setenv("BESTEX_LANDING", str(landing))
+    monkeypatch.setenv("BESTEX_DATA", "/nonexistent")
+    defs = build_definitions()
+    assert "cleansed/landing/quotes" in _keys(defs)
+    asset = next(a for a in defs.assets if "read_cleanse_landing_quotes" in str(a.op.name))
+    result = dg.materialize([asset], resources=defs.resources)
+    assert result.success
+    q = result.output_for_node(asset.op.name, "quarantine")
+    assert list(q["row"]) == [1]
+    checks = {c.check_name: c.passed for c in result.get_asset_check_evaluations()}
+    assert checks == {"rows_reconcile": True, "meets_contract": True}
