@@ -71,13 +71,13 @@ def flash_window(cfg: SyntheticMarketConfig, date: pd.Timestamp, open_ns: int,
     n_win = max(1, round(s.flash_crash_minutes * 60 / dt_s))
     local = pd.Timestamp(dt.datetime.combine(date.date(), s.flash_crash_start), tz=NY)
     start_ns = int(local.tz_convert("UTC").value)
-    n_steps = int(round((close_ns - open_ns) / 1e9 / dt_s))
+    n_steps = round((close_ns - open_ns) / 1e9 / dt_s)
     k0 = int(np.floor((start_ns - open_ns) / 1e9 / dt_s))
     if k0 < 0 or k0 + n_win > n_steps:
-        k0 = max(0, n_steps - n_win - int(round(3600 / dt_s)))
+        k0 = max(0, n_steps - n_win - round(3600 / dt_s))
     k1 = min(k0 + n_win, n_steps)
     step_ns = round(dt_s * 1e9)
-    kt = k0 + int(round(s.flash_trough_at * (k1 - k0)))
+    kt = k0 + round(s.flash_trough_at * (k1 - k0))
     return FlashWindow(k0, k1, open_ns + k0 * step_ns, open_ns + kt * step_ns,
                        open_ns + k1 * step_ns)
 
@@ -138,7 +138,7 @@ def simulate_session(cfg: SyntheticMarketConfig, *, open_ns: int, close_ns: int,
     m, v, p, sc = cfg.micro, cfg.volatility, cfg.profiles, cfg.scenarios
     dt_s = m.quote_interval_s
     step_ns = round(dt_s * 1e9)
-    n = int(round((close_ns - open_ns) / 1e9 / dt_s))
+    n = round((close_ns - open_ns) / 1e9 / dt_s)
     na = len(active)
     k = np.arange(n)
     u = (k + 0.5) / n

@@ -147,7 +147,9 @@ def test_intraday_volume_is_u_shaped(intraday):
     m, _ = intraday
     vol, _ = intraday_profiles(m.quotes, m.trades)
     assert len(vol) == 13
-    assert vol[0] >= 1.5 and vol.min() <= 0.7 and vol[-1] >= 1.3, vol.round(2)
+    assert vol[0] >= 1.5, vol.round(2)
+    assert vol.min() <= 0.7, vol.round(2)
+    assert vol[-1] >= 1.3, vol.round(2)
 
 
 def test_spread_falls_monotonically_over_the_first_hour(intraday):

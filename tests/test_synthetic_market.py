@@ -110,13 +110,15 @@ def test_quotes_are_uncrossed_on_the_tick_grid_in_lots(market):
         ticks = q[col] / tick
         assert np.allclose(ticks, np.round(ticks), atol=1e-6)
     for col in ("bid_sz", "ask_sz"):
-        assert ((q[col] % lot) == 0).all() and (q[col] >= lot).all()
+        assert ((q[col] % lot) == 0).all()
+        assert (q[col] >= lot).all()
 
 
 def test_trades_print_at_the_prevailing_quote(market):
     t = market.trades
     assert np.allclose(t["px"] / 0.01, np.round(t["px"] / 0.01), atol=1e-6)
-    assert ((t["qty"] % 1) == 0).all() and (t["qty"] >= 1).all()
+    assert ((t["qty"] % 1) == 0).all()
+    assert (t["qty"] >= 1).all()
     assert set(t["aggressor"].unique()) == {-1, 0, 1}
     cont = t[t["aggressor"] != 0].iloc[:20_000]
     q = market.quotes.iloc[: 5 * len(cont)]
@@ -144,12 +146,14 @@ def test_listings_and_delistings_lie_inside_the_sample(market):
     first, last = pd.Timestamp(sessions[0]), pd.Timestamp(sessions[-1])
     late = mem[mem["start_date"] > first]
     gone = mem[mem["end_date"].notna()]
-    assert len(late) == 2 and len(gone) == 2
+    assert len(late) == 2
+    assert len(gone) == 2
     assert (gone["end_date"] < last).all()
     assert set(gone["exit_reason"]) <= set(EXIT_REASONS)
     assert mem["exit_reason"].isna().sum() == len(mem) - len(gone)
     ref = mem[mem["symbol"] == "SYN00"].iloc[0]
-    assert ref["start_date"] == first and pd.isna(ref["end_date"])
+    assert ref["start_date"] == first
+    assert pd.isna(ref["end_date"])
 
 
 @pytest.mark.parametrize("table", ["quotes", "trades", "daily_bars"])
@@ -167,7 +171,8 @@ def test_no_rows_outside_a_symbols_membership(market, table):
 # ------------------------------------------------------------------------------ scenarios
 def test_flash_crash_is_visible_in_the_window(market):
     fc = market.truth.flash_crash
-    assert fc is not None and fc.session == dt.date(2024, 11, 19)
+    assert fc is not None
+    assert fc.session == dt.date(2024, 11, 19)
     start, end = pd.Timestamp(fc.start), pd.Timestamp(fc.end)
     q = market.quotes[_ny_date(market.quotes["ts"]) == fc.session]
     inside = (q["ts"] >= start) & (q["ts"] < end)
@@ -188,13 +193,15 @@ def test_flash_crash_is_visible_in_the_window(market):
     # ... and the rebound: configured 80% of the fall; the noisy minimum overshoots the trough
     assert np.median(recovered) > 0.3, np.round(recovered, 2)
     # configured x12 on the noise plus the V-shaped drift; the intraday vol factor moves each ratio
-    assert np.median(vol_ratio) > 8 and min(vol_ratio) > 4
+    assert np.median(vol_ratio) > 8
+    assert min(vol_ratio) > 4
 
 
 def test_crisis_week_is_visible_in_the_data(market):
     truth = market.truth
     crisis = set(truth.crisis_week)
-    assert len(crisis) == 5 and all(truth.regime_path[truth.sessions.index(d)] == "crisis"
+    assert len(crisis) == 5
+    assert all(truth.regime_path[truth.sessions.index(d)] == "crisis"
                                     for d in crisis)
     calm = {d for d, r in zip(truth.sessions, truth.regime_path, strict=True)
             if r == "calm" and d != truth.flash_crash.session}
@@ -233,9 +240,11 @@ def test_ground_truth_round_trips_through_json_and_parquet(tmp_path):
         "daily_bars.parquet", "ground_truth.json", "membership.parquet", "quotes.parquet",
         "trades.parquet"]
     back = pd.read_parquet(paths["trades"])
-    assert np.array_equal(back["px"], m.trades["px"]) and back["ts"].equals(m.trades["ts"])
+    assert np.array_equal(back["px"], m.trades["px"])
+    assert back["ts"].equals(m.trades["ts"])
     truth = GroundTruth.from_json(paths["ground_truth"].read_text())
-    assert truth.impact.sqrt_law_y == 0.8 and truth.symbols[0].is_reference
+    assert truth.impact.sqrt_law_y == 0.8
+    assert truth.symbols[0].is_reference
     assert len(truth.symbols[1].daily_vol_path) == (
         truth.sessions.index(truth.symbols[1].last_session)
         - truth.sessions.index(truth.symbols[1].first_session) + 1)
@@ -245,7 +254,8 @@ def test_daily_only_mode_gives_long_contract_clean_bars():
     cfg = SyntheticMarketConfig(n_symbols=4, n_sessions=2000, start_date=dt.date(2005, 1, 3),
                                 intraday=False)
     m = generate_market(cfg)
-    assert m.quotes.empty and m.trades.empty
+    assert m.quotes.empty
+    assert m.trades.empty
     assert len(m.daily_bars) > 3 * 2000
     assert m.membership["end_date"].notna().sum() == 1  # 3 other symbols: 2 listings, 1 delisting
     _, failures = split_valid("daily_bars", m.daily_bars)
