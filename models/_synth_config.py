@@ -239,7 +239,8 @@ class MembershipConfig(_Frozen):
     """Listings and delistings inside the sample.
 
     Up to ``n_listings`` symbols start after the first session and up to ``n_delistings`` others
-    end before the last one (``end_date`` = their last session with data, inclusive) with an
+    end before the last one (``end_date`` = the first session after their last session with data: exclusive, as in the
+    membership contract) with an
     ``exit_reason`` drawn from ``exit_reasons``. The reference symbol (symbol 0) is a member for
     the whole sample; when fewer than ``n_listings + n_delistings`` other symbols exist, listings
     are served first. Samples shorter than 3 sessions get no listing or delisting.

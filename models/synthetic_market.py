@@ -220,7 +220,10 @@ def generate_market(config: SyntheticMarketConfig | None = None) -> SyntheticMar
         **{k: bars[k].astype(float) for k in ("open", "high", "low", "close", "volume")},
         "available_at": _utc(sessions.close_ns[bars["t"]]),
     })
-    end = pd.Series(sessions.dates[last]).where([r is not None for r in reasons])
+    # end_date is exclusive (the first session the symbol is no longer a member), as in the
+    # membership contract; a delisted symbol's last session with data is the one before it.
+    after_last = np.minimum(np.asarray(last) + 1, len(sessions.dates) - 1)
+    end = pd.Series(sessions.dates[after_last]).where([r is not None for r in reasons])
     membership = pd.DataFrame({
         "symbol": _symbols(np.arange(cfg.n_symbols), names),
         "start_date": sessions.dates[first],

@@ -164,7 +164,11 @@ def test_no_rows_outside_a_symbols_membership(market, table):
     mem = market.membership.set_index("symbol")
     for sym, row in mem.iterrows():
         assert span.loc[sym, "min"] == row["start_date"], sym
-        end = row["end_date"] if pd.notna(row["end_date"]) else pd.Timestamp(market.truth.sessions[-1])
+        sessions = pd.DatetimeIndex(market.truth.sessions)
+        if pd.notna(row["end_date"]):  # exclusive: data stops the session before end_date
+            end = sessions[sessions.get_loc(row["end_date"]) - 1]
+        else:
+            end = sessions[-1]
         assert span.loc[sym, "max"] == end, sym
 
 

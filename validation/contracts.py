@@ -125,7 +125,12 @@ EXIT_REASONS: Final = ("acquired", "bankrupt", "delisted", "replaced", "other")
 
 
 class MembershipSchema(_Contract):
-    """Index membership spans: one row per (symbol, span); ``end_date`` null = still a member."""
+    """Index membership spans: one row per (symbol, span).
+
+    A symbol is a member on day ``d`` when ``start_date <= d < end_date``: ``end_date`` is
+    exclusive (the first day it is no longer a member, which is the day its replacement joins in
+    the S&P 500 change history); null = still a member.
+    """
 
     symbol: Series[str] = pa.Field(str_length={"min_value": 1})
     start_date: Series[pd.Timestamp] = pa.Field()
