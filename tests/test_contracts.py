@@ -57,7 +57,11 @@ BREAKS = [
     ("trades", "px", -220.0, "px: greater_than(0)"),
     ("daily_bars", "high", 13.1, "low <= min(open, close) and high >= max(open, close)"),
     ("daily_bars", "volume", -1, "volume: greater_than_or_equal_to(0)"),
-    ("daily_bars", "available_at", "2013-02-28T21:00:00Z", "available_at >= date"),
+    ("daily_bars", "available_at", "2013-03-01T05:00:00Z", "available_at >= session close"),
+    ("daily_bars", "date", "2013-03-02", "date is a weekday"),
+    ("daily_bars", "date", "2013-03-01T13:45:00", "date is a weekday without a time of day"),
+    ("quotes", "ask_px", "inf", "type: ask_px must be a finite float64"),
+    ("trades", "px", "1e400", "type: px must be a finite float64"),
     ("membership", "end_date", "1990-01-01", "end_date >= start_date"),
     ("parent_orders", "side", 0, "side: isin"),
     ("parent_orders", "end_ts", "2012-06-21T13:00:00Z", "end_ts >= decision_ts"),
@@ -70,7 +74,10 @@ BREAKS = [
 
 
 def _frame(table: str, n: int = 3) -> pd.DataFrame:
-    return pd.DataFrame([dict(VALID[table]) for _ in range(n)])
+    df = pd.DataFrame([dict(VALID[table]) for _ in range(n)])
+    if table == "daily_bars":  # one bar per (date, symbol)
+        df["symbol"] = ["DELL", "EMC", "YHOO", "SNDK"][:n]
+    return df
 
 
 def test_every_user_table_has_a_contract_and_a_fixture():
@@ -106,6 +113,14 @@ def test_one_broken_row_is_named_with_its_rule(table, column, value, rule):
     assert len(clean) == 2
     assert {f.row for f in failures} == {1}
     assert any(rule in f.rule for f in failures), [f.rule for f in failures]
+
+
+def test_daily_bars_keep_one_bar_per_symbol_and_date():
+    df = _frame("daily_bars").assign(symbol="DELL")  # same (date, symbol) thrice: keep the first
+    clean, failures = split_valid("daily_bars", df)
+    assert len(clean) == 1
+    assert [(f.row, f.rule) for f in failures] == [(1, "unique (date, symbol)"),
+                                                   (2, "unique (date, symbol)")]
 
 
 def test_duplicate_order_ids_fail_uniqueness():

@@ -116,9 +116,25 @@ class DailyBarsSchema(_Contract):
         hi = df[["open", "close"]].max(axis=1)
         return (df["low"] <= lo + tol) & (df["high"] >= hi - tol)
 
-    @pa.dataframe_check(name="available_at >= date", element_wise=False)
-    def _known_after_date(cls, df: pd.DataFrame) -> Series[bool]:
-        return df["available_at"] >= df["date"].dt.tz_localize("UTC")
+    @pa.dataframe_check(name="date is a weekday without a time of day", element_wise=False)
+    def _calendar_date(cls, df: pd.DataFrame) -> Series[bool]:
+        d = df["date"]
+        return (d == d.dt.normalize()) & (d.dt.day_of_week < 5)
+
+    @pa.dataframe_check(
+        name="available_at >= session close (13:00 New York at the earliest)", element_wise=False
+    )
+    def _known_after_close(cls, df: pd.DataFrame) -> Series[bool]:
+        # the earliest close of any US session is 13:00 ET (early closes); a bar cannot be known
+        # before its session closed. The exact close comes from the exchange calendar in sources.
+        earliest_close = (df["date"].dt.normalize() + pd.Timedelta(hours=13)).dt.tz_localize(
+            "America/New_York", ambiguous="NaT", nonexistent="NaT"
+        )
+        return df["available_at"] >= earliest_close
+
+    @pa.dataframe_check(name="unique (date, symbol)", element_wise=False)
+    def _one_bar_per_day(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~df.duplicated(["date", "symbol"], keep="first")
 
 
 EXIT_REASONS: Final = ("acquired", "bankrupt", "delisted", "replaced", "other")
@@ -272,6 +288,10 @@ class RowFailure:
     value: str
 
 
+def _show(value: object) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
 def _coerce(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[RowFailure]]:
     """Coerce each column to its contract dtype; values that cannot be converted become failures."""
     schema = contract(table).to_schema()
@@ -284,7 +304,7 @@ def _coerce(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[RowFailure
         s = df[name]
         dtype = col.dtype.type
         want = str(col.dtype)
-        if str(s.dtype) == want or (
+        if (str(s.dtype) == want and want != "float64") or (
             want.startswith("string") and pd.api.types.is_string_dtype(s.dtype) and s.dtype != object
         ):
             out[name] = s
@@ -298,6 +318,13 @@ def _coerce(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[RowFailure
             conv = pd.to_numeric(s, errors="coerce")
             if want == "float64":
                 conv = conv.astype("float64")
+                inf = np.isinf(conv.to_numpy())
+                for i in pos[inf]:
+                    failures.append(RowFailure(int(i), name,
+                                               f"type: {name} must be a finite float64",
+                                               _show(s.iat[i])))
+                conv = conv.where(~inf)
+                s = s.where(~inf)  # reported above; not again as a conversion failure
             else:
                 frac = conv.notna() & (conv != np.round(conv))
                 conv = conv.mask(frac)
@@ -305,7 +332,8 @@ def _coerce(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[RowFailure
             conv = s.astype("str")  # pandas >= 3 keeps missing values missing
         bad = conv.isna().to_numpy() & s.notna().to_numpy()
         for i in pos[bad]:
-            failures.append(RowFailure(int(i), name, f"type: {name} must be {want}", repr(s.iat[i])))
+            failures.append(RowFailure(int(i), name, f"type: {name} must be {want}",
+                                       _show(s.iat[i])))
         out[name] = conv
     extra = {c: df[c] for c in df.columns if c not in out}
     return pd.DataFrame({**out, **extra}, index=df.index), failures
