@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 
 from sources._io import read_table_file, suffix
-from validation.contracts import USER_TABLES, ContractError, split_valid
+from validation.cleansing import CleanseConfig, cleanse_market
+from validation.contracts import USER_TABLES, ContractError, check_columns, split_valid
 from validation.quarantine import (
     CleanseResult,
     cleanse_contract,
@@ -138,8 +139,21 @@ def _combine(table: str, parts: list[tuple[Path, pd.DataFrame, CleanseResult]]) 
     )
 
 
+MARKET_TABLES = ("quotes", "trades", "depth")
+
+
+def _cleanse(table: str, raw: pd.DataFrame, source: str, config: CleanseConfig) -> CleanseResult:
+    if table in MARKET_TABLES:
+        check_columns(table, raw, source=source)  # strict, as the contract: no unknown columns
+        return cleanse_market(table, raw, source=source, config=config)
+    return cleanse_contract(table, raw, source=source)
+
+
 def ingest_landing(
-    folder: str | Path, *, tables: list[str] | None = None
+    folder: str | Path,
+    *,
+    tables: list[str] | None = None,
+    config: CleanseConfig | None = None,
 ) -> dict[str, CleanseResult]:
     """Read every file of a landing folder and check it against its table's contract.
 
@@ -149,6 +163,10 @@ def ingest_landing(
         The landing folder (naming convention in the module docstring).
     tables : list of str, optional
         Only these tables (default: every table found).
+    config : CleanseConfig, optional
+        Market-data rules for quotes, trades and depth (default ``CleanseConfig()``: XNYS
+        sessions; pass ``CleanseConfig(calendar=None)`` for a 24-hour venue). Other tables are
+        checked against their contract only.
 
     Returns
     -------
@@ -163,6 +181,7 @@ def ingest_landing(
         Naming the file: unknown names in the folder, a file that cannot be read, or a file whose
         columns are missing or unknown for its table (nothing is ingested then).
     """
+    config = config or CleanseConfig()
     results: dict[str, CleanseResult] = {}
     for table, paths in discover_landing(folder).items():
         if tables is not None and table not in tables:
@@ -170,6 +189,6 @@ def ingest_landing(
         parts = []
         for path in paths:
             raw = read_table_file(path)
-            parts.append((path, raw, cleanse_contract(table, raw, source=str(path))))
+            parts.append((path, raw, _cleanse(table, raw, str(path), config)))
         results[table] = parts[0][2] if len(parts) == 1 else _combine(table, parts)
     return results

@@ -180,15 +180,15 @@ def test_tiny_files_parse_and_quarantine(tiny: tuple[Path, Path]) -> None:
     assert quotes.clean["available_at"].tolist() == [utc("2020-03-10 18:25:11.234")]
     q = quotes.quarantine
     assert q["row"].tolist() == [1, 2]
-    assert "ts: not_nullable" in q["detail"].iat[0]  # millis 1500 is not a millisecond part
-    assert q["rule"].iat[1] == "bid_px <= ask_px"
+    assert "missing: ts is null" in q["detail"].iat[0]  # millis 1500 is not a millisecond part
+    assert q["rule"].iat[1] == "crossed_quote"
     depth = res["depth"]
     # depth checks each level on its own: the crossed snapshot loses only its crossed level 1
     assert (depth.rows_in, len(depth.clean), len(depth.quarantine)) == (30, 19, 11)
     assert depth.quarantine["row"].tolist() == [*range(10, 20), 20]
     assert depth.clean["level"].tolist() == [*range(1, 11), *range(2, 11)]
     t = res["trades"]
-    assert t.quarantine[["row", "rule"]].values.tolist() == [[2, "qty: greater_than(0)"]]
+    assert t.quarantine[["row", "rule"]].values.tolist() == [[2, "non_positive_size"]]
     assert t.clean["aggressor"].tolist() == [1, -1]
     assert read_bitmex_trades(trades)["aggressor"].tolist() == [1, -1, 0]
     assert all(r.reconciles for r in res.values())

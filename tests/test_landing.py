@@ -125,13 +125,13 @@ def test_bad_quotes_rows_are_quarantined_with_rule_and_row(tmp_path: Path) -> No
     q = res.quarantine
     assert q["row"].tolist() == [1, 2, 3, 4]
     assert q["rule"].tolist() == [
-        "bid_sz: greater_than(0)",
-        "bid_px <= ask_px",
-        "type: bid_px must be float64",
-        "available_at >= ts",
+        "non_positive_size",  # market tables get the market-data rules of validation.cleansing
+        "crossed_quote",
+        "type",
+        "available_before_event",
     ]
     assert set(q["source"]) == {str(path)}
-    assert "(got 'abc')" in q["detail"].iat[2]
+    assert "bid_px='abc'" in q["detail"].iat[2]
     assert '"bid_px": "abc"' in q["record"].iat[2]  # the source row as read
     assert res.clean["bid_px"].tolist() == [100.00, 100.01]
 
@@ -166,7 +166,7 @@ def test_parts_combine_and_quarantine_names_each_part(tmp_path: Path) -> None:
     # Assert: row 1 is the row's position in *its* file, not in the combined table
     assert (res.rows_in, len(res.clean), len(res.quarantine)) == (4, 3, 1)
     assert res.quarantine[["source", "row", "rule"]].values.tolist() == [
-        [str(bad), 1, "qty: greater_than(0)"]
+        [str(bad), 1, "non_positive_size"]
     ]
     assert res.source == f"{tmp_path / 'trades' / 'part-0.parquet'}, {bad}"
     assert res.clean["px"].tolist() == [100.01, 100.02, 100.03]
