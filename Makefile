@@ -30,7 +30,8 @@ demo: bootstrap
 
 test: bootstrap
 	@rc=0; $(VENV_PY) -m pytest -n $(PYTEST_WORKERS) -q || rc=$$?; \
-	if [ $$rc -eq 5 ]; then echo "pytest: no tests were collected (exit 5)"; exit 0; fi; exit $$rc
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing, a suite must run"; exit 1; fi; \
+	exit $$rc
 
 ui: bootstrap
 	@mkdir -p $(BESTEX_HOME)/dagster

@@ -13,6 +13,7 @@ import pandas as pd
 
 from assets._meta import frame_metadata
 from models.synthetic_market import SyntheticMarketConfig, generate_market
+from sources.lobster import DEFAULT_LATENCY_NS
 
 
 class SyntheticMarketParams(dg.Config):
@@ -53,6 +54,12 @@ def _raw_outputs(dataset: str, tables: dict[str, str]) -> dict[str, dg.AssetOut]
     return {t: dg.AssetOut(key=["raw", dataset, t], description=d) for t, d in tables.items()}
 
 
+class LobsterParams(dg.Config):
+    """Run config of the LOBSTER source."""
+
+    latency_ns: int = DEFAULT_LATENCY_NS  # feed latency: available_at = ts + latency_ns
+
+
 def lobster_assets(files: dict[str, Path]) -> dg.AssetsDefinition:
     """LOBSTER raw tables partitioned by symbol-day (``AMZN_2012-06-21``)."""
     from sources.lobster import read_lobster
@@ -70,9 +77,9 @@ def lobster_assets(files: dict[str, Path]) -> dg.AssetsDefinition:
             "halts": "LOBSTER trading halts and resumptions: one row per type-7 message.",
         }),
     )
-    def lobster(context: dg.AssetExecutionContext):
+    def lobster(context: dg.AssetExecutionContext, config: LobsterParams):
         path = files[context.partition_key]
-        day = next(d for d in read_lobster(path)
+        day = next(d for d in read_lobster(path, latency_ns=config.latency_ns)
                    if f"{d.symbol}_{d.date}" == context.partition_key)
         from validation.contracts import empty
 

@@ -70,9 +70,8 @@ def _write_results(results: dict[str, Any], out: Path, prefix: str) -> dict[str,
                        out / f"{base}.parquet")
         pq.write_table(pa.Table.from_pandas(res.quarantine, preserve_index=False),
                        out / f"{base}_quarantine.parquet")
-        if len(res.outages):
-            pq.write_table(pa.Table.from_pandas(res.outages, preserve_index=False),
-                           out / f"{base}_outages.parquet")
+        pq.write_table(pa.Table.from_pandas(res.outages, preserve_index=False),
+                       out / f"{base}_outages.parquet")
         summary[table] = {
             "input": res.rows_in,
             "clean": len(res.clean),
@@ -81,6 +80,10 @@ def _write_results(results: dict[str, Any], out: Path, prefix: str) -> dict[str,
             "outages": len(res.outages),
         }
     return summary
+
+
+def _latency(args: argparse.Namespace) -> dict[str, int]:
+    return {} if args.latency_ns is None else {"latency_ns": args.latency_ns}
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -92,17 +95,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     if args.source == "lobster":
         from sources.lobster import ingest_lobster
 
-        days = ingest_lobster(path, latency_ns=args.latency_ns)
+        days = ingest_lobster(path, **_latency(args))
         report["days"] = []
         for day in days:
             prefix = f"{day.symbol}_{day.date}"
             tables = _write_results(day.results, out, prefix)
-            if len(day.halts):
-                import pyarrow as pa
-                import pyarrow.parquet as pq
+            import pyarrow as pa
+            import pyarrow.parquet as pq
 
-                pq.write_table(pa.Table.from_pandas(day.halts, preserve_index=False),
-                               out / f"{prefix}_halts.parquet")
+            pq.write_table(pa.Table.from_pandas(day.halts, preserve_index=False),
+                           out / f"{prefix}_halts.parquet")
             report["days"].append({"symbol": day.symbol, "date": str(day.date),
                                    "levels": day.levels, "events": day.n_events,
                                    "halts": len(day.halts), "tables": tables})
@@ -112,7 +114,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         book = path / "bitmex_2020-03-10_orderbook10_snapshots.csv.gz" if path.is_dir() else path
         trades = Path(args.trades) if args.trades else book.parent / "bitmex_2020-03-10_trades.csv.gz"
         report["tables"] = _write_results(
-            ingest_bitmex(book, trades, latency_ns=args.latency_ns), out, "bitmex")
+            ingest_bitmex(book, trades, **_latency(args)), out, "bitmex")
     elif args.source == "daily-bars":
         from sources.sp500 import read_daily_bars
 
@@ -187,8 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("path", help="file or folder (LOBSTER zip/folder, BitMEX book file, tarball, "
                                 "landing folder)")
     i.add_argument("--out", required=True, help="output folder for Parquet tables")
-    i.add_argument("--latency-ns", type=int, default=1_000_000,
-                   help="feed latency added to ts to give available_at (default 1 ms)")
+    i.add_argument("--latency-ns", type=int, default=None,
+                   help="feed latency added to ts to give available_at "
+                        "(default: the source's, 1 ms for LOBSTER, 10 ms for BitMEX)")
     i.add_argument("--trades", help="BitMEX trades file (default: beside the book file)")
     i.set_defaults(func=cmd_ingest)
 
@@ -220,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         errs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         print(f"bestex: error: invalid {args.command} options: {errs}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except (BadInput, ContractError, FileNotFoundError) as exc:
+    except (BadInput, ContractError, OSError) as exc:  # OSError: missing file, --out is a file …
         print(f"bestex: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 

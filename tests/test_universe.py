@@ -148,3 +148,16 @@ def test_bad_parameters_and_dates_are_rejected():
         point_in_time_universe(_membership(), _bars(), DAYS.tz_localize("UTC"))
     with pytest.raises(ValueError, match=r"`min_leaver_ratio` must be in \[0, 1\], got 2"):
         check_survivorship(pd.DataFrame(), min_leaver_ratio=2)
+
+
+def test_report_tells_market_exits_from_index_replacements():
+    # A was acquired, B was replaced in the index (still trades), C is still a member
+    mem = pd.DataFrame({
+        "symbol": ["A", "B", "C"],
+        "start_date": pd.to_datetime(["2013-01-02"] * 3),
+        "end_date": pd.to_datetime(["2013-06-03", "2013-07-01", None]),
+        "exit_reason": ["acquired", "replaced", None],
+    })
+    universe = pd.DataFrame({"date": pd.to_datetime(["2013-03-01"] * 3), "symbol": ["A", "B", "C"]})
+    rep = survivorship_report(universe, mem).iloc[0]
+    assert (rep["members"], rep["later_leavers"], rep["later_left_market"]) == (3, 2, 1)

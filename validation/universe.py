@@ -226,7 +226,10 @@ def _from_days(days: np.ndarray) -> np.ndarray:
 def _span_of_rows(universe: pd.DataFrame, membership: pd.DataFrame) -> pd.DataFrame:
     """Per universe row: whether a span holds it (``in_span``) and that span's ``end_date``."""
     u = universe[["date", "symbol"]].reset_index(drop=True).reset_index(names="_row")
-    m = u.merge(membership[["symbol", "start_date", "end_date"]], on="symbol", how="inner")
+    cols = ["symbol", "start_date", "end_date"] + (
+        ["exit_reason"] if "exit_reason" in membership.columns else []
+    )
+    m = u.merge(membership[cols], on="symbol", how="inner")
     held = (m["start_date"] <= m["date"]) & (m["end_date"].isna() | (m["date"] < m["end_date"]))
     m = m[held]
     # an open span outranks any end date when spans overlap
@@ -236,6 +239,8 @@ def _span_of_rows(universe: pd.DataFrame, membership: pd.DataFrame) -> pd.DataFr
     m = m.drop_duplicates("_row", keep="last").set_index("_row")
     u["in_span"] = u["_row"].isin(m.index)
     u["end_date"] = m["end_date"].reindex(u["_row"]).to_numpy()
+    if "exit_reason" in m.columns:
+        u["exit_reason"] = m["exit_reason"].reindex(u["_row"]).to_numpy()
     return u.drop(columns="_row")
 
 
@@ -260,6 +265,9 @@ def check_membership_spans(universe: pd.DataFrame, membership: pd.DataFrame) -> 
     return spans.loc[~spans["in_span"], ["date", "symbol"]].reset_index(drop=True)
 
 
+MARKET_EXITS = ("acquired", "bankrupt", "delisted")
+
+
 def survivorship_report(universe: pd.DataFrame, membership: pd.DataFrame) -> pd.DataFrame:
     """Per date: universe members, how many of them later left the index, and the index's own.
 
@@ -275,6 +283,8 @@ def survivorship_report(universe: pd.DataFrame, membership: pd.DataFrame) -> pd.
     pandas.DataFrame
         One row per universe date: ``members``; ``later_leavers`` (members whose span ends after
         the date, at any time up to the membership file's last update); ``later_leaver_fraction``;
+        ``later_left_market`` (later leavers whose ``exit_reason`` says they left the market —
+        acquired, bankrupt or delisted — rather than being replaced in the index);
         ``leavers_in_window`` (members whose span ends on or before the last universe date);
         ``outside_span`` (rows with no span holding them); and ``index_members``,
         ``index_later_leavers``, ``index_leavers_in_window`` computed from ``membership`` alone.
@@ -286,8 +296,13 @@ def survivorship_report(universe: pd.DataFrame, membership: pd.DataFrame) -> pd.
     rows["later"] = rows["in_span"] & rows["end_date"].notna()
     rows["in_window"] = rows["later"] & (rows["end_date"] <= window_end)
     rows["outside"] = ~rows["in_span"]
+    # names that left the market (acquired, bankrupt, delisted), not merely the index: a
+    # database of today's listed stocks would not hold them at all
+    gone = rows["exit_reason"].isin(MARKET_EXITS) if "exit_reason" in rows else False
+    rows["left_market"] = rows["later"] & gone
     g = rows.groupby("date")
     rep = pd.DataFrame({"members": g["in_span"].sum(), "later_leavers": g["later"].sum(),
+                        "later_left_market": g["left_market"].sum(),
                         "leavers_in_window": g["in_window"].sum(), "outside_span": g["outside"].sum()})
     idx = _active_pairs(membership, dates)
     idx["later"] = idx["end_date"].notna()
