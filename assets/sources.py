@@ -61,7 +61,7 @@ class LobsterParams(dg.Config):
 
 
 def lobster_assets(files: dict[str, Path]) -> dg.AssetsDefinition:
-    """LOBSTER raw tables partitioned by symbol-day (``AMZN_2012-06-21``)."""
+    """LOBSTER raw tables partitioned by symbol-day-level (``AMZN_2012-06-21_1``)."""
     from sources.lobster import read_lobster
 
     partitions = dg.StaticPartitionsDefinition(sorted(files))
@@ -80,7 +80,7 @@ def lobster_assets(files: dict[str, Path]) -> dg.AssetsDefinition:
     def lobster(context: dg.AssetExecutionContext, config: LobsterParams):
         path = files[context.partition_key]
         day = next(d for d in read_lobster(path, latency_ns=config.latency_ns)
-                   if f"{d.symbol}_{d.date}" == context.partition_key)
+                   if d.key == context.partition_key)
         from validation.contracts import empty
 
         tables = {"quotes": day.quotes, "trades": day.trades,

@@ -98,14 +98,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         days = ingest_lobster(path, **_latency(args))
         report["days"] = []
         for day in days:
-            prefix = f"{day.symbol}_{day.date}"
+            prefix = day.key  # SYMBOL_DATE_LEVELS: the _1 and _10 files of one day don't collide
             tables = _write_results(day.results, out, prefix)
             import pyarrow as pa
             import pyarrow.parquet as pq
 
             pq.write_table(pa.Table.from_pandas(day.halts, preserve_index=False),
                            out / f"{prefix}_halts.parquet")
-            report["days"].append({"symbol": day.symbol, "date": str(day.date),
+            report["days"].append({"key": day.key, "symbol": day.symbol, "date": str(day.date),
                                    "levels": day.levels, "events": day.n_events,
                                    "halts": len(day.halts), "tables": tables})
     elif args.source == "bitmex":

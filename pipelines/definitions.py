@@ -42,7 +42,7 @@ def _contract(table: str, raw, source: str):
 
 
 def lobster_files(data: Path) -> dict[str, Path]:
-    """Partition key (``SYMBOL_DATE``) -> LOBSTER zip or message file under ``data/lobster``."""
+    """Partition key (``SYMBOL_DATE_LEVELS``) -> LOBSTER zip or message file under ``data/lobster``."""
     from sources.lobster import discover_lobster
 
     return discover_lobster(data / "lobster")

@@ -36,10 +36,23 @@ Conventions
   equal size at the same nanosecond are identical by content; ``hidden_seq`` numbers the hidden
   executions of one timestamp (0, 1, 2, ...) so that they are kept. A re-sent hidden execution is
   therefore not detectable (every other re-sent message is).
+* Every raw quotes, trades and depth row carries ``_src_row``
+  (:data:`validation.cleansing.SOURCE_ROW`): the 0-based data row of the message file (= the row
+  of the order-book file) it came from. The quarantine ``row`` of all three tables is that file
+  row, so ``row`` 1006 of the trades quarantine is line 1007 of the message file.
 * A value that does not parse (``abc`` in a price) does not fail the read: the file is re-read as
   text and the bad value is carried, as the original string, into the raw table, where cleansing
-  quarantines the row under ``type``. A message whose type is unreadable or unknown cannot be
-  classified; its position is listed in :attr:`LobsterDay.bad_type_rows` (its quote row is kept).
+  quarantines the row under ``type``. An integer field is unreadable too when it is not finite,
+  not integral, or out of range (``|v| > 2**53``, or outside int8 for type and direction); a
+  time when it is not finite or ``|time| >= 1e9`` s. Where the text would still convert in
+  cleansing (``1e30``, ``2205000.5`` in a price), the reader says why in the reserved
+  ``_read_error`` column (:data:`validation.cleansing.READ_ERROR`), which fails rule ``type``.
+* A message whose type is unreadable (``x``, ``4.5``) or not a LOBSTER type cannot be classified:
+  it might be an execution, so it is put in the raw trades table with a ``_read_error``
+  (``message type unreadable: 'x'``) and quarantined there under ``type``; its position is also
+  listed in :attr:`LobsterDay.bad_type_rows`, and its quote (and depth) row is kept.
+* :attr:`LobsterDay.key` (``SYMBOL_DATE_N``, e.g. ``AMZN_2012-06-21_1``) names a symbol-day at
+  one book depth: LOBSTER ships the same symbol-day at several depths (``_1``, ``_5``, ``_10``).
 """
 
 from __future__ import annotations
@@ -57,7 +70,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from validation.cleansing import CleanseConfig, cleanse_market
+from validation.cleansing import READ_ERROR, SOURCE_ROW, CleanseConfig, cleanse_market
 from validation.contracts import ContractError
 from validation.quarantine import CleanseResult
 
@@ -98,13 +111,14 @@ class LobsterDay:
     type_counts : dict of int to int
         Messages per LOBSTER type (readable types only).
     quotes, trades : pandas.DataFrame
-        Raw tables: contract columns plus ``event``, ``order_id``, ``hidden_seq``.
+        Raw tables: contract columns plus ``event``, ``order_id``, ``hidden_seq`` and ``_src_row``
+        (the message-file row), and ``_read_error`` where a row could not be read.
     depth : pandas.DataFrame or None
         Long-format book when ``levels > 1``, else None.
     halts : pandas.DataFrame
         ``ts, available_at, symbol, kind, code``: one row per type-7 message.
     bad_type_rows : numpy.ndarray
-        Message rows whose type is unreadable or not a LOBSTER type.
+        Message rows whose type is unreadable or not a LOBSTER type (they are in ``trades``).
     """
 
     symbol: str
@@ -119,6 +133,16 @@ class LobsterDay:
     halts: pd.DataFrame
     bad_type_rows: np.ndarray
 
+    @property
+    def key(self) -> str:
+        """``SYMBOL_DATE_N`` (``AMZN_2012-06-21_1``): the symbol-day at this book depth."""
+        return day_key(self.symbol, self.date, self.levels)
+
+
+def day_key(symbol: str, date: dt.date, levels: int) -> str:
+    """``SYMBOL_DATE_N``, the key of :func:`discover_lobster` and :attr:`LobsterDay.key`."""
+    return f"{symbol}_{date}_{levels}"
+
 
 @dataclass(frozen=True)
 class LobsterIngest:
@@ -126,6 +150,11 @@ class LobsterIngest:
 
     day: LobsterDay
     results: dict[str, CleanseResult]
+
+    @property
+    def key(self) -> str:
+        """``SYMBOL_DATE_N`` (``LobsterDay.key``)."""
+        return self.day.key
 
     @property
     def symbol(self) -> str:
@@ -154,7 +183,8 @@ class LobsterIngest:
 
     def summary(self) -> dict[str, object]:
         """JSON-ready counts: events, types, halts and each table's cleansing summary."""
-        return {"symbol": self.symbol, "date": str(self.date), "levels": self.levels,
+        return {"key": self.key, "symbol": self.symbol, "date": str(self.date),
+                "levels": self.levels,
                 "events": self.n_events, "type_counts": self.day.type_counts,
                 "halts": len(self.halts), "bad_type_rows": len(self.day.bad_type_rows),
                 "tables": {t: r.summary() for t, r in self.results.items()}}
@@ -263,8 +293,11 @@ def _locate(path: str | Path | tuple[str | Path, str | Path]) -> list[_Pair]:
 
 
 def discover_lobster(folder: str | Path) -> dict[str, Path]:
-    """Map ``SYMBOL_DATE`` to the zip or message file that holds it, for a folder of LOBSTER data.
+    """Map ``SYMBOL_DATE_N`` to the zip or message file that holds it, for a folder of LOBSTER data.
 
+    ``N`` is the book depth: the ``_1``, ``_5`` and ``_10`` files of one symbol-day are three keys
+    (``AMZN_2012-06-21_1``, ...), equal to :attr:`LobsterDay.key` of the day read from the file.
+    Two files with the same key (another time window or tag) keep the first, in name order.
     Returns an empty dict when the folder is missing or holds no pair.
     """
     folder = Path(folder)
@@ -277,18 +310,24 @@ def discover_lobster(folder: str | Path) -> dict[str, Path]:
         except ContractError:
             continue
         for pair in pairs:
-            out.setdefault(f"{pair.symbol}_{pair.date}", f)
+            out.setdefault(day_key(pair.symbol, pair.date, pair.levels), f)
     return out
 
 
 # ----------------------------------------------------------------------------- reading
 @dataclass(frozen=True)
 class _Col:
-    """A numeric column; where a value did not parse, ``bad`` is set and ``raw`` holds the text."""
+    """A numeric column; where a value did not parse, ``bad`` is set and ``raw`` holds the text.
+
+    ``nonint`` and ``big`` mark the bad values that are numbers all the same (``4.5`` in an integer
+    field, ``1e30``): cleansing would convert their text, so the reader has to say why they are bad.
+    """
 
     values: np.ndarray
     bad: np.ndarray | None = None
     raw: np.ndarray | None = None
+    nonint: np.ndarray | None = None
+    big: np.ndarray | None = None
 
     def out(self, values: np.ndarray) -> np.ndarray:
         """``values`` (derived from this column), with the original text where it did not parse."""
@@ -298,21 +337,69 @@ class _Col:
         obj[self.bad] = self.raw[self.bad]  # type: ignore[index]
         return obj
 
+    def why(self, label: str, *, nonint: bool = True) -> np.ndarray | None:
+        """Reasons (object array, None where fine) for the numbers that are bad values.
+
+        ``nonint=False`` leaves out the non-integral ones (for a column cleansing reads as an
+        integer, which rejects them by itself).
+        """
+        if self.big is None or self.nonint is None:
+            return None
+        big, frac = self.big, (self.nonint if nonint else np.zeros_like(self.big))
+        if not (big.any() or frac.any()):
+            return None
+        out = np.full(len(big), None, dtype=object)
+        for i in np.flatnonzero(big | frac):  # bad values only
+            what = "is out of range" if big[i] else "is not an integer"
+            out[i] = f"{label}={self.raw[i]!r} {what}"  # type: ignore[index]
+        return out
+
+
+def _join_why(parts: Sequence[np.ndarray | None], n: int) -> np.ndarray | None:
+    """Join reasons row by row with ``'; '`` (None where no part has one); None if none at all."""
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    has = np.zeros(n, dtype=bool)
+    for p in parts:
+        has |= pd.notna(p)
+    out = np.full(n, None, dtype=object)
+    for i in np.flatnonzero(has):  # unreadable rows only
+        out[i] = "; ".join(p[i] for p in parts if p[i] is not None)
+    return out
+
 
 def _one_line(exc: BaseException) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     return lines[0] if lines else type(exc).__name__
 
 
+_MAX_EXACT: Final = 2**53
+_MAX_TIME_S: Final = 1e9  # |time| below this keeps time * 1e9 inside int64
+
+
+def _suspect_float(v: np.ndarray) -> bool:
+    with np.errstate(invalid="ignore"):
+        return bool((~np.isfinite(v) | (np.abs(v) >= _MAX_TIME_S)).any())
+
+
 def _read(src: tuple[str, _Opener], what: str, types: dict[str, pa.DataType]) -> dict[str, _Col]:
-    """Read one headerless CSV with explicit types; fall back to text for unparsable values."""
+    """Read one headerless CSV with explicit types; fall back to text for unreadable values.
+
+    An integer value is unreadable when it is not a number, not finite, not integral or out of
+    range (``|v| > 2**53``, or outside the column type); a float (time) when it is not finite or
+    ``|v| >= 1e9``.
+    """
     display, opener = src
     names = list(types)
     ro = pacsv.ReadOptions(column_names=names)
     try:
         tbl = pacsv.read_csv(opener(), read_options=ro,
                              convert_options=pacsv.ConvertOptions(column_types=types))
-        return {c: _Col(tbl.column(c).to_numpy()) for c in names}
+        cols = {c: _Col(tbl.column(c).to_numpy()) for c in names}
+        if not any(pa.types.is_floating(types[c]) and _suspect_float(cols[c].values)
+                   for c in names):
+            return cols
     except pa.ArrowInvalid as exc:
         if "conversion error" not in str(exc) and "Invalid value" not in str(exc):
             raise ContractError(f"{display}: cannot read LOBSTER {what} file: "
@@ -329,10 +416,20 @@ def _read(src: tuple[str, _Opener], what: str, types: dict[str, pa.DataType]) ->
     for c in names:
         text = tbl.column(c).to_numpy(zero_copy_only=False).astype(object)
         vals = pd.to_numeric(pd.Series(text).str.strip(), errors="coerce").to_numpy(np.float64)
-        bad = np.isnan(vals)
+        finite = np.isfinite(vals)
         if pa.types.is_integer(types[c]):
-            bad |= vals != np.round(vals)
-        cols[c] = _Col(vals, bad, text) if bad.any() else _Col(vals.astype(types[c].to_pandas_dtype()))
+            info = np.iinfo(types[c].to_pandas_dtype())
+            lo, hi = max(info.min, -_MAX_EXACT), min(info.max, _MAX_EXACT)
+            nonint = finite & (vals != np.round(vals))
+            big = finite & ((vals < lo) | (vals > hi))
+        else:
+            nonint = np.zeros(len(vals), dtype=bool)
+            big = finite & (np.abs(vals) >= _MAX_TIME_S)
+        bad = ~finite | nonint | big
+        if bad.any():  # values NaN where bad: nothing downstream computes with them
+            cols[c] = _Col(np.where(bad, np.nan, vals), bad, text, nonint, big)
+        else:
+            cols[c] = _Col(vals.astype(types[c].to_pandas_dtype()))
     return cols
 
 
@@ -423,6 +520,7 @@ def _read_pair(pair: _Pair, latency_ns: int) -> LobsterDay:
     typ = msg["type"].values
     extras = {"event": msg["type"].out(typ), "order_id": msg["order_id"].out(msg["order_id"].values),
               "hidden_seq": _hidden_seq(msg)}
+    why_time = msg["time"].why("message time")
 
     def side(lv: int) -> dict[str, np.ndarray]:
         ask, bid = book[f"ask_px_{lv}"], book[f"bid_px_{lv}"]
@@ -433,11 +531,19 @@ def _read_pair(pair: _Pair, latency_ns: int) -> LobsterDay:
                 "ask_px": _price(ask, EMPTY_ASK),
                 "ask_sz": ask_sz.out(np.where(a_empty, 0.0, ask_sz.values.astype(np.float64)))}
 
-    sym = _symbol(pair.symbol, n)
-    quotes = pd.DataFrame({"ts": ts, "available_at": av, "symbol": sym, **side(1), **extras},
-                          copy=False)
+    def book_why(lv: int) -> np.ndarray | None:
+        return _join_why([why_time, *(book[f"{c}_{lv}"].why(f"orderbook {c}_{lv}")
+                                      for c in ("ask_px", "ask_sz", "bid_px", "bid_sz"))], n)
 
-    ex = np.flatnonzero((typ == 4) | (typ == 5))
+    rows = np.arange(n, dtype=np.int64)
+    sym = _symbol(pair.symbol, n)
+    quotes = pd.DataFrame({"ts": ts, "available_at": av, "symbol": sym, **side(1), **extras,
+                           SOURCE_ROW: rows}, copy=False)
+    _add_why(quotes, book_why(1))
+
+    # executions, and every message whose type cannot be read: it might be an execution
+    ok_type = np.isin(typ, KNOWN_TYPES)
+    ex = np.flatnonzero((typ == 4) | (typ == 5) | ~ok_type)
     d = msg["direction"]
     trades = pd.DataFrame({
         "ts": ts[ex], "available_at": av[ex], "symbol": _symbol(pair.symbol, len(ex)),
@@ -445,7 +551,12 @@ def _read_pair(pair: _Pair, latency_ns: int) -> LobsterDay:
         "qty": msg["size"].out(msg["size"].values.astype(np.float64))[ex],
         "aggressor": d.out(-np.nan_to_num(d.values).astype(np.int64))[ex],
         **{k: v[ex] for k, v in extras.items()},
+        SOURCE_ROW: ex,
     }, copy=False)
+    why_trade = _join_why([_type_why(msg["type"], ok_type), why_time,
+                           msg["price"].why("message price"), msg["size"].why("message size"),
+                           d.why("message direction", nonint=False)], n)
+    _add_why(trades, None if why_trade is None else why_trade[ex])
 
     depth = None
     if n_lv > 1:
@@ -456,7 +567,12 @@ def _read_pair(pair: _Pair, latency_ns: int) -> LobsterDay:
             "level": np.tile(np.arange(1, n_lv + 1, dtype=np.int64), n),
             **{k: np.stack([p[k] for p in per], axis=1).ravel() for k in per[0]},
             **{k: np.repeat(v, n_lv) for k, v in extras.items()},
+            SOURCE_ROW: np.repeat(rows, n_lv),
         }, copy=False)
+        whys = [book_why(lv) for lv in range(1, n_lv + 1)]
+        if any(w is not None for w in whys):
+            none = np.full(n, None, dtype=object)
+            _add_why(depth, np.stack([none if w is None else w for w in whys], axis=1).ravel())
 
     h = np.flatnonzero(typ == 7)
     code = msg["price"].values[h]
@@ -467,7 +583,6 @@ def _read_pair(pair: _Pair, latency_ns: int) -> LobsterDay:
         "code": code,
     })
 
-    ok_type = np.isin(typ, KNOWN_TYPES)
     counts = np.bincount(typ[ok_type].astype(np.int64), minlength=8)
     return LobsterDay(
         symbol=pair.symbol, date=pair.date, levels=n_lv, source=msg_name, n_events=n,
@@ -475,6 +590,26 @@ def _read_pair(pair: _Pair, latency_ns: int) -> LobsterDay:
         quotes=quotes, trades=trades, depth=depth, halts=halts,
         bad_type_rows=np.flatnonzero(~ok_type),
     )
+
+
+def _type_why(col: _Col, ok_type: np.ndarray) -> np.ndarray | None:
+    """Reasons for the messages whose type is unreadable or not a LOBSTER type."""
+    if ok_type.all():
+        return None
+    out = np.full(len(ok_type), None, dtype=object)
+    for i in np.flatnonzero(~ok_type):  # bad-type rows only
+        if col.bad is not None and col.bad[i]:
+            out[i] = f"message type unreadable: {col.raw[i]!r}"  # type: ignore[index]
+        else:
+            out[i] = (f"message type {int(col.values[i])} is not a LOBSTER type "
+                      f"({', '.join(map(str, KNOWN_TYPES))})")
+    return out
+
+
+def _add_why(df: pd.DataFrame, why: np.ndarray | None) -> None:
+    """Add the ``_read_error`` column when some row has a reason."""
+    if why is not None:
+        df[READ_ERROR] = pd.array(why, dtype="string[pyarrow]")
 
 
 def read_lobster(

@@ -72,9 +72,9 @@ def test_ingest_lobster_writes_tables_and_a_reconciling_summary(tmp_path, capsys
     assert tables["trades"]["input"] == 11_419
     for t in tables.values():
         assert t["input"] == t["clean"] + t["quarantined"]
-    clean = pd.read_parquet(out / "AMZN_2012-06-21_quotes.parquet")
+    clean = pd.read_parquet(out / "AMZN_2012-06-21_1_quotes.parquet")
     assert (clean["bid_px"] <= clean["ask_px"]).all()
-    assert (out / "AMZN_2012-06-21_quotes_quarantine.parquet").exists()
+    assert (out / "AMZN_2012-06-21_1_quotes_quarantine.parquet").exists()
 
 
 def test_ingest_missing_path_exits_2(tmp_path, capsys):

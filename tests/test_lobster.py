@@ -6,6 +6,8 @@ derived files are written to ``tmp_path`` only.
 
 from __future__ import annotations
 
+import json
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -108,6 +110,15 @@ def test_amzn_is_clean_and_reconciles(amzn):
         assert len(res.quarantine) == 0, table
         assert split_valid(table, res.clean)[1] == []
     assert len(amzn.results["quotes"].outages) == 0  # no 60 s without a quote update
+    # stretches of more than 60 s without an execution are a quiet market, not outages
+    assert len(amzn.results["trades"].outages) == 0
+    assert amzn.day.bad_type_rows.tolist() == []
+    assert amzn.key == amzn.day.key == "AMZN_2012-06-21_1"
+    # every raw row carries its message-file row
+    assert np.array_equal(amzn.day.quotes["_src_row"].to_numpy(), np.arange(57_515))
+    execs = np.flatnonzero(np.isin(amzn.day.quotes["event"].to_numpy(), (4, 5)))
+    assert np.array_equal(amzn.day.trades["_src_row"].to_numpy(), execs)
+    assert "_read_error" not in amzn.day.trades.columns
 
 
 # ----------------------------------------------------------------------------- AAPL, level 10
@@ -136,7 +147,28 @@ def test_folder_zip_and_single_file_inputs():
 
     assert [(d.symbol, d.levels, d.n_events) for d in days] == [("AAPL", 10, 999), ("AMZN", 1, 57515)]
     assert read_lobster(aapl_files()[1])[0].n_events == 999  # partner found by name
-    assert set(discover_lobster(lobster_dir())) == {"AAPL_2012-06-21", "AMZN_2012-06-21"}
+    found = discover_lobster(lobster_dir())
+    assert set(found) == {"AAPL_2012-06-21_10", "AMZN_2012-06-21_1"}
+    assert [d.key for d in days] == ["AAPL_2012-06-21_10", "AMZN_2012-06-21_1"]
+    assert found["AMZN_2012-06-21_1"] == amzn_zip()
+
+
+def test_two_depths_of_one_symbol_day_are_two_keys(tmp_path):
+    # LOBSTER ships _1, _5 and _10 files of one symbol-day; none may hide another
+    msg_path, book_path = aapl_files()
+    msg = msg_path.read_text().splitlines()
+    book = book_path.read_text().splitlines()
+    write_pair(tmp_path, AAPL_STEM, 10, msg, book)
+    write_pair(tmp_path, AAPL_STEM, 1, msg, [",".join(ln.split(",")[:4]) for ln in book])
+
+    found = discover_lobster(tmp_path)
+    days = ingest_lobster(tmp_path)
+
+    assert set(found) == {"AAPL_2012-06-21_1", "AAPL_2012-06-21_10"}
+    assert found["AAPL_2012-06-21_1"].name == f"{AAPL_STEM}_message_1.csv"
+    assert found["AAPL_2012-06-21_10"].name == f"{AAPL_STEM}_message_10.csv"
+    assert sorted(d.key for d in days) == sorted(found)
+    assert {d.key: d.summary()["key"] for d in days} == {k: k for k in found}
 
 
 # ----------------------------------------------------------------------------- corrupted copy
@@ -181,8 +213,6 @@ def test_corrupted_amzn_copy(tmp_path):
 
     (day,) = ingest_lobster(write_pair(tmp_path, AMZN_STEM, 1, msg, book))
 
-    types = [ln.split(",")[1] for ln in msg]
-    trade_row = {k: n for n, k in enumerate(k for k, t in enumerate(types) if t in ("4", "5"))}
     quotes, trades = day.results["quotes"], day.results["trades"]
     q_rules = dict(zip(quotes.quarantine["row"], quotes.quarantine["rule"], strict=True))
     t_rules = dict(zip(trades.quarantine["row"], trades.quarantine["rule"], strict=True))
@@ -190,19 +220,91 @@ def test_corrupted_amzn_copy(tmp_path):
         pos(a): "type", pos(b): "crossed_quote", pos(c): "non_positive_size", pos(d): "bad_tick",
         pos(e): "out_of_order", f + 1: "duplicate",
     }
+    # the quarantine row of a trade is its message-file row, as for quotes
     assert t_rules == {
-        trade_row[pos(e)]: "out_of_order", trade_row[f + 1]: "duplicate",
-        trade_row[pos(g)]: "bad_tick", trade_row[pos(h)]: "non_positive_size",
-        trade_row[pos(i)]: "type",
+        pos(e): "out_of_order", f + 1: "duplicate", pos(g): "bad_tick",
+        pos(h): "non_positive_size", pos(i): "type",
     }
     assert (quotes.rows_in, len(quotes.clean), len(quotes.quarantine)) == (57_516, 57_510, 6)
     assert (trades.rows_in, len(trades.clean), len(trades.quarantine)) == (11_420, 11_415, 5)
     details = dict(zip(trades.quarantine["rule"], trades.quarantine["detail"], strict=True))
     assert details["type"] == "type: px='abc' is not a number"
     assert details["non_positive_size"] == "non_positive_size: qty=-100.0"
+    assert details["duplicate"] == f"duplicate: repeats row {f}"
+    assert details["bad_tick"].endswith(f"back at row {pos(g) + 1}")
+    assert '"px": "abc"' in trades.quarantine.set_index("rule")["record"]["type"]
     assert quotes.quarantine.set_index("rule")["detail"]["type"] == "type: bid_px='abc' is not a number"
     for table in ("quotes", "trades"):
         assert split_valid(table, day.results[table].clean)[1] == []
+
+
+def test_unreadable_message_types_are_quarantined_as_trades(tmp_path):
+    msg, book = amzn_lines()
+    other = (1, 3)
+    x, half, nine, ex = (_first(msg, 1_000, other), _first(msg, 2_000, other),
+                         _first(msg, 3_000, other), _first(msg, 4_000, (4,)))
+    msg[x] = _set(msg[x], 1, "x")
+    msg[half] = _set(msg[half], 1, "4.5")
+    msg[nine] = _set(msg[nine], 1, "9")
+    msg[ex] = _set(msg[ex], 1, " ")  # an execution whose type is lost
+
+    (day,) = ingest_lobster(write_pair(tmp_path, AMZN_STEM, 1, msg, book))
+
+    trades, quotes = day.results["trades"], day.results["quotes"]
+    q = trades.quarantine.set_index("row")
+    assert sorted(q.index) == sorted([x, half, nine, ex])
+    assert (q["rule"] == "type").all()
+    assert q.loc[x, "detail"] == "type: message type unreadable: 'x'"
+    assert q.loc[half, "detail"] == "type: message type unreadable: '4.5'"
+    assert q.loc[ex, "detail"] == "type: message type unreadable: ' '"
+    assert q.loc[nine, "detail"] == "type: message type 9 is not a LOBSTER type (1, 2, 3, 4, 5, 7)"
+    assert (trades.rows_in, len(trades.clean), len(trades.quarantine)) == (11_422, 11_418, 4)
+    assert trades.reconciles
+    assert sorted(day.day.bad_type_rows.tolist()) == sorted([x, half, nine, ex])
+    assert len(quotes.quarantine) == 0  # the book rows of those messages are kept
+
+
+def test_non_finite_and_huge_numbers_are_unreadable(tmp_path):
+    msg, book = amzn_lines()
+    execution, other = (4,), (1, 3)
+    a, b, c, d = (_first(msg, 1_000, execution), _first(msg, 2_000, execution),
+                  _first(msg, 3_000, execution), _first(msg, 4_000, other))
+    msg[a] = _set(msg[a], 4, "inf")
+    msg[b] = _set(msg[b], 4, "1e30")
+    msg[c] = _set(msg[c], 3, "2.5")
+    book[d] = _set(book[d], 0, "inf")
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflowing casts
+        (day,) = ingest_lobster(write_pair(tmp_path, AMZN_STEM, 1, msg, book))
+
+    tq = day.results["trades"].quarantine.set_index("row")
+    assert tq["rule"].to_dict() == {a: "type", b: "type", c: "type"}
+    assert tq.loc[a, "detail"] == "type: px=inf is not a finite number"
+    assert tq.loc[b, "detail"] == "type: message price='1e30' is out of range"
+    assert tq.loc[c, "detail"] == "type: message size='2.5' is not an integer"
+    qq = day.results["quotes"].quarantine
+    assert qq[["row", "rule", "detail"]].values.tolist() == [
+        [d, "type", "type: ask_px=inf is not a finite number"]]
+    for res in day.results.values():
+        assert res.reconciles
+        assert np.isfinite(res.clean.select_dtypes("number")).all().all()
+
+
+def test_depth_quarantine_row_is_the_file_row(tmp_path):
+    msg_path, book_path = aapl_files()
+    msg = msg_path.read_text().splitlines()
+    book = book_path.read_text().splitlines()
+    book[500] = _set(book[500], 9, "-5")  # bid size of level 3
+    write_pair(tmp_path, AAPL_STEM, 10, msg, book)
+
+    (day,) = ingest_lobster(tmp_path)
+
+    depth = day.results["depth"]
+    assert depth.quarantine[["row", "rule"]].values.tolist() == [[500, "negative_size"]]
+    assert json.loads(depth.quarantine["record"].iloc[0])["level"] == 3
+    assert depth.reconciles
+    assert len(depth.clean) == 9_989
 
 
 # ----------------------------------------------------------------------------- broken files

@@ -13,7 +13,9 @@ Rules, in priority order (a row that fails several is quarantined once, under th
 =========================  ====================================================================
 rule                       the row is rejected when
 =========================  ====================================================================
-``type``                   a value cannot be read as its contract type (``px='abc'``)
+``type``                   a value cannot be read as its contract type (``px='abc'``), a number
+                           is not finite (``px=inf``), or the reader marked the row unreadable
+                           (the :data:`READ_ERROR` column)
 ``missing``                a required value is null (ts, available_at, symbol, a size, px, ...)
 ``bad_level``              depth: ``level`` outside 1..1000
 ``empty_book_side``        quotes: the bid or the ask price is missing (a one-sided book)
@@ -34,8 +36,23 @@ rule                       the row is rejected when
 may add identity columns such as LOBSTER's ``order_id``); those extra columns are kept in the
 quarantine ``record`` and dropped from the clean table. ``out_of_order`` never re-sorts: the row
 is quarantined and the rest keep their source order. Feed gaps (per symbol, in-session intervals
-without an update longer than ``gap_threshold_s``) go to the ``outages`` table; no row is deleted
-for a gap.
+without an update longer than ``gap_threshold_s``) of quotes and depth go to the ``outages``
+table; no row is deleted for a gap. Trades get no outages: a stretch without trades is a quiet
+market, not a feed failure.
+
+Two reserved columns let a reader that derives a table from a file pass what it knows; both are
+optional, take no part in ``duplicate``, and are left out of the clean table and of ``record``:
+
+* :data:`SOURCE_ROW` (``_src_row``, int >= 0): the row of the source file each row came from. The
+  quarantine ``row`` (and the row numbers in ``duplicate`` and ``bad_tick`` details) are then file
+  rows rather than positions in ``raw`` (LOBSTER trades are a subset of the message rows; depth
+  has several rows per message row).
+* :data:`READ_ERROR` (``_read_error``, str or null): why the reader could not read the row; a
+  non-empty value fails rule ``type`` with that text as the detail.
+
+The module is split for size: the numpy kernels (parsing, calendar, duplicates, bad ticks,
+outages, :class:`CleanseConfig`) are in ``validation._cleansing_rules`` and the vectorized text
+(details, JSON records) in ``validation._cleansing_text``; this module re-exports the public ones.
 
 Naive timestamps are taken as UTC. Rules after ``available_before_event`` are evaluated only on
 the rows that passed the value rules (``type`` .. ``available_before_event``), so a broken row
@@ -45,7 +62,6 @@ cannot hide or cause another row's duplicate, ordering or bad-tick verdict.
 from __future__ import annotations
 
 import functools
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -54,10 +70,30 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from validation.contracts import ContractError, columns, empty
+from validation import _cleansing_text as tx
+from validation._cleansing_rules import (
+    NAT,
+    BadTicks,
+    CleanseConfig,
+    bad_ticks,
+    duplicates,
+    empty_table,
+    groups,
+    outages,
+    parse_float,
+    parse_int,
+    parse_symbol,
+    parse_ts,
+    running_max_before,
+    session_index,
+    sessions,
+)
+from validation.contracts import ContractError, columns
 from validation.quarantine import CleanseResult, quarantine_frame
+
+__all__ = ["READ_ERROR", "RULE_ORDER", "SOURCE_ROW", "TABLE_RULES", "BadTicks", "CleanseConfig",
+           "bad_ticks", "cleanse_market", "duplicates", "outages", "sessions"]
 
 RULE_ORDER: Final = (
     "type",
@@ -90,463 +126,89 @@ TABLE_RULES: Final[dict[str, tuple[str, ...]]] = {
 }
 """The rules each market table is checked against, in priority order."""
 
+SOURCE_ROW: Final = "_src_row"
+"""Reserved column: the source-file row of each raw row (reported as the quarantine ``row``)."""
+READ_ERROR: Final = "_read_error"
+"""Reserved column: a reader's reason why the row is unreadable (non-empty -> rule ``type``)."""
+RESERVED: Final = (SOURCE_ROW, READ_ERROR)
+
 _PRIORITY: Final = {r: i for i, r in enumerate(RULE_ORDER)}
-_NAT: Final = np.iinfo(np.int64).min
-_NS_PER_S: Final = 1_000_000_000
-_UTC: Final = pd.DatetimeTZDtype(unit="ns", tz="UTC")
+_OUTAGE_TABLES: Final = ("quotes", "depth")
+
+Describe = Callable[[np.ndarray], "tuple[tx.Text, ...]"]
 
 
-class CleanseConfig(BaseModel):
-    """Parameters of the market-data cleansing rules.
-
-    Parameters
-    ----------
-    calendar : str or None, default="XNYS"
-        ``exchange_calendars`` name whose sessions bound the valid rows (``outside_session``) and
-        the feed-gap search. ``None`` disables the session filter (24-hour markets such as crypto);
-        gaps are then measured between consecutive rows only.
-    gap_threshold_s : float or None, default=60.0
-        A per-symbol in-session interval without an update longer than this many seconds is an
-        outage (the open-to-first and last-to-close intervals of a session with data count too).
-        ``None`` disables the outage search.
-    bad_tick : bool, default=True
-        Run the ``bad_tick`` rule (quotes mid and trade prices).
-    bad_tick_window : int, default=20
-        Number of preceding rows (same symbol, rows that passed the earlier rules) whose median is
-        the reference level of a jump.
-    bad_tick_min_periods : int, default=5
-        A jump with fewer preceding rows than this is not judged.
-    bad_tick_mads : float, default=8.0
-        Threshold in robust standard deviations (1.4826 x MAD of the window).
-    bad_tick_min_bps : float, default=100.0
-        Threshold floor in basis points of the reference level; a jump from the previous price must
-        also exceed it for the row to be a candidate.
-    bad_tick_revert_rows : int, default=5
-        The series must come back within the threshold of the window median within this many
-        rows after the jump; otherwise the move is a level shift and nothing is flagged.
-    bad_tick_reset_s : float or None, default=300.0
-        A pause longer than this many seconds (a session break, an outage) restarts the
-        reference window. ``None``: never.
-
-    Notes
-    -----
-    The bad-tick threshold is ``tau = max(bad_tick_mads * 1.4826 * MAD, bad_tick_min_bps * m / 1e4)``
-    where ``m`` and ``MAD`` are the median and median absolute deviation of the window; a row is
-    off when it is more than ``tau`` away from every price of the window (see :func:`bad_ticks`).
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    calendar: str | None = "XNYS"
-    gap_threshold_s: float | None = Field(default=60.0, gt=0)
-    bad_tick: bool = True
-    bad_tick_window: int = Field(default=20, ge=3)
-    bad_tick_min_periods: int = Field(default=5, ge=2)
-    bad_tick_mads: float = Field(default=8.0, gt=0)
-    bad_tick_min_bps: float = Field(default=100.0, gt=0)
-    bad_tick_revert_rows: int = Field(default=5, ge=1)
-    bad_tick_reset_s: float | None = Field(default=300.0, gt=0)
-
-    @model_validator(mode="after")
-    def _periods_fit_window(self) -> CleanseConfig:
-        if self.bad_tick_min_periods > self.bad_tick_window:
-            raise ValueError(
-                f"`bad_tick_min_periods={self.bad_tick_min_periods}` exceeds "
-                f"`bad_tick_window={self.bad_tick_window}`; lower it or widen the window"
-            )
-        return self
-
-
-@functools.lru_cache(maxsize=8)
-def _empty_frame(table: str) -> pd.DataFrame:
-    return empty(table)
-
-
-def _empty(table: str) -> pd.DataFrame:
-    """``validation.contracts.empty(table)``, built once (pandera's ``to_schema`` is slow)."""
-    return _empty_frame(table).copy()
-
-
-# ----------------------------------------------------------------------------- formatting
-def _fmt_ts(ns: int) -> str:
-    return "NaT" if ns == _NAT else pd.Timestamp(int(ns), tz="UTC").isoformat()
-
-
-def _fmt(v: object) -> str:
-    return repr(float(v)) if isinstance(v, (float, np.floating)) else repr(v)
-
-
-# ----------------------------------------------------------------------------- parsing
+# ----------------------------------------------------------------------------- checks
 @dataclass
 class _Checks:
-    """Masks of failed rules, each with a function that describes the failure of given rows."""
+    """Masks of failed rules, each with a function that describes the failure of given rows.
+
+    A describer takes the failing positions and returns the pieces of one string per position:
+    constant strings and pyarrow arrays (built with :mod:`validation._cleansing_text`, never a
+    loop over rows), joined by ``_quarantine`` behind the rule name.
+    """
 
     n: int
-    entries: list[tuple[str, np.ndarray, Callable[[np.ndarray], list[str]]]] = field(
-        default_factory=list
-    )
+    entries: list[tuple[str, np.ndarray, Describe]] = field(default_factory=list)
     failed: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
         self.failed = np.zeros(self.n, dtype=bool)
 
-    def add(self, rule: str, mask: np.ndarray, describe: Callable[[np.ndarray], list[str]]) -> None:
+    def add(self, rule: str, mask: np.ndarray, describe: Describe) -> None:
         if mask.any():
             self.entries.append((rule, mask, describe))
             self.failed |= mask
 
 
-def _values_of(name: str, arr: np.ndarray, fmt: Callable[[object], str] = _fmt):
-    return lambda rows: [f"{name}={fmt(arr[i])}" for i in rows]
+def _parts(*parts: tx.Text) -> tuple[tx.Text, ...]:
+    return parts
 
 
-def _parse_ts(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """int64 ns since the epoch, UTC (NaT as int64 min), and the mask of unreadable values."""
-    dt = s.dtype
-    ok = np.zeros(len(s), dtype=bool)
-    if isinstance(dt, pd.DatetimeTZDtype):
-        arr = s.array if dt.unit == "ns" else s.array.as_unit("ns")
-        return np.asarray(arr.asi8), ok
-    if isinstance(dt, np.dtype) and dt.kind == "M":  # naive: taken as UTC
-        return s.to_numpy().astype("M8[ns]").view(np.int64), ok
-    conv = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
-    vals = np.asarray(conv.dt.as_unit("ns").array.asi8)
-    bad = (vals == _NAT) & s.notna().to_numpy()
-    return vals, bad
+def _values_of(name: str, arr: np.ndarray) -> Describe:
+    return lambda rows: _parts(f"{name}=", tx.float_repr(arr[rows]))
 
 
-def _parse_float(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """float64 values (null as NaN) and the mask of values that are not numbers."""
-    if s.dtype == np.float64:
-        return s.to_numpy(), np.zeros(len(s), dtype=bool)
-    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-        return s.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(s), dtype=bool)
-    conv = pd.to_numeric(s, errors="coerce")
-    vals = np.asarray(conv.to_numpy(dtype=np.float64, na_value=np.nan))
-    bad = np.isnan(vals) & s.notna().to_numpy()
-    return vals, bad
+def _constant(text: str) -> Describe:
+    return lambda rows: _parts(tx.repeat(text, len(rows)))
 
 
-def _parse_int(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Like :func:`_parse_float`, and a non-integral number is unreadable too."""
-    vals, bad = _parse_float(s)
-    bad = bad | (np.isfinite(vals) & (vals != np.round(vals))) | np.isinf(vals)
-    return vals, bad
+def _type_check(checks: _Checks, name: str, s: pd.Series, vals: np.ndarray, bad: np.ndarray,
+                kind: str) -> None:
+    """``type`` for values that do not parse (``px='abc'``) and numbers that are not finite."""
+    if bad.any():
+        raw = s.to_numpy(dtype=object)
+        checks.add("type", bad, lambda rows: _parts(
+            f"{name}=", tx.per_value(raw[rows], repr), f" is not {kind}"))
+    if vals is not None:
+        inf = np.isinf(vals) & ~bad
+        checks.add("type", inf, lambda rows: _parts(
+            f"{name}=", tx.float_repr(vals[rows]), " is not a finite number"))
 
 
-def _parse_symbol(s: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Codes (-1 for missing or empty), the unique symbols (str), and the missing mask."""
-    if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow" and len(s):
-        arr = pa.array(s.array)  # zero copy
-        first = arr[0].as_py()
-        if first and first.strip() and pc.all(pc.equal(arr, arr[0])).as_py():
-            # one symbol (a LOBSTER day, a per-symbol file): no hashing needed
-            zeros = np.zeros(len(s), dtype=np.int64)
-            return zeros, np.array([first], dtype=object), np.zeros(len(s), dtype=bool)
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    names = np.array([str(u) for u in uniques], dtype=object)
-    blank = np.array([not n.strip() for n in names], dtype=bool)
-    codes = np.asarray(codes)
-    if blank.any():
-        codes = np.where((codes >= 0) & blank[np.maximum(codes, 0)], -1, codes)
-    return codes, names, codes < 0
+def _read_error(checks: _Checks, raw: pd.DataFrame) -> None:
+    if READ_ERROR not in raw.columns:
+        return
+    s = raw[READ_ERROR]
+    text = s.to_numpy(dtype=object)
+    mask = s.notna().to_numpy() & (s.astype(object) != "").to_numpy()
+    checks.add("type", mask, lambda rows: _parts(tx.per_value(text[rows], str)))
 
 
-# ----------------------------------------------------------------------------- calendar
-@functools.lru_cache(maxsize=32)
-def _session_bounds(name: str, start_year: int, end_year: int) -> tuple[np.ndarray, np.ndarray]:
-    import exchange_calendars as xcals
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            cls = type(xcals.get_calendar(name))
-        lo, hi = pd.Timestamp(f"{start_year}-01-01"), pd.Timestamp(f"{end_year}-12-31")
-        lo = max(lo, cls.bound_min() or lo)
-        hi = min(hi, cls.bound_max() or hi)
-        with warnings.catch_warnings():  # exchange_calendars trips a pandas 4 deprecation warning
-            warnings.simplefilter("ignore", DeprecationWarning)
-            cal = xcals.get_calendar(name, start=lo, end=hi)
-    except xcals.errors.InvalidCalendarName:
-        raise ContractError(
-            f"unknown calendar {name!r} in CleanseConfig.calendar; use an exchange_calendars name "
-            "such as 'XNYS', or None for no session filter"
-        ) from None
-    return np.asarray(cal.opens_nanos, dtype=np.int64), np.asarray(cal.closes_nanos, dtype=np.int64)
-
-
-def sessions(calendar: str, lo_ns: int, hi_ns: int) -> tuple[np.ndarray, np.ndarray]:
-    """Open and close (int64 ns, UTC) of every session of ``calendar`` around [lo_ns, hi_ns].
-
-    Calendars are built once per decade of data (cached), since building one takes ~0.15 s.
-    """
-    y0 = pd.Timestamp(lo_ns).year // 10 * 10 - 1
-    y1 = pd.Timestamp(hi_ns).year // 10 * 10 + 10
-    return _session_bounds(calendar, y0, y1)
-
-
-def _session_index(ts: np.ndarray, opens: np.ndarray, closes: np.ndarray) -> np.ndarray:
-    """Index of the session whose [open, close] holds each ts, or -1."""
-    if len(ts) == 0:
-        return np.empty(0, dtype=np.int64)
-    # search only the few sessions the data spans (a 20-year calendar has ~5,000)
-    a = max(int(np.searchsorted(opens, ts.min(), side="right")) - 1, 0)
-    b = int(np.searchsorted(opens, ts.max(), side="right"))
-    o, c = opens[a:b], closes[a:b]
-    if len(o) == 1:
-        i = np.zeros(len(ts), dtype=np.int64)
-    else:
-        i = np.searchsorted(o, ts, side="right") - 1
-    inside = (i >= 0) & (ts >= o[np.maximum(i, 0)]) & (ts <= c[np.maximum(i, 0)]) if len(o) else \
-        np.zeros(len(ts), dtype=bool)
-    return np.where(inside, i + a, -1)
-
-
-# ----------------------------------------------------------------------------- grouping
-def _groups(codes: np.ndarray, rows: np.ndarray) -> list[np.ndarray]:
-    """Positions ``rows`` split by symbol code, each group in source order."""
-    c = codes[rows]
-    if len(c) == 0:
-        return []
-    if c.min() == c.max():
-        return [rows]
-    order = np.argsort(c, kind="stable")
-    sc = c[order]
-    cuts = np.flatnonzero(sc[1:] != sc[:-1]) + 1
-    return np.split(rows[order], cuts)
-
-
-def _running_max_before(t: np.ndarray) -> np.ndarray:
-    """For each position, the max of the earlier values (int64 min for the first)."""
-    out = np.empty_like(t)
-    if len(t):
-        out[0] = _NAT
-        np.maximum.accumulate(t[:-1], out=out[1:])
-    return out
-
-
-# ----------------------------------------------------------------------------- rules
-def _mix(h: np.ndarray, v: np.ndarray) -> np.ndarray:
-    h ^= v
-    h *= np.uint64(0x9E3779B97F4A7C15)
-    h ^= h >> np.uint64(31)
-    return h
-
-
-def _as_u64(a: np.ndarray) -> np.ndarray:
-    if a.dtype == np.float64:
-        a = np.where(np.isnan(a), np.nan, a + 0.0)  # one NaN and one zero
-        return a.view(np.uint64)
-    if a.dtype.kind in "iub":
-        return a.astype(np.int64, copy=False).view(np.uint64)
-    if a.dtype.kind == "f":
-        return _as_u64(a.astype(np.float64))
-    return pd.util.hash_array(np.asarray(a, dtype=object).astype(str))
-
-
-def duplicates(keys: list[np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Repeats among ``rows``: (positions of the repeats, positions of their first occurrence).
-
-    Each key is one column as a numpy array (numbers, or objects compared as strings); the first
-    key is the timestamp: when it is non-decreasing over ``rows`` only runs of equal ts are searched.
-    Rows are
-    hashed to 64 bits, repeats found with a hash table, and every repeat is then confirmed
-    column by column against its first occurrence (a hash collision is not a duplicate).
-    """
-    none = np.empty(0, np.int64), np.empty(0, np.int64)
-    if len(rows) < 2:
-        return none
-    t = keys[0][rows]
-    if np.all(t[1:] >= t[:-1]):
-        # time-ordered rows (the usual case): a repeat shares its ts, so it sits in a run of equal ts
-        eq = t[1:] == t[:-1]
-        if not eq.any():
-            return none
-        near = np.zeros(len(rows), dtype=bool)
-        near[1:] |= eq
-        near[:-1] |= eq
-        rows = rows[near]
-    reps = [_as_u64(k[rows]) for k in keys]
-    h = np.zeros(len(rows), dtype=np.uint64)
-    for r in reps:
-        h = _mix(h, r)
-    codes = pd.factorize(h)[0]
-    # factorize numbers codes in order of first appearance
-    first = codes > _running_max_before(codes.astype(np.int64))
-    if first.all():
-        return none
-    first_pos = np.flatnonzero(first)
-    dup = np.flatnonzero(~first)
-    orig = first_pos[codes[dup]]
-    same = np.ones(len(dup), dtype=bool)
-    for r in reps:
-        same &= r[dup] == r[orig]
-    return rows[dup[same]], rows[orig[same]]
-
-
-@dataclass(frozen=True)
-class BadTicks:
-    """Rows flagged by :func:`bad_ticks`, with the evidence (window median, threshold, revert)."""
-
-    rows: np.ndarray
-    median: np.ndarray
-    nearest: np.ndarray
-    threshold: np.ndarray
-    revert_row: np.ndarray
-
-
-def bad_ticks(
-    x: np.ndarray, ts: np.ndarray, codes: np.ndarray, rows: np.ndarray, cfg: CleanseConfig
-) -> BadTicks:
-    """Find prices that jump away from every recent price and come back (bad ticks).
-
-    Parameters
-    ----------
-    x : numpy.ndarray
-        Prices of every row (the mid for quotes, ``px`` for trades).
-    ts : numpy.ndarray
-        Event times of every row (int64 ns); a pause restarts the reference window.
-    codes : numpy.ndarray
-        Symbol code of every row; series are per symbol.
-    rows : numpy.ndarray
-        Positions of the rows to judge (those that passed the earlier rules), in source order;
-        ``ts`` must be non-decreasing within a symbol over these rows.
-    cfg : CleanseConfig
-        ``bad_tick_*`` parameters.
-
-    Returns
-    -------
-    BadTicks
-        The flagged positions (into ``x``) and, for each, the window's median, the window price
-        nearest to the flagged one, the threshold and the position where the series came back.
-
-    Notes
-    -----
-    A symbol's series is cut into segments at every pause longer than ``bad_tick_reset_s`` (a
-    session break, an outage): a reference never spans the overnight gap. Within a segment, row
-    ``i`` is a *candidate* when it jumps from the previous price by more than ``bad_tick_min_bps``
-    and has at least ``bad_tick_min_periods`` preceding rows. Over the ``bad_tick_window``
-    preceding prices ``W``, let ``m`` be the median and
-    ``tau = max(k * 1.4826 * MAD, min_bps * m / 1e4)``. A price is *off* when it is more than
-    ``tau`` away from every price of ``W`` (so it is also more than ``tau`` from ``m``): a print
-    that repeats a recently seen level, such as bid-ask bounce across a wide spread, is not off.
-    If an off candidate is followed, within ``bad_tick_revert_rows`` rows, by a price back within
-    ``tau`` of ``m``, rows ``i .. j-1`` are bad ticks; if the series does not come back (a level
-    shift, or a partial recovery), nothing is flagged. Only candidates are examined: O(n) plus
-    O(candidates x window), no rolling median over the whole series.
-    """
-    e = np.empty(0)
-    none = BadTicks(np.empty(0, np.int64), e, e, e, np.empty(0, np.int64))
-    if len(rows) < 3:
-        return none
-    c = codes[rows]
-    order = rows if c.min() == c.max() else rows[np.argsort(c, kind="stable")]
-    s, t, g = x[order], ts[order], codes[order]
-    n = len(s)
-    w, rr, floor = cfg.bad_tick_window, cfg.bad_tick_revert_rows, cfg.bad_tick_min_bps / 1e4
-    brk = np.r_[True, g[1:] != g[:-1]]
-    if cfg.bad_tick_reset_s is not None:
-        brk[1:] |= (t[1:] - t[:-1]) > round(cfg.bad_tick_reset_s * _NS_PER_S)
-    heads = np.flatnonzero(brk)
-    seg = np.cumsum(brk) - 1
-    start, end = heads[seg], np.r_[heads[1:], n][seg]
-    with np.errstate(invalid="ignore"):
-        jump = ~brk[1:] & (np.abs(s[1:] - s[:-1]) > floor * s[:-1])
-    cand = np.flatnonzero(jump) + 1
-    cand = cand[cand - start[cand] >= cfg.bad_tick_min_periods]
-    if len(cand) == 0:
-        return none
-    back = cand[:, None] + np.arange(-w, 0)
-    win = np.where(back >= start[cand][:, None], s[np.maximum(back, 0)], np.nan)
-    m = np.nanmedian(win, axis=1)
-    mad = np.nanmedian(np.abs(win - m[:, None]), axis=1)
-    tau = np.maximum(cfg.bad_tick_mads * 1.4826 * mad, floor * m)
-    gap = np.abs(win - s[cand][:, None])
-    nearest = win[np.arange(len(cand)), np.nanargmin(gap, axis=1)]
-    off = np.nanmin(gap, axis=1) > tau
-    ahead = cand[:, None] + np.arange(1, rr + 1)
-    fut = np.where(ahead < end[cand][:, None], s[np.minimum(ahead, n - 1)], np.nan)
-    home = np.abs(fut - m[:, None]) <= tau[:, None]  # back near the reference level
-    ok = off & home.any(axis=1)
-    if not ok.any():
-        return none
-    cand, m, nearest, tau, home = cand[ok], m[ok], nearest[ok], tau[ok], home[ok]
-    run = np.argmax(home, axis=1) + 1  # rows cand .. cand+run-1 are off
-    k = np.arange(rr)
-    sel = k[None, :] < run[:, None]
-    pos = (cand[:, None] + k[None, :])[sel]
-    who = np.broadcast_to(np.arange(len(cand))[:, None], sel.shape)[sel]
-    flagged, first = np.unique(order[pos], return_index=True)
-    who = who[first]
-    return BadTicks(flagged, m[who], nearest[who], tau[who], order[(cand + run)[who]])
-
-
-def outages(
-    table: str,
-    ts: np.ndarray,
-    codes: np.ndarray,
-    names: np.ndarray,
-    cfg: CleanseConfig,
-) -> pd.DataFrame:
-    """Per symbol, in-session intervals without an update longer than ``cfg.gap_threshold_s``.
-
-    ``ts`` and ``codes`` are the clean rows (ts non-decreasing within a symbol). With a calendar,
-    the open-to-first-update and last-update-to-close intervals of each session that has data
-    count too; without one, only the intervals between consecutive updates.
-    """
-    if cfg.gap_threshold_s is None or len(ts) == 0:
-        return _empty("outages")
-    thr = round(cfg.gap_threshold_s * _NS_PER_S)
-    starts: list[np.ndarray] = []
-    ends: list[np.ndarray] = []
-    syms: list[np.ndarray] = []
-    if cfg.calendar is not None:
-        opens, closes = sessions(cfg.calendar, int(ts.min()), int(ts.max()))
-    for grp in _groups(codes, np.arange(len(ts))):
-        t = ts[grp]
-        if cfg.calendar is None:
-            sess = np.zeros(len(t), dtype=np.int64)
-        else:
-            sess = _session_index(t, opens, closes)
-        # consecutive updates in the same session
-        same = sess[1:] == sess[:-1]
-        g = same & (t[1:] - t[:-1] > thr)
-        a, b = [t[:-1][g]], [t[1:][g]]
-        if cfg.calendar is not None:
-            first = np.r_[True, ~same]
-            last = np.r_[~same, True]
-            f = first & (t - opens[sess] > thr)
-            la = last & (closes[sess] - t > thr)
-            a += [opens[sess[f]], t[la]]
-            b += [t[f], closes[sess[la]]]
-        s0, s1 = np.concatenate(a), np.concatenate(b)
-        starts.append(s0)
-        ends.append(s1)
-        syms.append(np.full(len(s0), codes[grp[0]]))
-    s0, s1, sc = np.concatenate(starts), np.concatenate(ends), np.concatenate(syms)
-    if len(s0) == 0:
-        return _empty("outages")
-    order = np.lexsort((s0, sc))
-    s0, s1, sc = s0[order], s1[order], sc[order]
-    return pd.DataFrame({
-        "table": pd.array(np.full(len(s0), table, dtype=object), dtype="string[pyarrow]"),
-        "symbol": pd.array(names[sc].astype(str), dtype="string[pyarrow]"),
-        "start_ts": pd.DatetimeIndex(s0.view("M8[ns]"), tz="UTC"),
-        "end_ts": pd.DatetimeIndex(s1.view("M8[ns]"), tz="UTC"),
-        "gap_s": (s1 - s0) / _NS_PER_S,
-    })
+def _row_ids(raw: pd.DataFrame, source: str) -> np.ndarray | None:
+    if SOURCE_ROW not in raw.columns:
+        return None
+    s = raw[SOURCE_ROW]
+    if not (pd.api.types.is_integer_dtype(s.dtype) and not s.hasnans and (s >= 0).all()):
+        raise ContractError(f"{source}: column {SOURCE_ROW!r} must hold integers >= 0 "
+                            f"(source-file rows); got dtype {s.dtype}")
+    return s.to_numpy(dtype=np.int64)
 
 
 # ----------------------------------------------------------------------------- entry point
 @functools.lru_cache(maxsize=8)
 def _spec(table: str) -> dict[str, tuple[str, bool]]:
     return columns(table)
-
-
-def _type_check(checks: _Checks, name: str, s: pd.Series, bad: np.ndarray, kind: str) -> None:
-    if bad.any():
-        vals = s.to_numpy(dtype=object)
-        checks.add("type", bad, lambda rows: [f"{name}={vals[i]!r} is not {kind}" for i in rows])
 
 
 def cleanse_market(
@@ -565,7 +227,8 @@ def cleanse_market(
     raw : pandas.DataFrame
         Rows as read, with every required contract column; columns may be strings (each value is
         converted, and one that does not convert fails the ``type`` rule). Extra columns are
-        allowed: they take part in ``duplicate`` and are dropped from the clean table.
+        allowed: they take part in ``duplicate`` and are dropped from the clean table. The
+        reserved columns :data:`SOURCE_ROW` and :data:`READ_ERROR` are optional (module notes).
     source : str
         Where the rows came from (a path); written into every quarantine row.
     config : CleanseConfig, default=CleanseConfig()
@@ -575,14 +238,15 @@ def cleanse_market(
     -------
     validation.quarantine.CleanseResult
         ``clean`` (contract columns and dtypes, index 0..n-1, source order), ``quarantine`` (one
-        row per rejected row, ``row`` its 0-based position in ``raw``, ``rule`` the first rule it
-        failed in :data:`RULE_ORDER`, ``detail`` every rule it failed with the values) and
-        ``outages``.
+        row per rejected row, ``row`` its 0-based position in ``raw`` or its :data:`SOURCE_ROW`,
+        ``rule`` the first rule it failed in :data:`RULE_ORDER`, ``detail`` every rule it failed
+        with the values) and ``outages`` (quotes and depth only; empty for trades).
 
     Raises
     ------
     validation.contracts.ContractError
-        When ``table`` is not a market table or ``raw`` lacks a required column.
+        When ``table`` is not a market table, ``raw`` lacks a required column, or
+        :data:`SOURCE_ROW` holds something other than integers >= 0.
 
     Examples
     --------
@@ -610,29 +274,31 @@ def cleanse_market(
     if not (isinstance(raw.index, pd.RangeIndex) and raw.index.start == 0 and raw.index.step == 1):
         raw = raw.reset_index(drop=True)
     n = len(raw)
+    ids = _row_ids(raw, source)
     checks = _Checks(n)
 
     # --- read every contract column once -----------------------------------------------------
-    ts, bad_ts = _parse_ts(raw["ts"])
-    av, bad_av = _parse_ts(raw["available_at"])
-    codes, names, no_sym = _parse_symbol(raw["symbol"])
-    _type_check(checks, "ts", raw["ts"], bad_ts, "a timestamp")
-    _type_check(checks, "available_at", raw["available_at"], bad_av, "a timestamp")
+    _read_error(checks, raw)
+    ts, bad_ts = parse_ts(raw["ts"])
+    av, bad_av = parse_ts(raw["available_at"])
+    codes, names, no_sym = parse_symbol(raw["symbol"])
+    _type_check(checks, "ts", raw["ts"], None, bad_ts, "a timestamp")
+    _type_check(checks, "available_at", raw["available_at"], None, bad_av, "a timestamp")
     num: dict[str, np.ndarray] = {}
     for c, (dtype, _) in spec.items():
         if c in ("ts", "available_at", "symbol"):
             continue
-        parse = _parse_int if dtype.startswith("int") else _parse_float
-        num[c], bad = parse(raw[c])
-        _type_check(checks, c, raw[c], bad, "an integer" if dtype.startswith("int") else "a number")
+        is_int = dtype.startswith("int")
+        num[c], bad = (parse_int if is_int else parse_float)(raw[c])
+        _type_check(checks, c, raw[c], num[c], bad, "an integer" if is_int else "a number")
     type_bad = checks.failed.copy()
 
     # --- value rules --------------------------------------------------------------------------
     def missing(name: str, mask: np.ndarray) -> None:
-        checks.add("missing", mask & ~type_bad, lambda rows: [f"{name} is null" for _ in rows])
+        checks.add("missing", mask & ~type_bad, _constant(f"{name} is null"))
 
-    missing("ts", (ts == _NAT) & ~bad_ts)
-    missing("available_at", (av == _NAT) & ~bad_av)
+    missing("ts", (ts == NAT) & ~bad_ts)
+    missing("available_at", (av == NAT) & ~bad_av)
     missing("symbol", no_sym)
     nullable_px = table == "depth"
     px_cols = [c for c in num if c.endswith("px")]
@@ -647,8 +313,7 @@ def cleanse_market(
         for side in ("bid", "ask"):
             px = num[f"{side}_px"]
             checks.add("empty_book_side", np.isnan(px) & ~type_bad,
-                       lambda rows, side=side: [f"{side} side empty ({side}_px is null)"
-                                                for _ in rows])
+                       _constant(f"{side} side empty ({side}_px is null)"))
     for c in px_cols:
         checks.add("non_positive_price", num[c] <= 0, _values_of(c, num[c]))
     for c in num:
@@ -664,48 +329,53 @@ def cleanse_market(
             checks.add("non_positive_size", v <= 0, _values_of(c, v))
     if table in ("quotes", "depth"):
         bid, ask = num["bid_px"], num["ask_px"]
-        checks.add("crossed_quote", bid > ask,
-                   lambda rows: [f"bid_px={float(bid[i])!r} > ask_px={float(ask[i])!r}" for i in rows])
+        checks.add("crossed_quote", bid > ask, lambda rows: _parts(
+            "bid_px=", tx.float_repr(bid[rows]), " > ask_px=", tx.float_repr(ask[rows])))
     if table == "trades":
         ag = num["aggressor"]
         checks.add("bad_aggressor", np.isfinite(ag) & ~np.isin(ag, (-1.0, 0.0, 1.0)),
-                   lambda rows: [f"aggressor={ag[i]:g} not in (-1, 0, 1)" for i in rows])
-    ts_ok = (ts != _NAT) & (av != _NAT)
-    checks.add("available_before_event", ts_ok & (av < ts),
-               lambda rows: [f"available_at={_fmt_ts(av[i])} < ts={_fmt_ts(ts[i])}" for i in rows])
+                   lambda rows: _parts(tx.per_value(
+                       ag[rows], lambda v: f"aggressor={v:g} not in (-1, 0, 1)")))
+    ts_ok = (ts != NAT) & (av != NAT)
+    checks.add("available_before_event", ts_ok & (av < ts), lambda rows: _parts(
+        "available_at=", tx.iso(av[rows]), " < ts=", tx.iso(ts[rows])))
 
     # --- row rules on the rows that passed the value rules -----------------------------------
+    row_of = (lambda pos: pos) if ids is None else (lambda pos: ids[pos])
     valid = ~checks.failed
     vrows = np.flatnonzero(valid) if not valid.all() else np.arange(n)
     keys = [ts, av, codes, *num.values()]
-    keys += [np.asarray(raw[c].to_numpy()) for c in raw.columns if c not in spec]
+    keys += [np.asarray(raw[c].to_numpy()) for c in raw.columns
+             if c not in spec and c not in RESERVED]
     d_rows, d_orig = duplicates(keys, vrows)
     if len(d_rows):
         dup = np.zeros(n, dtype=bool)
         dup[d_rows] = True
-        orig_of = dict(zip(d_rows.tolist(), d_orig.tolist(), strict=True))
-        checks.add("duplicate", dup, lambda rows: [f"repeats row {orig_of[int(i)]}" for i in rows])
+        orig_of = np.zeros(n, dtype=np.int64)
+        orig_of[d_rows] = row_of(d_orig)
+        checks.add("duplicate", dup,
+                   lambda rows: _parts("repeats row ", tx.int_str(orig_of[rows])))
         valid &= ~dup
         vrows = np.flatnonzero(valid)
 
     ooo = np.zeros(n, dtype=bool)
-    prev_max = np.full(n, _NAT)
-    for grp in _groups(codes, vrows):
-        pm = _running_max_before(ts[grp])
+    prev_max = np.full(n, NAT)
+    for grp in groups(codes, vrows):
+        pm = running_max_before(ts[grp])
         prev_max[grp] = pm
         ooo[grp] = ts[grp] < pm
-    checks.add("out_of_order", ooo, lambda rows: [
-        f"ts={_fmt_ts(ts[i])} < {_fmt_ts(prev_max[i])} seen earlier" for i in rows])
+    checks.add("out_of_order", ooo, lambda rows: _parts(
+        "ts=", tx.iso(ts[rows]), " < ", tx.iso(prev_max[rows]), " seen earlier"))
     valid &= ~ooo
 
     if config.calendar is not None and len(vrows):
         lo, hi = int(ts[vrows].min()), int(ts[vrows].max())
         opens, closes = sessions(config.calendar, lo, hi)
         outside = valid.copy()
-        outside[vrows] = _session_index(ts[vrows], opens, closes) < 0
+        outside[vrows] = session_index(ts[vrows], opens, closes) < 0
         outside &= valid
-        checks.add("outside_session", outside, lambda rows: [
-            f"ts={_fmt_ts(ts[i])} outside every {config.calendar} session" for i in rows])
+        checks.add("outside_session", outside, lambda rows: _parts(
+            "ts=", tx.iso(ts[rows]), f" outside every {config.calendar} session"))
         valid &= ~outside
 
     if config.bad_tick and table in ("quotes", "trades"):
@@ -715,45 +385,60 @@ def cleanse_market(
         if len(bt.rows):
             mask = np.zeros(n, dtype=bool)
             mask[bt.rows] = True
-            at = {int(r): k for k, r in enumerate(bt.rows)}
+            at = np.zeros(n, dtype=np.int64)
+            at[bt.rows] = np.arange(len(bt.rows))
+            back = row_of(bt.revert_row)
 
-            def tick(i: int) -> str:
-                k = at[int(i)]
-                return (f"{label}={x[i]:.10g} is more than {bt.threshold[k]:.6g} from every "
-                        f"recent price (nearest {bt.nearest[k]:.6g}, median {bt.median[k]:.6g}); "
-                        f"back at row {bt.revert_row[k]}")
+            def tick(rows: np.ndarray) -> tuple[tx.Text, ...]:  # few rows by construction
+                return _parts(tx.as_text([
+                    f"{label}={x[i]:.10g} is more than {bt.threshold[k]:.6g} from every "
+                    f"recent price (nearest {bt.nearest[k]:.6g}, median {bt.median[k]:.6g}); "
+                    f"back at row {back[k]}" for i, k in zip(rows, at[rows], strict=True)]))
 
-            checks.add("bad_tick", mask, lambda rows: [tick(i) for i in rows])
+            checks.add("bad_tick", mask, tick)
 
     # --- split ---------------------------------------------------------------------------------
     bad = checks.failed
     q_rows = np.flatnonzero(bad)
     keep = None if len(q_rows) == 0 else ~bad
     clean = _clean_frame(table, raw, spec, ts, av, codes, names, num, keep)
-    quarantine = _quarantine(table, source, raw, checks, q_rows)
-    keep_ts = ts if keep is None else ts[keep]
-    keep_codes = codes if keep is None else codes[keep]
-    gaps = outages(table, keep_ts, keep_codes, names, config)
+    quarantine = _quarantine(table, source, raw, checks, q_rows, ids)
+    if table in _OUTAGE_TABLES:
+        keep_ts = ts if keep is None else ts[keep]
+        keep_codes = codes if keep is None else codes[keep]
+        gaps = outages(table, keep_ts, keep_codes, names, config)
+    else:
+        gaps = empty_table("outages")
     return CleanseResult(table=table, source=source, rows_in=n, clean=clean,
                          quarantine=quarantine, outages=gaps)
 
 
 def _quarantine(table: str, source: str, raw: pd.DataFrame, checks: _Checks,
-                q_rows: np.ndarray) -> pd.DataFrame:
+                q_rows: np.ndarray, ids: np.ndarray | None) -> pd.DataFrame:
+    """One quarantine row per failed row: the first rule, and every failure joined by ``'; '``."""
     if len(q_rows) == 0:
-        return _empty("quarantine")
-    first = np.full(len(checks.failed), len(RULE_ORDER), dtype=np.int64)
-    parts: dict[int, list[tuple[int, str]]] = {int(r): [] for r in q_rows}
-    for rule, mask, describe in checks.entries:
-        p = _PRIORITY[rule]
-        np.minimum(first, np.where(mask, p, len(RULE_ORDER)), out=first)
+        return empty_table("quarantine")
+    n_rules = len(RULE_ORDER)
+    first = np.full(len(checks.failed), n_rules, dtype=np.int64)
+    slot = np.full(len(checks.failed), -1, dtype=np.int64)  # position of a row in q_rows
+    slot[q_rows] = np.arange(len(q_rows))
+    detail: pa.Array | None = None
+    for rule, mask, describe in sorted(checks.entries, key=lambda e: _PRIORITY[e[0]]):
+        np.minimum(first, np.where(mask, _PRIORITY[rule], n_rules), out=first)
         rows = np.flatnonzero(mask)
-        for r, text in zip(rows.tolist(), describe(rows), strict=True):
-            parts[r].append((p, f"{rule}: {text}"))
-    rules = [RULE_ORDER[first[r]] for r in q_rows]
-    details = ["; ".join(t for _, t in sorted(parts[int(r)], key=lambda pt: pt[0]))
-               for r in q_rows]
-    return quarantine_frame(table, source, raw, q_rows, rules, details)
+        part = tx.concat(f"{rule}: ", *describe(rows))
+        if len(rows) < len(q_rows):
+            take = np.full(len(q_rows), -1, dtype=np.int64)
+            take[slot[rows]] = np.arange(len(rows))
+            part = part.take(pa.array(take, mask=take < 0))
+        if detail is None:
+            detail = part
+        else:  # (pyarrow's null_handling="skip" drops rows where every input is null)
+            both = pc.binary_join_element_wise(detail, part, pa.scalar("; ", pa.large_string()))
+            detail = pc.coalesce(both, detail, part)
+    rules = tx.as_text(list(RULE_ORDER)).take(pa.array(first[q_rows]))
+    return quarantine_frame(table, source, raw, q_rows, rules, detail,
+                            row_ids=ids, exclude=RESERVED)
 
 
 def _is_contract_dtype(have: object, want: str) -> bool:

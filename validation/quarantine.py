@@ -3,18 +3,29 @@
 The invariant every cleansing step keeps: ``rows_in == len(clean) + len(quarantine)``. A rejected
 source row appears exactly once in the quarantine table, under the first rule that caught it;
 ``detail`` lists every rule it failed. Nothing is dropped silently.
+
+Quarantine tables can be most of a file, so they are built without a Python loop over rows:
+``record`` (the source row as ``json.dumps(record, default=str)`` writes it) is assembled column by
+column with pyarrow string kernels, formatting each distinct value and each distinct row once
+(``validation._cleansing_text``). The text columns have the ``str`` dtype of
+``validation.contracts.empty("quarantine")``.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from validation._cleansing_text import as_text, json_records, repeat
 from validation.contracts import RowFailure, empty, split_valid
+
+_STR: Final = pd.StringDtype("pyarrow", na_value=np.nan)
 
 
 @dataclass(frozen=True)
@@ -68,9 +79,8 @@ class CleanseResult:
         }
 
 
-def _records(df: pd.DataFrame, rows: np.ndarray) -> list[str]:
-    sub = df.iloc[rows]
-    return [json.dumps(r, default=str) for r in sub.to_dict(orient="records")]
+def _text_column(values: object) -> pd.api.extensions.ExtensionArray:
+    return pd.array(as_text(values), dtype=_STR)
 
 
 def quarantine_frame(
@@ -78,21 +88,44 @@ def quarantine_frame(
     source: str,
     raw: pd.DataFrame,
     rows: np.ndarray,
-    rules: list[str] | np.ndarray,
-    details: list[str] | np.ndarray,
+    rules: list[str] | np.ndarray | pa.Array,
+    details: list[str] | np.ndarray | pa.Array,
+    *,
+    row_ids: np.ndarray | None = None,
+    exclude: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Build quarantine rows for positions ``rows`` of ``raw`` (one rule and detail per row)."""
+    """Build quarantine rows for positions ``rows`` of ``raw`` (one rule and detail per row).
+
+    Parameters
+    ----------
+    table, source : str
+        Written into every row.
+    raw : pandas.DataFrame
+        The rows as read; ``record`` is the JSON of ``raw.iloc[rows]``
+        (``json.dumps(record, default=str)`` format, built without a Python loop over rows).
+    rows : numpy.ndarray
+        0-based positions in ``raw``.
+    rules, details : sequence of str
+        One per position (lists, numpy arrays or pyarrow string arrays).
+    row_ids : numpy.ndarray or None, default=None
+        The source row number of every row of ``raw`` (length ``len(raw)``); ``row`` is then
+        ``row_ids[rows]`` instead of ``rows``. For tables derived from a file (one row per
+        execution message, several rows per book event) this points ``row`` into the file.
+    exclude : sequence of str, default=()
+        Columns of ``raw`` left out of ``record`` (bookkeeping columns such as the row ids).
+    """
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) == 0:
         return empty("quarantine")
+    ids = rows if row_ids is None else np.asarray(row_ids, dtype=np.int64)[rows]
     return pd.DataFrame(
         {
-            "table": table,
-            "source": source,
-            "row": rows,
-            "rule": np.asarray(rules, dtype=object),
-            "detail": np.asarray(details, dtype=object),
-            "record": _records(raw, rows),
+            "table": _text_column(repeat(table, len(rows))),
+            "source": _text_column(repeat(source, len(rows))),
+            "row": ids,
+            "rule": _text_column(rules),
+            "detail": _text_column(details),
+            "record": _text_column(json_records(raw, rows, exclude)),
         }
     )
 
