@@ -29,7 +29,7 @@ import pandas as pd
 
 from sources._io import read_csv
 from validation.contracts import ContractError
-from validation.quarantine import CleanseResult, cleanse_contract
+from validation.quarantine import CleanseResult
 
 BITMEX_LATENCY_NS: Final = 10_000_000
 """Assumed feed latency, 10 ms: exchange match time to the moment a client holds the message

@@ -39,7 +39,8 @@ def test_synthetic_graph_materializes_with_passing_checks(tmp_path):
     assert result.success
     checks = {(c.asset_key.to_user_string(), c.check_name): c.passed
               for c in result.get_asset_check_evaluations()}
-    assert len(checks) == 10 and all(checks.values()), checks
+    assert len(checks) == 10
+    assert all(checks.values()), checks
     # the lake holds the tables, and counts reconcile in the metadata
     clean = pd.read_parquet(tmp_path / "lake" / "cleansed" / "synth" / "quotes.parquet")
     raw = pd.read_parquet(tmp_path / "lake" / "raw" / "synth" / "quotes.parquet")

@@ -166,4 +166,5 @@ def test_empty_frames_have_contract_dtypes(table):
     frame = empty(table)
     assert len(frame) == 0
     clean, failures = split_valid(table, frame)
-    assert failures == [] and len(clean) == 0
+    assert failures == []
+    assert len(clean) == 0

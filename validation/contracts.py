@@ -151,7 +151,7 @@ class MembershipSchema(_Contract):
     symbol: Series[str] = pa.Field(str_length={"min_value": 1})
     start_date: Series[pd.Timestamp] = pa.Field()
     end_date: Series[pd.Timestamp] = pa.Field(nullable=True)
-    exit_reason: Optional[Series[str]] = pa.Field(nullable=True, isin=list(EXIT_REASONS))
+    exit_reason: Optional[Series[str]] = pa.Field(nullable=True, isin=list(EXIT_REASONS))  # noqa: UP045 (pandera reads Optional as "column may be absent")
 
     @pa.dataframe_check(name="end_date >= start_date", element_wise=False)
     def _ordered(cls, df: pd.DataFrame) -> Series[bool]:
@@ -169,7 +169,7 @@ class ParentOrdersSchema(_Contract):
     decision_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     end_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     strategy: Series[str] = pa.Field(str_length={"min_value": 1})
-    limit_px: Optional[Series[float]] = pa.Field(gt=0, nullable=True)
+    limit_px: Optional[Series[float]] = pa.Field(gt=0, nullable=True)  # noqa: UP045
 
     @pa.dataframe_check(name="end_ts >= decision_ts", element_wise=False)
     def _ordered(cls, df: pd.DataFrame) -> Series[bool]:
