@@ -17,9 +17,17 @@ import dagster as dg
 from bestex import settings
 
 
+# Dagster's console logger prints every event at DEBUG; the demo prints its own progress and a
+# summary, and every event stays in the instance (the UI shows it).
+_QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
 def _instance() -> dg.DagsterInstance:
     dagster_home = settings.home() / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
+    config = dagster_home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     return dg.DagsterInstance.get()
 
@@ -38,7 +46,7 @@ def _summarize(result: dg.ExecuteInProcessResult, rows: list[list[Any]],
         ])
     for ev in result.get_asset_check_evaluations():
         checks.append([
-            ev.asset_key.to_user_string() + (f" [{ev.partition}]" if getattr(ev, "partition", None) else ""),
+            ev.asset_key.to_user_string() + (f" [{ev.partition}]" if ev.partition else ""),
             ev.check_name,
             "PASS" if ev.passed else "FAIL",
         ])
@@ -78,7 +86,8 @@ def run_demo(*, real_data: bool = True) -> int:
         t0 = time.perf_counter()
         print(f"- materializing {label} ...", flush=True)
         result = dg.materialize(selection, instance=instance, resources=resources,
-                                partition_key=partition, raise_on_error=False)
+                                partition_key=partition, raise_on_error=False,
+                                run_config=_QUIET)
         ok = ok and result.success
         _summarize(result, rows, checks)
         print(f"  {'ok' if result.success else 'FAILED'} in {time.perf_counter() - t0:.1f} s",
