@@ -15,6 +15,7 @@ import dagster as dg
 import pandas as pd
 
 from assets._meta import cleanse_metadata, frame_metadata
+from assets._plots import quarantine_plot
 from validation.contracts import split_valid
 from validation.quarantine import CleanseResult
 
@@ -66,6 +67,9 @@ def _emit(result: CleanseResult, clean_key: dg.AssetKey, table: str) -> Iterator
     yield dg.Output(result.clean, "clean", metadata=cleanse_metadata(result))
     q_meta = frame_metadata(result.quarantine)
     q_meta["by_rule"] = dg.MetadataValue.json(result.counts_by_rule)
+    plot = quarantine_plot(result.counts_by_rule, clean_key.to_user_string())
+    if plot is not None:
+        q_meta["plot"] = dg.MetadataValue.path(str(plot))
     yield dg.Output(result.quarantine, "quarantine", metadata=q_meta)
     yield dg.Output(result.outages, "outages", metadata=frame_metadata(result.outages))
     yield dg.AssetCheckResult(

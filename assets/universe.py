@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from assets._meta import frame_metadata
+from assets._plots import survivorship_plot
 from validation.errors import SurvivorshipError
 from validation.universe import (
     UniverseParams,
@@ -60,6 +61,7 @@ def universe_assets(dataset: str, params: UniverseParams | None = None) -> list[
                 float(universe.groupby("date").size().mean()))
         yield dg.Output(universe, "universe", metadata=meta)
         rmeta = frame_metadata(report)
+        rmeta["plot"] = dg.MetadataValue.path(str(survivorship_plot(report, dataset)))
         if len(report):
             rmeta["later_left_total"] = dg.MetadataValue.int(int(report["later_leavers"].sum()))
         yield dg.Output(report, "report", metadata=rmeta)
