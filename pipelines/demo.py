@@ -16,7 +16,6 @@ import dagster as dg
 
 from bestex import settings
 
-
 # Dagster's console logger prints every event at DEBUG; the demo prints its own progress and a
 # summary, and every event stays in the instance (the UI shows it).
 _QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
