@@ -39,6 +39,8 @@ ui: bootstrap
 	DAGSTER_HOME=$(BESTEX_HOME)/dagster $(VENV_PY) -m bestex.cli ui
 
 bench: bootstrap
+	$(UV) sync --frozen --group bench  # hftbacktest: the peer of the simulator benchmark
+	@rm -f .venv/.synced
 	$(VENV_PY) benchmarks/bench_ingest.py
 	$(VENV_PY) benchmarks/bench_daily.py
 	$(VENV_PY) benchmarks/bench_synth.py
