@@ -144,6 +144,21 @@ def cmd_synth(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- calibrate-impact
+def cmd_calibrate_impact(args: argparse.Namespace) -> int:
+    from models.impact_calibration import calibrate_file
+
+    path = Path(args.file)
+    if not path.exists():
+        _fail(f"{path}: no such file")
+    try:
+        result = calibrate_file(path, args.model)
+    except ValueError as exc:
+        _fail(str(exc))
+    print(result.to_json())
+    return 0
+
+
 # ----------------------------------------------------------------------------- demo / ui
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import run_demo
@@ -201,6 +216,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=7)
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_synth)
+
+    c = sub.add_parser("calibrate-impact",
+                       help="fit an impact model to a desk's parent orders (Parquet/CSV)")
+    c.add_argument("file", help="one row per parent order: is_bps, qty, adv, sigma, "
+                                "duration_days (+ shares_outstanding for athl)")
+    c.add_argument("--model", choices=["sqrt", "athl", "istar"], default="sqrt")
+    c.set_defaults(func=cmd_calibrate_impact)
 
     d = sub.add_parser("demo", help="materialize the whole asset graph and print a summary")
     d.add_argument("--synthetic-only", action="store_true", help="skip the real data sets")
