@@ -1,0 +1,321 @@
+"""Calibrate impact models on a desk's parent orders: bounded nonlinear least squares with standard errors.
+
+Input, one row per parent order (the ``bestex calibrate-impact`` contract):
+
+======================  ====================================================================
+``is_bps``              realized implementation shortfall, bps of arrival, positive = cost
+``qty``, ``adv``        order size and average daily volume, shares
+``sigma``               daily volatility, decimal
+``duration_days``       execution horizon, trading days (ATHL, and I-Star without ``pov``)
+``shares_outstanding``  shares (ATHL only)
+``pov``                 participation, decimal in (0, 1] (I-Star, optional: else
+                        ``qty / (adv * duration_days)`` capped at 1)
+======================  ====================================================================
+
+The fit minimizes ``sum (model_bps - is_bps)^2`` with :func:`scipy.optimize.least_squares` inside
+parameter bounds. Each model has one or two coefficients that enter linearly (sqrt ``y``, ATHL
+``gamma`` and ``eta``, I-Star ``a1``): they are solved exactly (non-negative least squares) over a
+small grid of the nonlinear parameters to pick the starting point, so the fit does not depend on a
+hand-chosen start. Standard errors come from the Jacobian ``J`` at the optimum:
+``cov = s^2 (J'J)^-1`` with ``s^2 = RSS/(n - p)``, or the HC1 sandwich
+``n/(n-p) (J'J)^-1 J' diag(e^2) J (J'J)^-1`` with ``robust=True`` (heteroscedastic noise: the
+shortfall's timing noise grows with ``sigma * sqrt(duration)``).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, get_args
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+from scipy.optimize import least_squares, nnls
+
+from models.impact import ATHLImpact, ImpactModel, IStarImpact, SquareRootImpact
+
+# models -> sources is against the layer table, but sources._io only imports validation (no cycle)
+# and is the one place Parquet/CSV are read as the CLI contract expects.
+from sources._io import read_table_file
+
+__all__ = ["ROWS_PER_PARAM", "CalibrationResult", "ModelName", "calibrate", "calibrate_file"]
+
+ModelName = Literal["sqrt", "athl", "istar"]
+ROWS_PER_PARAM = 10
+"""A fit needs at least this many rows per fitted parameter."""
+
+Data = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """One model family: parameter bounds, defaults, what is fitted, what it reads."""
+
+    cls: type[SquareRootImpact] | type[ATHLImpact] | type[IStarImpact]
+    bounds: Mapping[str, tuple[float, float]]
+    fit: tuple[str, ...]
+    linear: tuple[str, ...]
+    columns: tuple[str, ...]
+
+    def model(self, params: Mapping[str, float]) -> ImpactModel:
+        return self.cls.model_construct(**params)  # bounds were enforced by the optimizer
+
+    def predict(self, params: Mapping[str, float], d: Data) -> np.ndarray:
+        return self.model(params).expected_cost_bps(
+            qty=d["qty"], adv=d["adv"], sigma_daily=d["sigma"], duration_days=d["duration_days"],
+            shares_outstanding=d.get("shares_outstanding"), pov=d.get("pov"))
+
+
+_SPECS: dict[str, _Spec] = {
+    "sqrt": _Spec(SquareRootImpact, {"y": (0.0, 10.0), "exponent": (0.1, 1.0)},
+                  fit=("y",), linear=("y",), columns=("qty", "adv", "sigma")),
+    "athl": _Spec(ATHLImpact, {"gamma": (0.0, 10.0), "eta": (0.0, 10.0), "beta": (0.05, 1.5),
+                               "delta": (0.0, 1.0), "alpha": (0.2, 2.0)},
+                  fit=("gamma", "eta", "beta"), linear=("gamma", "eta"),
+                  columns=("qty", "adv", "sigma", "duration_days", "shares_outstanding")),
+    # Kissell's NLS bounds (REFERENCES.md §3.3), a1 widened to reach unseen desks.
+    "istar": _Spec(IStarImpact, {"a1": (1.0, 5000.0), "a2": (0.1, 1.0), "a3": (0.1, 1.0),
+                                 "a4": (0.1, 1.0), "b1": (0.5, 1.0)},
+                   fit=("a1", "a2", "a3", "a4", "b1"), linear=("a1",),
+                   columns=("qty", "adv", "sigma", "duration_days")),
+}
+_POSITIVE = ("qty", "adv", "sigma", "duration_days", "shares_outstanding", "pov")
+
+
+class CalibrationResult(BaseModel):
+    """Fitted impact parameters with their standard errors (frozen).
+
+    Attributes
+    ----------
+    model : {"sqrt", "athl", "istar"}
+        The family fitted.
+    params : dict of str to float
+        Every parameter of the model: fitted ones and the fixed ones.
+    std_errors : dict of str to float
+        Standard error of each fitted parameter (``fixed`` ones have none).
+    fixed : dict of str to float
+        Parameters held at a given value.
+    at_bounds : tuple of str
+        Fitted parameters that ended on a bound (their standard error is not reliable).
+    n : int
+        Rows used.
+    rmse_bps, r2 : float
+        Root mean squared residual (bps) and ``1 - RSS/TSS``.
+    robust : bool
+        Whether ``std_errors`` are HC1 (heteroscedasticity-robust).
+    by : str or None
+        Column of the per-group fits in ``groups``; the top level is then the pooled fit.
+    groups : dict of str to CalibrationResult
+        One result per value of ``by`` (empty when ``by`` is None).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: ModelName
+    params: dict[str, float]
+    std_errors: dict[str, float]
+    fixed: dict[str, float]
+    at_bounds: tuple[str, ...]
+    n: int
+    rmse_bps: float
+    r2: float
+    robust: bool
+    by: str | None = None
+    groups: dict[str, CalibrationResult] = {}
+
+    def impact_model(self) -> ImpactModel:
+        """The fitted model, ready for ``expected_cost_bps``."""
+        return _SPECS[self.model].model(self.params)
+
+    def to_json(self, indent: int | None = 1) -> str:
+        """JSON text of the result (NaN standard errors become ``null``)."""
+        return self.model_dump_json(indent=indent)
+
+
+def _rows(mask: np.ndarray, index: pd.Index) -> str:
+    bad = list(index[mask])
+    more = f" and {len(bad) - 10} more" if len(bad) > 10 else ""
+    return f"{bad[:10]}{more}"
+
+
+def _prepare(model: str, df: pd.DataFrame, source: str, by: str | None,
+             n_fit: int) -> tuple[Data, pd.Series | None]:
+    spec = _SPECS[model]
+    columns = ["is_bps", *spec.columns]
+    if model == "istar" and "pov" in df.columns:
+        columns.remove("duration_days")
+        columns.append("pov")
+    missing = [c for c in [*columns, *([by] if by else [])] if c not in df.columns]
+    if missing:
+        raise ValueError(f"{source}: missing column(s) {', '.join(map(repr, missing))} needed by "
+                         f"model '{model}' (it reads {', '.join(columns)}); add them")
+    if len(df) < ROWS_PER_PARAM * n_fit:
+        raise ValueError(f"{source}: too few rows: {len(df)}, but model '{model}' fits {n_fit} "
+                         f"parameter(s) and needs at least {ROWS_PER_PARAM * n_fit} "
+                         f"({ROWS_PER_PARAM} per parameter)")
+    data: Data = {}
+    for c in columns:
+        raw = df[c]
+        num = pd.to_numeric(raw, errors="coerce") if not pd.api.types.is_numeric_dtype(raw) else raw
+        bad = (num.isna() & raw.notna()).to_numpy()
+        if bad.any():
+            raise ValueError(f"{source}: column '{c}' is not numeric at rows (0-based) "
+                             f"{_rows(bad, df.index)}; fix or drop those rows")
+        arr = num.to_numpy(dtype=np.float64, na_value=np.nan)
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{source}: non-finite value (missing, NaN or inf) in column '{c}' "
+                             f"at rows (0-based) {_rows(~np.isfinite(arr), df.index)}; fix or drop "
+                             "those rows")
+        if c in _POSITIVE and (arr <= 0).any():
+            raise ValueError(f"{source}: column '{c}' must be > 0; violated at rows (0-based) "
+                             f"{_rows(arr <= 0, df.index)}")
+        data[c] = arr
+    if "pov" in data and (data["pov"] > 1).any():
+        raise ValueError(f"{source}: column 'pov' must be <= 1; violated at rows (0-based) "
+                         f"{_rows(data['pov'] > 1, df.index)}")
+    if model == "istar" and "pov" not in data:
+        data["pov"] = IStarImpact.pov_of(data["qty"], data["adv"], data["duration_days"])
+    data.setdefault("duration_days", np.ones_like(data["qty"]))
+    if by is not None and df[by].isna().any():
+        raise ValueError(f"{source}: column '{by}' (the grouping) is missing at rows (0-based) "
+                         f"{_rows(df[by].isna().to_numpy(), df.index)}; fill it or calibrate pooled")
+    return data, (df[by] if by else None)
+
+
+def _start(spec: _Spec, free: Sequence[str], fixed: Mapping[str, float], d: Data) -> np.ndarray:
+    """Best start over a grid of the free nonlinear parameters, linear ones solved by NNLS."""
+    y = d["is_bps"]
+    lin = [p for p in free if p in spec.linear]
+    nonlin = [p for p in free if p not in spec.linear]
+    grids = [np.linspace(*spec.bounds[p], 7)[1:-1] for p in nonlin]
+    best: tuple[float, dict[str, float]] = (np.inf, {})
+    for values in itertools.product(*grids):
+        base = {**fixed, **dict(zip(nonlin, values, strict=True)), **dict.fromkeys(lin, 0.0)}
+        offset = spec.predict(base, d)
+        basis = np.column_stack([spec.predict({**base, p: 1.0}, d) - offset for p in lin])
+        coef = nnls(basis, y - offset)[0] if lin else np.zeros(0)
+        trial = {**base, **dict(zip(lin, coef, strict=True))}
+        rss = float(np.sum((spec.predict(trial, d) - y) ** 2))
+        if rss < best[0]:
+            best = (rss, trial)
+    lo, hi = (np.array([spec.bounds[p][i] for p in free]) for i in (0, 1))
+    return np.clip([best[1][p] for p in free], lo, hi)
+
+
+def _fit(model: str, d: Data, free: Sequence[str], fixed: Mapping[str, float],
+         robust: bool) -> CalibrationResult:
+    spec = _SPECS[model]
+    y = d["is_bps"]
+
+    def resid(theta: np.ndarray) -> np.ndarray:
+        return spec.predict({**fixed, **dict(zip(free, theta, strict=True))}, d) - y
+
+    lo, hi = (np.array([spec.bounds[p][i] for p in free]) for i in (0, 1))
+    res = least_squares(resid, _start(spec, free, fixed, d), bounds=(lo, hi), jac="3-point",
+                        x_scale="jac", method="trf", xtol=1e-12, ftol=1e-12, gtol=1e-12)
+    n, p = y.size, len(free)
+    e, jac = res.fun, res.jac
+    jtj_inv = np.linalg.pinv(jac.T @ jac)
+    if robust:
+        meat = (jac * (e * e)[:, None]).T @ jac
+        cov = jtj_inv @ meat @ jtj_inv * n / (n - p)
+    else:
+        cov = jtj_inv * float(e @ e) / (n - p)
+    rss, tss = float(e @ e), float(np.sum((y - y.mean()) ** 2))
+    span = hi - lo
+    at_bounds = tuple(q for q, x, a, b, s in zip(free, res.x, lo, hi, span, strict=True)
+                      if min(x - a, b - x) <= 1e-6 * s)
+    return CalibrationResult(
+        model=model,  # type: ignore[arg-type]
+        params={**fixed, **{q: float(x) for q, x in zip(free, res.x, strict=True)}},
+        std_errors={q: float(np.sqrt(max(cov[i, i], 0.0))) for i, q in enumerate(free)},
+        fixed=dict(fixed), at_bounds=at_bounds, n=n, rmse_bps=float(np.sqrt(rss / n)),
+        r2=1.0 - rss / tss if tss > 0 else float("nan"), robust=robust)
+
+
+def calibrate(model: ModelName, df: pd.DataFrame, *, by: str | None = None,
+              fit: Sequence[str] | None = None, fixed: Mapping[str, float] | None = None,
+              robust: bool = False, source: str = "input") -> CalibrationResult:
+    """Fit an impact model to realized shortfalls, pooled and optionally per group.
+
+    Parameters
+    ----------
+    model : {"sqrt", "athl", "istar"}
+        Family: sqrt fits ``y`` (exponent 1/2); athl fits ``gamma, eta, beta`` (``delta=0.25``,
+        ``alpha=1``); istar fits ``a1, a2, a3, a4, b1``.
+    df : pandas.DataFrame
+        One row per parent order, columns as in the module docstring (numbers or numeric strings).
+    by : str, optional
+        Column to group by (e.g. ``"symbol"``): each group is fitted alone into ``groups``; the
+        top-level result is the pooled fit.
+    fit : sequence of str, optional
+        Parameters to fit instead of the family's default, e.g. ``("gamma", "eta", "beta",
+        "delta")`` to fit ATHL's inverse-turnover exponent too.
+    fixed : mapping of str to float, optional
+        Values of the parameters that are not fitted (default: the model's published defaults).
+    robust : bool, default=False
+        HC1 (heteroscedasticity-robust) standard errors instead of ``s^2 (J'J)^-1``.
+    source : str, default="input"
+        Name of the data in error messages (``calibrate_file`` passes the path).
+
+    Returns
+    -------
+    CalibrationResult
+
+    Raises
+    ------
+    ValueError
+        Unknown model or parameter; missing columns (named, with ``source``); fewer than
+        ``10 x fitted parameters`` rows (pooled, or in a group, named); non-numeric, non-finite
+        or non-positive values (the column and the rows).
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> qty = rng.uniform(1e3, 1e5, 200)
+    >>> df = pd.DataFrame({"qty": qty, "adv": 1e6, "sigma": 0.02})
+    >>> df["is_bps"] = 0.7 * 0.02 * np.sqrt(qty / 1e6) * 1e4 + rng.normal(0, 1, 200)
+    >>> r = calibrate("sqrt", df)
+    >>> round(r.params["y"], 2), r.n
+    (0.7, 200)
+    """
+    if model not in _SPECS:
+        raise ValueError(f"unknown impact model {model!r}; use one of {', '.join(get_args(ModelName))}")
+    spec = _SPECS[model]
+    free = tuple(spec.fit if fit is None else fit)
+    unknown = [p for p in (*free, *(fixed or {})) if p not in spec.bounds]
+    if unknown or not free:
+        raise ValueError(f"model '{model}' has parameters {', '.join(spec.bounds)}; got "
+                         f"fit={list(free)}, fixed={dict(fixed or {})}")
+    defaults = spec.cls().model_dump(exclude={"kind", "trading_days_per_year"})
+    fixed_all = {p: float({**defaults, **(fixed or {})}[p]) for p in spec.bounds if p not in free}
+    data, groups = _prepare(model, df, source, by, len(free))
+    pooled = _fit(model, data, free, fixed_all, robust)
+    if groups is None:
+        return pooled
+    per: dict[str, CalibrationResult] = {}
+    for key, idx in groups.groupby(groups, sort=True).indices.items():
+        if idx.size < ROWS_PER_PARAM * len(free):
+            raise ValueError(f"{source}: too few rows in group {by}={key!r}: {idx.size}, but model "
+                             f"'{model}' fits {len(free)} parameter(s) and needs at least "
+                             f"{ROWS_PER_PARAM * len(free)}; drop the group or calibrate pooled")
+        per[str(key)] = _fit(model, {k: v[idx] for k, v in data.items()}, free, fixed_all, robust)
+    return pooled.model_copy(update={"by": by, "groups": per})
+
+
+def calibrate_file(path: str | Path, model: ModelName, *, by: str | None = None,
+                   robust: bool = False) -> CalibrationResult:
+    """Read a Parquet or CSV file of parent orders and :func:`calibrate` it.
+
+    Raises
+    ------
+    validation.contracts.ContractError
+        The file cannot be read (a ``ValueError``).
+    ValueError
+        As :func:`calibrate`, with the path in the message.
+    """
+    return calibrate(model, read_table_file(path), by=by, robust=robust, source=str(path))
+
