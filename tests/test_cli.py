@@ -89,3 +89,35 @@ def test_synth_writes_the_market_and_truth(tmp_path, capsys):
     assert summary["tables"]["quotes"] > 0
     assert (out / "ground_truth.json").exists()
     assert pd.read_parquet(out / "daily_bars.parquet")["symbol"].nunique() <= 3
+
+
+def _orders(n, y=0.7, seed=5):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    adv = rng.uniform(1e5, 1e6, n)
+    qty = adv * np.exp(rng.uniform(np.log(1e-3), np.log(0.2), n))
+    sigma = rng.uniform(0.01, 0.03, n)
+    is_bps = y * sigma * np.sqrt(qty / adv) * 1e4 + rng.normal(0, 1.0, n)
+    return pd.DataFrame({"is_bps": is_bps, "qty": qty, "adv": adv, "sigma": sigma,
+                         "duration_days": rng.uniform(0.05, 1, n)})
+
+
+def test_calibrate_impact_prints_parameters_with_standard_errors(tmp_path, capsys):
+    f = tmp_path / "orders.csv"
+    _orders(2000).to_csv(f, index=False)
+    assert main(["calibrate-impact", str(f), "--model", "sqrt"]) == 0
+    fit = json.loads(capsys.readouterr().out)
+    assert abs(fit["params"]["y"] - 0.7) < 0.07
+    assert 0 < fit["std_errors"]["y"] < 0.05
+
+
+def test_calibrate_impact_refuses_missing_columns_and_too_few_rows(tmp_path, capsys):
+    f = tmp_path / "orders.csv"
+    _orders(50).drop(columns=["sigma"]).to_csv(f, index=False)
+    assert main(["calibrate-impact", str(f), "--model", "sqrt"]) == 2
+    assert "sigma" in capsys.readouterr().err
+    g = tmp_path / "few.parquet"
+    _orders(5).to_parquet(g)
+    assert main(["calibrate-impact", str(g), "--model", "sqrt"]) == 2
+    assert "too few rows" in capsys.readouterr().err
