@@ -57,6 +57,9 @@ _SYNTH_INS = {
                                 "cost (the oracle every cost model is scored against)."),
         "rejections": dg.AssetOut(key=["execution", "synth", "rejections"],
                                   description="Risk-control rejections: one row per rejected child."),
+        "child_orders": dg.AssetOut(key=["execution", "synth", "child_orders"],
+                                    description="Child orders sent (marketable or passive): one "
+                                    "row per child; the counterfactual re-runs them."),
     },
 )
 def synth_desk_history(config: DeskHistoryParams, quotes, trades, daily_bars, membership, truth):
@@ -79,6 +82,7 @@ def synth_desk_history(config: DeskHistoryParams, quotes, trades, daily_bars, me
         "gap_se_bps": float(gap.std(ddof=1) / max(len(gap), 1) ** 0.5),
     })
     yield dg.Output(hist.rejections, "rejections", metadata=frame_metadata(hist.rejections))
+    yield dg.Output(hist.child_orders, "child_orders", metadata=frame_metadata(hist.child_orders))
 
 
 @dg.multi_asset(
@@ -140,22 +144,33 @@ def synth_impact_calibration(parent_orders, outcomes, child_fills, truth) -> dg.
 
     hist = DeskHistory(parent_orders=parent_orders, child_fills=child_fills, outcomes=outcomes,
                        rejections=pd.DataFrame())
-    frame = calibration_frame(hist)
-    sqrt_fit = calibrate("sqrt", frame, by="symbol", robust=True)
-    athl_fit = calibrate("athl", frame, robust=True)
+    # sqrt: on what a desk observes (realized shortfall less spread and fees), per symbol.
+    # ATHL: its permanent term is not identified from noisy shortfalls of ~10k orders (sigma*sqrt(T)
+    # diffusion); the simulation observes the counterfactual difference (same orders, same market
+    # path, with minus without our impact), in which the market noise cancels.
+    sqrt_fit = calibrate("sqrt", calibration_frame(hist), by="symbol", robust=True)
+    athl_fit = calibrate("athl", calibration_frame(hist, label="impact_bps"), robust=True)
+    athl_raw = calibrate("athl", calibration_frame(hist), robust=True)
     true = truth["impact"]
     result = {"sqrt": json.loads(sqrt_fit.to_json()), "athl": json.loads(athl_fit.to_json()),
+              "athl_on_shortfall": json.loads(athl_raw.to_json()),
               "truth": {"y": true["sqrt_law_y"], "gamma": true["athl_gamma"],
                         "eta": true["athl_eta"], "beta": true["athl_beta"]}}
-    table = pd.DataFrame([
-        {"model": "sqrt", "param": "y", "estimate": sqrt_fit.params["y"],
-         "std_error": sqrt_fit.std_errors.get("y"), "truth": true["sqrt_law_y"]},
-        *[{"model": "athl", "param": p, "estimate": athl_fit.params[p],
-           "std_error": athl_fit.std_errors.get(p), "truth": true[f"athl_{p}"]}
-          for p in ("gamma", "eta", "beta")],
+    rows = [{"model": "sqrt (shortfall)", "param": "y", "estimate": sqrt_fit.params["y"],
+             "std_error": sqrt_fit.std_errors.get("y"), "truth": true["sqrt_law_y"]}]
+    for name, fit in (("athl (counterfactual)", athl_fit), ("athl (shortfall)", athl_raw)):
+        rows += [{"model": name, "param": p, "estimate": fit.params[p],
+                  "std_error": fit.std_errors.get(p), "truth": true[f"athl_{p}"]}
+                 for p in ("gamma", "eta", "beta")]
+    table = pd.DataFrame(rows)
+    per_symbol = pd.DataFrame([
+        {"symbol": g, "y": r.params["y"], "std_error": r.std_errors.get("y"), "n": r.n}
+        for g, r in (sqrt_fit.groups or {}).items()
     ])
     return dg.Output(result, metadata={
         "fit": dg.MetadataValue.md(table.to_markdown(index=False, floatfmt=".4f")),
+        "sqrt_per_symbol": dg.MetadataValue.md(per_symbol.to_markdown(index=False,
+                                                                      floatfmt=".4f")),
         "n_orders": int(sqrt_fit.n),
     })
 
@@ -166,18 +181,19 @@ def synth_impact_calibration(parent_orders, outcomes, child_fills, truth) -> dg.
     ins={**_SYNTH_INS,
          "parent_orders": dg.AssetIn(["execution", "synth", "parent_orders"]),
          "outcomes": dg.AssetIn(["execution", "synth", "outcomes"]),
-         "child_fills": dg.AssetIn(["execution", "synth", "child_fills"])},
+         "child_fills": dg.AssetIn(["execution", "synth", "child_fills"]),
+         "child_orders": dg.AssetIn(["execution", "synth", "child_orders"])},
     description="Impact by participation: the same market seed with and without our orders, "
     "beside the square-root law. One row per participation bucket.",
 )
 def synth_counterfactual_impact(quotes, trades, daily_bars, membership, truth, parent_orders,
-                                outcomes, child_fills) -> dg.Output[pd.DataFrame]:
+                                outcomes, child_fills, child_orders) -> dg.Output[pd.DataFrame]:
     from models.counterfactual import counterfactual_impact
     from models.desk_history import DeskHistory
 
     market = _market(quotes, trades, daily_bars, membership, truth)
     hist = DeskHistory(parent_orders=parent_orders, child_fills=child_fills, outcomes=outcomes,
-                       rejections=pd.DataFrame())
+                       rejections=pd.DataFrame(), child_orders=child_orders)
     curve = counterfactual_impact(market, hist)
     return dg.Output(curve, metadata=frame_metadata(curve, preview_rows=12))
 
@@ -209,3 +225,48 @@ def execution_assets() -> list[dg.AssetsDefinition]:
     """Every execution asset on the synthetic market."""
     return [synth_desk_history, synth_labels, synth_impact_calibration,
             synth_counterfactual_impact, synth_tca_report]
+
+
+def replay_assets(lobster_file, partition_key: str) -> list[dg.AssetsDefinition]:
+    """The AMZN desk history replayed on the real level-1 book, and its TCA labels."""
+
+    @dg.multi_asset(
+        name="amzn_replay_history",
+        group_name="execution",
+        outs={
+            "parent_orders": dg.AssetOut(key=["execution", "amzn_replay", "parent_orders"],
+                                         description="1,000 TWAP parent orders on the AMZN "
+                                         "2012-06-21 day: one row per order."),
+            "child_fills": dg.AssetOut(key=["execution", "amzn_replay", "child_fills"],
+                                       description="Fills against the real L1 book: one row "
+                                       "per fill."),
+            "outcomes": dg.AssetOut(key=["execution", "amzn_replay", "outcomes"],
+                                    description="Per order: realized shortfall, ATHL model "
+                                    "estimate, footprint (with minus without our impact)."),
+            "labels": dg.AssetOut(key=["labels", "amzn_replay"],
+                                  description="TCA labels of the replayed orders on the real "
+                                  "book: one row per order."),
+        },
+    )
+    def amzn_replay_history():
+        from models.desk_history import replay_desk_history
+        from models.tca import compute_tca
+        from sources.lobster import read_lobster
+
+        day = next(d for d in read_lobster(lobster_file) if d.key == partition_key)
+        hist = replay_desk_history(day, n_orders=1000)
+        quotes = day.quotes[["ts", "available_at", "symbol", "bid_px", "bid_sz", "ask_px",
+                             "ask_sz"]]
+        labels = compute_tca(hist.parent_orders[_CONTRACT_PARENT], hist.child_fills, quotes).labels
+        o = hist.outcomes
+        yield dg.Output(hist.parent_orders, "parent_orders",
+                        metadata=frame_metadata(hist.parent_orders))
+        yield dg.Output(hist.child_fills, "child_fills", metadata=frame_metadata(hist.child_fills))
+        yield dg.Output(o, "outcomes", metadata=frame_metadata(o) | {
+            "mean_shortfall_bps": float(o["shortfall_bps"].mean()),
+            "mean_model_bps": float(o["model_bps"].mean()),
+        })
+        yield dg.Output(labels, "labels", metadata=frame_metadata(labels) | {
+            "mean_is_bps": float(labels["is_bps"].mean())})
+
+    return [amzn_replay_history]

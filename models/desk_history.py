@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from models._sim_types import cost_bps
+from models._sim_types import FeeSchedule, cost_bps
 from models.risk_controls import RiskLimits
 from models.schedules import schedule_batch
 from models.simulator import (
@@ -431,6 +431,10 @@ def execute_on_market(market, orders: pd.DataFrame, child_orders: pd.DataFrame,
     return runs[0], runs[1]
 
 
+# A US-equities-like schedule: taker pays $0.003/share, maker earns a $0.002/share rebate.
+DESK_FEES: Final = FeeSchedule(taker_fee_per_share=0.003, maker_rebate_per_share=0.002)
+
+
 def simulate_desk_history(market, config: DeskHistoryConfig | None = None, *,
                           sim: SimulatorConfig | None = None, limits: RiskLimits | None = None,
                           execution: DeskExecutionConfig | None = None) -> DeskHistory:
@@ -453,7 +457,7 @@ def simulate_desk_history(market, config: DeskHistoryConfig | None = None, *,
     """
     cfg = config or DeskHistoryConfig()
     ex = execution or DeskExecutionConfig()
-    sim_cfg = sim or SimulatorConfig.from_truth(market.truth.impact)
+    sim_cfg = sim or SimulatorConfig.from_truth(market.truth.impact, fees=DESK_FEES)
     orders = generate_parent_orders(market, cfg)
     path = _MarketPath(market.quotes)
     code = path.code(orders["symbol"].to_numpy())

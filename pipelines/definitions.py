@@ -11,6 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.cleansed import cleansed_table
+from assets.execution import execution_assets, replay_assets
 from assets.sources import (
     bitmex_assets,
     landing_assets,
@@ -57,6 +58,7 @@ def build_definitions() -> dg.Definitions:
         cleansed_table("synth", "daily_bars", _contract),
         cleansed_table("synth", "membership", _contract),
         *universe_assets("synth"),
+        *execution_assets(),
     ]
     data = settings.data_dir()
     if data is not None:
@@ -67,6 +69,9 @@ def build_definitions() -> dg.Definitions:
                 cleansed_table("lobster", t, _market, partitions_def=lob.partitions_def)
                 for t in ("quotes", "trades", "depth")
             ]
+            amzn = next((k for k in files if k.startswith("AMZN_") and k.endswith("_1")), None)
+            if amzn is not None:
+                assets += replay_assets(files[amzn], amzn)
         assets += sp500_assets(data)
         assets += [
             cleansed_table("sp500", "membership", _contract),

@@ -18,6 +18,12 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
             description="Sources, cleansing and universes of every unpartitioned data set.",
         ),
         dg.define_asset_job(
+            "execution",
+            selection=dg.AssetSelection.groups("execution"),
+            description="Desk history through the simulator, TCA labels, impact calibration, "
+            "counterfactual impact and the TCA report.",
+        ),
+        dg.define_asset_job(
             "lobster_day",
             selection=_LOBSTER,
             description="One LOBSTER symbol-day: raw tables, cleansing, quarantine, outages.",
