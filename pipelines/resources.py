@@ -121,6 +121,48 @@ class MLflowResource(dg.ConfigurableResource):
             yield mlflow
 
 
+    def log_dataset(self, mlflow: Any, df: Any, *, name: str, context: str,
+                    time_col: str | None = None, digest: str | None = None) -> None:
+        """Log ``df`` as a run input with its digest and, when ``time_col`` is given, time range."""
+        from mlflow.data import from_pandas
+
+        tags = {}
+        if time_col and time_col in df.columns and len(df):
+            tags = {"time_min": str(df[time_col].min()), "time_max": str(df[time_col].max())}
+        ds = from_pandas(df, name=name, digest=digest)
+        mlflow.log_input(ds, context=context, tags=tags)
+
+    def log_xgboost(self, mlflow: Any, booster: Any, *, name: str, input_example: Any,
+                    predictions: Any) -> str:
+        """Log an XGBoost booster with signature, input example and explicit pip requirements."""
+        import xgboost
+        from mlflow.models import infer_signature
+
+        info = mlflow.xgboost.log_model(
+            booster, name=name,
+            signature=infer_signature(input_example, predictions),
+            input_example=input_example,
+            pip_requirements=[f"xgboost-cpu=={xgboost.__version__}", "pandas", "numpy"],
+        )
+        return info.model_uri
+
+    def trial_runs(self, *, experiment: str, parent_run_id: str,
+                   trials: list[dict[str, Any]]) -> None:
+        """One nested run per tuning trial (params, CV loss, state) for comparison in the UI."""
+        mlflow = self._mlflow()
+        exp_id = self.experiment_id(experiment)
+        client = mlflow.MlflowClient()
+        for t in trials:
+            run = client.create_run(exp_id, run_name=f"trial-{t['number']}",
+                                    tags={"mlflow.parentRunId": parent_run_id,
+                                          "trial_state": str(t.get("state", ""))})
+            for k, v in t.get("params", {}).items():
+                client.log_param(run.info.run_id, k, v)
+            if t.get("value") is not None:
+                client.log_metric(run.info.run_id, "cv_loss", float(t["value"]))
+            client.set_terminated(run.info.run_id)
+
+
 def local_resources() -> dict[str, Any]:
     """Resources for a single machine: everything under ``BESTEX_HOME``."""
     home = settings.home()
