@@ -12,6 +12,7 @@ import dagster as dg
 
 from assets.cleansed import cleansed_table
 from assets.execution import execution_assets, replay_assets
+from assets.learning import learning_assets
 from assets.sources import (
     bitmex_assets,
     landing_assets,
@@ -59,6 +60,7 @@ def build_definitions() -> dg.Definitions:
         cleansed_table("synth", "membership", _contract),
         *universe_assets("synth"),
         *execution_assets(),
+        *learning_assets(),
     ]
     data = settings.data_dir()
     if data is not None:

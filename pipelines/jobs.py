@@ -19,9 +19,9 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
         ),
         dg.define_asset_job(
             "execution",
-            selection=dg.AssetSelection.groups("execution"),
+            selection=dg.AssetSelection.groups("execution", "learning"),
             description="Desk history through the simulator, TCA labels, impact calibration, "
-            "counterfactual impact and the TCA report.",
+            "counterfactual impact, the TCA report, features and the cost models.",
         ),
         dg.define_asset_job(
             "lobster_day",

@@ -1,0 +1,284 @@
+"""Learning assets: point-in-time features, the training set, and the tuned cost models.
+
+Leakage guards are blocking asset checks; the cost-model materialization links its MLflow run.
+"""
+
+import os
+import subprocess
+import time
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from assets._meta import content_hash, frame_metadata
+from assets._plots import reports_dir
+from bestex import settings
+from pipelines.resources import MLflowResource
+
+_PARENT = ["order_id", "symbol", "side", "qty", "decision_ts", "end_ts", "strategy"]
+_FEATURE_KEY = dg.AssetKey(["features", "synth"])
+_TRAINING_KEY = dg.AssetKey(["training_set", "synth"])
+
+
+class TrainingParams(dg.Config):
+    """Run config of the cost-model training."""
+
+    n_trials: int = 12
+    n_splits: int = 5
+    embargo_pct: float = 0.01
+    holdout_fraction: float = 0.2
+    seed: int = 0
+
+
+@dg.asset(
+    key=_FEATURE_KEY,
+    group_name="learning",
+    ins={"parent_orders": dg.AssetIn(["execution", "synth", "parent_orders"]),
+         "labels": dg.AssetIn(["labels", "synth"]),
+         "quotes": dg.AssetIn(["cleansed", "synth", "quotes"]),
+         "trades": dg.AssetIn(["cleansed", "synth", "trades"]),
+         "daily_bars": dg.AssetIn(["cleansed", "synth", "daily_bars"])},
+    description="Decision-time features: one row per parent order, each with the latest "
+    "knowledge time it used (as-of joins on available_at); parametric cost estimates refit each "
+    "day on labels known by then.",
+    check_specs=[
+        dg.AssetCheckSpec("knowledge_before_decision", asset=_FEATURE_KEY, blocking=True,
+                          description="every row's knowledge_ts <= decision_ts"),
+        dg.AssetCheckSpec("truncation_test", asset=_FEATURE_KEY, blocking=True,
+                          description="features recomputed from sources cut at each decision "
+                          "time are identical (a random sample of orders)"),
+    ],
+)
+def synth_features(parent_orders, labels, quotes, trades, daily_bars):
+    from models.features import build_features, calibration_rows
+    from validation.leakage import knowledge_after_decision, truncation_test
+
+    orders = parent_orders[_PARENT]
+    first = build_features(orders, quotes=quotes, trades=trades, daily_bars=daily_bars)
+    history = calibration_rows(first, labels)
+    feats = build_features(orders, quotes=quotes, trades=trades, daily_bars=daily_bars,
+                           labels_history=history)
+    yield dg.Output(feats, metadata=frame_metadata(feats))
+    late = knowledge_after_decision(feats)
+    yield dg.AssetCheckResult(
+        check_name="knowledge_before_decision", asset_key=_FEATURE_KEY, passed=late.empty,
+        metadata={"violations": len(late),
+                  "failure_cases": dg.MetadataValue.json(
+                      late.head(20).astype(str).to_dict(orient="records"))})
+
+    def _build(o, *, quotes, trades, daily_bars, labels_history):
+        return build_features(o, quotes=quotes, trades=trades, daily_bars=daily_bars,
+                              labels_history=labels_history)
+
+    history = history.assign(available_at=history["t1"])
+    diffs = truncation_test(orders, _build, {"quotes": quotes, "trades": trades,
+                                             "daily_bars": daily_bars,
+                                             "labels_history": history},
+                            n_sample=8, seed=0)
+    yield dg.AssetCheckResult(
+        check_name="truncation_test", asset_key=_FEATURE_KEY, passed=diffs.empty,
+        metadata={"differences": len(diffs), "orders_sampled": 8,
+                  "failure_cases": dg.MetadataValue.json(
+                      diffs.head(20).astype(str).to_dict(orient="records"))})
+
+
+@dg.asset(
+    key=_TRAINING_KEY,
+    group_name="learning",
+    ins={"features": dg.AssetIn(_FEATURE_KEY),
+         "labels": dg.AssetIn(["labels", "synth"]),
+         "outcomes": dg.AssetIn(["execution", "synth", "outcomes"])},
+    description="Training set: one row per parent order, features + realized cost (is_bps) + "
+    "label end time t1 + the true expected cost (synthetic only, for scoring), in decision order.",
+    check_specs=[dg.AssetCheckSpec("labels_end_after_decisions", asset=_TRAINING_KEY,
+                                   blocking=True)],
+)
+def synth_training_set(features, labels, outcomes):
+    from validation.leakage import labels_end_after_decisions
+
+    ds = (features.merge(labels[["order_id", "is_bps", "t1"]], on="order_id", validate="1:1")
+          .merge(outcomes[["order_id", "truth_bps"]], on="order_id", validate="1:1")
+          .sort_values("decision_ts", kind="stable").reset_index(drop=True))
+    yield dg.Output(ds, metadata=frame_metadata(ds))
+    bad = labels_end_after_decisions(ds)
+    yield dg.AssetCheckResult(check_name="labels_end_after_decisions", asset_key=_TRAINING_KEY,
+                              passed=bad.empty, metadata={"violations": len(bad)})
+
+
+def _git_sha() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, cwd=settings.PROJECT_ROOT, timeout=5).stdout.strip()
+    except OSError:
+        return "unknown"
+
+
+def _plots(hold: pd.DataFrame, pred: np.ndarray, band: np.ndarray, importance: dict[str, float],
+           shap_mean: pd.Series, out: Any) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = {}
+    fig, ax = plt.subplots(figsize=(5, 5))
+    ax.scatter(pred, hold["is_bps"], s=3, alpha=0.3, label="realized")
+    ax.scatter(pred, hold["truth_bps"], s=3, alpha=0.3, label="true expected")
+    lim = [float(np.nanmin(pred)), float(np.nanpercentile(pred, 99.5))]
+    ax.plot(lim, lim, color="black", lw=1)
+    ax.set_xlabel("predicted cost (bps)")
+    ax.set_ylabel("cost (bps)")
+    ax.legend()
+    ax.set_title("Holdout: predicted against realized")
+    paths["predicted_vs_realized.png"] = out / "predicted_vs_realized.png"
+    fig.tight_layout()
+    fig.savefig(paths["predicted_vs_realized.png"], dpi=90)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    qs = np.linspace(0.05, 0.95, 10)
+    y = hold["is_bps"].to_numpy()
+    cover = [np.mean((y >= np.quantile(band[:, 0], 0)) & (y <= band[:, -1])) for _ in qs[:1]]
+    inside = (y >= band[:, 0]) & (y <= band[:, -1])
+    bins = pd.qcut(pred, 8, duplicates="drop")
+    by = pd.Series(inside).groupby(bins, observed=True).mean()
+    ax.plot(range(len(by)), by.to_numpy(), marker="o")
+    ax.axhline(0.8, color="grey", ls=":")
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("bucket of predicted cost")
+    ax.set_ylabel("80% interval coverage")
+    ax.set_title(f"Calibration of the 80% band (overall {cover[0]:.2f})")
+    paths["calibration.png"] = out / "calibration.png"
+    fig.tight_layout()
+    fig.savefig(paths["calibration.png"], dpi=90)
+    plt.close(fig)
+
+    for name, series in (("feature_importance.png", pd.Series(importance)),
+                         ("shap_summary.png", shap_mean)):
+        s = series.sort_values().tail(15)
+        fig, ax = plt.subplots(figsize=(6, 0.3 * len(s) + 1))
+        ax.barh(s.index, s.to_numpy())
+        ax.set_title("gain importance" if name.startswith("feature") else "mean |SHAP| (bps)")
+        fig.tight_layout()
+        paths[name] = out / name
+        fig.savefig(paths[name], dpi=90)
+        plt.close(fig)
+    return {k: str(v) for k, v in paths.items()}
+
+
+@dg.asset(
+    key=["cost_model", "synth"],
+    group_name="learning",
+    ins={"training_set": dg.AssetIn(_TRAINING_KEY)},
+    description="XGBoost mean and quantile cost models tuned with Optuna on purged K-fold, "
+    "scored on a later holdout against baselines and the truth; the MLflow run is linked.",
+)
+def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
+                     training_set: pd.DataFrame, mlflow: MLflowResource) -> dg.MaterializeResult:
+    import xgboost as xgb
+
+    from models.cost_models import (
+        ATHLBaseline,
+        ConformalInterval,
+        MeanCostModel,
+        QuantileCostModel,
+        SquareRootBaseline,
+        cross_validate_cost_model,
+        evaluate,
+    )
+    from models.features import MODEL_FEATURES
+    from models.tuning import tune
+    from validation.splitters import PurgedKFold
+
+    ds = training_set
+    feats = [c for c in MODEL_FEATURES if c in ds.columns] + ["qty", "shares_outstanding"]
+    cut = int(len(ds) * (1 - config.holdout_fraction))
+    hold_start = ds["decision_ts"].iloc[cut]
+    train = ds.iloc[:cut]
+    train = train[train["t1"] < hold_start].reset_index(drop=True)  # purge into the holdout
+    hold = ds.iloc[cut:].reset_index(drop=True)
+    X, y = train[feats], train["is_bps"].to_numpy()
+    cv = PurgedKFold(config.n_splits, t1=pd.Series(train["t1"].to_numpy(),
+                                                   index=train["decision_ts"]),
+                     embargo_pct=config.embargo_pct)
+    cv_scheme = f"PurgedKFold(n_splits={config.n_splits}, embargo_pct={config.embargo_pct})"
+
+    optuna_dir = settings.home() / "optuna"
+    optuna_dir.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    tuned = tune(X, y, cv, n_trials=config.n_trials, seed=config.seed,
+                 storage_path=optuna_dir / "journal.log",
+                 study_name=f"cost_model_synth_{context.run.run_id[:8]}")
+    tune_s = time.perf_counter() - t0
+    cvres = cross_validate_cost_model(X, y, cv, tuned.best_params,
+                                      truth=train["truth_bps"].to_numpy())
+
+    mean = MeanCostModel(tuned.best_params).fit(X, y)
+    split = int(len(X) * 0.8)
+    qmodel = QuantileCostModel(tuned.best_params).fit(X.iloc[:split], y[:split])
+    conformal = ConformalInterval(0.8).fit(qmodel.predict(X.iloc[split:]), y[split:])
+    pred = mean.predict(hold[feats])
+    band = conformal.apply(qmodel.predict(hold[feats]))
+    baselines = {"sqrt": SquareRootBaseline().fit(train, y).predict(hold),
+                 "athl": ATHLBaseline().fit(train, y).predict(hold)}
+    holdout = evaluate(hold["is_bps"].to_numpy(), pred, truth=hold["truth_bps"].to_numpy(),
+                       q_lo=band[:, 0], q_mid=band[:, 1] if band.shape[1] > 2 else None,
+                       q_hi=band[:, -1], baseline_pred=baselines)
+
+    booster = mean.booster_
+    dmat = xgb.DMatrix(hold[feats].to_numpy(np.float32), feature_names=feats)
+    contribs = booster.predict(dmat, pred_contribs=True)[:, :-1]
+    shap_mean = pd.Series(np.abs(contribs).mean(axis=0), index=feats)
+    out = reports_dir() / "cost_model_synth"
+    out.mkdir(parents=True, exist_ok=True)
+    plots = _plots(hold, pred, band, booster.get_score(importance_type="gain"), shap_mean, out)
+
+    tags = {"dagster_run_id": context.run.run_id, "code_version": _git_sha(),
+            "cv_scheme": cv_scheme, "dataset": "synth desk history"}
+    with mlflow.start_run(experiment="cost_model_xgboost", run_name="synth_mean_quantile",
+                          tags=tags) as ml:
+        run_id = ml.active_run().info.run_id
+        ml.log_params({**tuned.best_params.model_dump(), "features": ",".join(feats),
+                       "n_train": len(train), "n_holdout": len(hold),
+                       "holdout_start": str(hold_start), "n_trials": config.n_trials})
+        ml.log_metrics({f"holdout_{k}": float(v) for k, v in holdout.items()
+                        if np.isfinite(v)})
+        ml.log_metrics({f"cv_{k}": float(v) for k, v in cvres.metrics.items() if np.isfinite(v)})
+        ml.log_metrics({"pbo": float(tuned.pbo) if tuned.pbo is not None else float("nan"),
+                        "tuning_s": tune_s, "tuning_overhead_pct": float(tuned.overhead_pct)})
+        mlflow.log_dataset(ml, train[["order_id", "decision_ts", "t1", *feats, "is_bps"]],
+                           name="synth_train", context="training", time_col="decision_ts",
+                           digest=content_hash(train))
+        mlflow.log_dataset(ml, hold[["order_id", "decision_ts", "t1", *feats, "is_bps"]],
+                           name="synth_holdout", context="evaluation", time_col="decision_ts",
+                           digest=content_hash(hold))
+        for path in plots.values():
+            ml.log_artifact(path, artifact_path="plots")
+        model_uri = mlflow.log_xgboost(ml, booster, name="mean_model",
+                                       input_example=hold[feats].head(5),
+                                       predictions=pred[:5])
+        ml.log_dict(tuned.loss_matrix.to_dict(), "tuning/loss_matrix.json")
+    mlflow.trial_runs(experiment="cost_model_xgboost", parent_run_id=run_id, trials=[
+        {"number": t.number, "params": t.params, "value": t.value, "state": t.state.name}
+        for t in tuned.study.trials])
+
+    keep = ("truth_mae", "sqrt_truth_mae", "truth_r2", "oracle_r2", "r2_over_oracle",
+            "coverage_80", "mae", "rmse", "r2", "improvement_sqrt_pct")
+    return dg.MaterializeResult(metadata={
+        "mlflow_run_id": run_id,
+        "mlflow_tracking_uri": mlflow.tracking_uri,
+        "mlflow_model_uri": model_uri,
+        "holdout": dg.MetadataValue.json({k: round(float(holdout[k]), 4) for k in keep
+                                          if k in holdout}),
+        "pbo": float(tuned.pbo) if tuned.pbo is not None else None,
+        "best_cv_loss_bps": float(tuned.best_value),
+        "tuning_s": round(tune_s, 2),
+        "plots": dg.MetadataValue.json(sorted(os.path.basename(p) for p in plots.values())),
+    })
+
+
+def learning_assets() -> list[dg.AssetsDefinition]:
+    """Features, training set and cost models on the synthetic desk history."""
+    return [synth_features, synth_training_set, synth_cost_model]

@@ -1,0 +1,191 @@
+"""Cost models: monotone quantiles, conformal coverage, hand-checked metrics, fold-by-fold CV.
+
+The synthetic orders carry a known expected cost (``truth``): half spread (wider at the open),
+a square-root law scaled by a volatility regime, and a participation term a square-root law cannot
+express; the label adds timing noise ``~ sigma sqrt(T)``.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import KFold
+
+from models.cost_models import (
+    ATHLBaseline,
+    ConformalInterval,
+    CostModelParams,
+    MeanCostModel,
+    QuantileCostModel,
+    SquareRootBaseline,
+    cross_validate_cost_model,
+    evaluate,
+    fold_loss,
+)
+
+FAST = CostModelParams(num_boost_round=60, learning_rate=0.15, max_depth=4, nthread=1)
+
+
+def _orders(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    adv = np.exp(rng.normal(np.log(2e6), 1.0, n))
+    pct = np.exp(rng.uniform(np.log(1e-3), np.log(0.2), n))
+    qty = np.round(pct * adv) + 1.0
+    sigma = np.exp(rng.normal(np.log(0.02), 0.35, n))
+    dur = np.exp(rng.uniform(np.log(5 / 390), 0.0, n))
+    spread = np.exp(rng.normal(np.log(4.0), 0.5, n))
+    tod = rng.uniform(0, 1, n)
+    regime = rng.integers(0, 3, n).astype(float)
+    part = np.minimum(qty / (adv * dur), 1.0)
+    X = pd.DataFrame({"qty": qty, "adv": adv, "sigma": sigma, "duration_days": dur,
+                      "shares_outstanding": 200 * adv, "arrival_spread_bps": spread,
+                      "pct_adv": qty / adv, "implied_participation": part,
+                      "time_of_day": tod, "regime": regime})
+    truth = (0.5 * spread * (1 + 0.5 * (tod < 0.1))
+             + 0.8 * sigma * np.sqrt(qty / adv) * 1e4 * (1 + 0.5 * regime)
+             + 3e3 * sigma * part ** 1.5)
+    y = truth + rng.normal(0, 1, n) * 0.3 * sigma * np.sqrt(dur) * 1e4
+    return X, y, truth
+
+
+@pytest.fixture(scope="module")
+def orders():
+    return _orders(4000)
+
+
+def test_quantile_model_is_monotone_in_size_and_participation(orders):
+    # Arrange: 20 orders, each swept over a grid of one constrained feature, others held fixed
+    X, y, _ = orders
+    model = QuantileCostModel(FAST).fit(X, y)
+    for col in ("pct_adv", "implied_participation"):
+        grid = np.linspace(X[col].min(), X[col].max(), 40)
+        sweep = X.iloc[np.repeat(np.arange(20), grid.size)].copy()
+        sweep[col] = np.tile(grid, 20)
+        # Act
+        q = model.predict(sweep).reshape(20, grid.size, 3)
+        # Assert: non-decreasing along the grid for p10, p50 and p90
+        assert (np.diff(q, axis=1) >= -1e-9).all(), f"quantiles decrease in {col}"
+
+
+def test_quantiles_are_ordered(orders):
+    X, y, _ = orders
+    q = QuantileCostModel(FAST).fit(X.iloc[:2000], y[:2000]).predict(X.iloc[2000:])
+    assert q.shape == (2000, 3)
+    assert (q[:, 0] <= q[:, 1]).all()
+    assert (q[:, 1] <= q[:, 2]).all()
+
+
+def test_monotone_feature_must_exist(orders):
+    X, y, _ = orders
+    with pytest.raises(ValueError, match=r"monotone_increasing names \['size'\]"):
+        QuantileCostModel(FAST, monotone_increasing=("size",)).fit(X, y)
+
+
+def test_conformal_band_covers_80pct_out_of_sample():
+    # Arrange: fit on 3,000 orders, calibrate on 5,000, measure on 5,000 new ones
+    X, y, _ = _orders(13_000, seed=1)
+    fit, cal, new = slice(0, 3000), slice(3000, 8000), slice(8000, None)
+    model = QuantileCostModel(FAST).fit(X.iloc[fit], y[fit])
+    # Act
+    conf = ConformalInterval(0.8).fit(model.predict(X.iloc[cal]), y[cal])
+    band = conf.apply(model.predict(X.iloc[new]))
+    # Assert
+    covered = np.mean((band[:, 0] <= y[new]) & (y[new] <= band[:, 2]))
+    assert 0.75 <= covered <= 0.85, covered
+
+
+def test_conformal_margin_by_hand():
+    # scores max(lo - y, y - hi): 1, -1, 3, 0 -> sorted -1, 0, 1, 3; k = ceil(5 * 0.6) = 3 -> 1.0
+    q = np.array([[0.0, 1.0, 2.0]] * 4)
+    conf = ConformalInterval(0.6).fit(q, [3.0, 1.0, 5.0, 2.0])
+    assert conf.margin_ == 1.0
+    np.testing.assert_array_equal(conf.apply(q[:1]), [[-1.0, 1.0, 3.0]])
+
+
+def test_evaluate_by_hand():
+    # errors y - pred = 0, -1, 2: MAE 1, RMSE sqrt(5/3); TSS of y = 42/9
+    y, pred = [1.0, 2.0, 4.0], [1.0, 3.0, 2.0]
+    m = evaluate(y, pred, truth=[1.0, 2.0, 3.0], q_lo=[0.0, 0.0, 0.0], q_mid=[1.0, 2.0, 3.0],
+                 q_hi=[2.0, 2.0, 5.0], baseline_pred={"sqrt": [1.0, 2.0, 2.0]})
+    assert m["mae"] == pytest.approx(1.0)
+    assert m["rmse"] == pytest.approx(np.sqrt(5 / 3))
+    assert m["r2"] == pytest.approx(1 - 5 / (42 / 9))
+    assert m["pinball_p10"] == pytest.approx((0.1 + 0.2 + 0.4) / 3)  # y above q: 0.1 (y - q)
+    assert m["pinball_p50"] == pytest.approx(0.5 / 3)  # only the last row misses, by 1
+    assert m["pinball_p90"] == pytest.approx((0.1 + 0.0 + 0.1) / 3)  # y below q: 0.1 (q - y)
+    assert m["coverage_80"] == 1.0
+    assert m["width_80"] == pytest.approx(3.0)
+    assert m["truth_mae"] == pytest.approx(2 / 3)
+    assert m["oracle_r2"] == pytest.approx(1 - 1 / (42 / 9))
+    assert m["r2_over_oracle"] == pytest.approx(m["r2"] / m["oracle_r2"])
+    assert m["sqrt_mae"] == pytest.approx(2 / 3)
+    assert m["improvement_sqrt_pct"] == pytest.approx(-50.0)
+    assert m["truth_improvement_sqrt_pct"] == pytest.approx(100 * (1 - (2 / 3) / (1 / 3)))
+
+
+def test_fold_loss_rejects_unknown_loss():
+    with pytest.raises(ValueError, match="unknown loss 'mse'"):
+        fold_loss([1.0], [1.0], "mse")
+
+
+def test_mean_model_keeps_feature_names(orders):
+    X, y, _ = orders
+    model = MeanCostModel(FAST).fit(X, y)
+    shuffled = X[list(reversed(X.columns))]
+    np.testing.assert_array_equal(model.predict(shuffled), model.predict(X))
+    with pytest.raises(ValueError, match=r"lacks feature column\(s\) \['regime'\]"):
+        model.predict(X.drop(columns="regime"))
+
+
+def test_pseudohuber_objective_trains(orders):
+    X, y, _ = orders
+    params = FAST.model_copy(update={"objective": "reg:pseudohubererror"})
+    pred = MeanCostModel(params).fit(X, y).predict(X)
+    assert np.isfinite(pred).all()
+    assert params.booster_params()["huber_slope"] == 10.0
+
+
+def test_square_root_baseline_recovers_the_law():
+    # Arrange: cost = half spread + 0.7 sigma sqrt(qty/adv) 1e4, no noise
+    X, _, _ = _orders(500)
+    y = 0.5 * X["arrival_spread_bps"] + 0.7 * X["sigma"] * np.sqrt(X["qty"] / X["adv"]) * 1e4
+    # Act
+    base = SquareRootBaseline().fit(X, y)
+    # Assert
+    assert base.uses_spread_
+    assert base.calibration_.params["y"] == pytest.approx(0.7, rel=1e-6)
+    np.testing.assert_allclose(base.predict(X), y, rtol=1e-6)
+
+
+def test_athl_baseline_names_missing_column(orders):
+    X, y, _ = orders
+    with pytest.raises(ValueError, match="needs column 'shares_outstanding'"):
+        ATHLBaseline().fit(X.drop(columns="shares_outstanding"), y)
+
+
+def test_cross_validation_trains_every_fold_and_fits_parametric_on_train_only(orders):
+    # Arrange: a parametric feature whose fit records the rows it saw
+    X, y, truth = orders
+    cv = KFold(3)
+    seen: list[np.ndarray] = []
+
+    def fit_parametric(train):
+        seen.append(np.sort(train))
+        base = SquareRootBaseline(spread_column=None).fit(X.iloc[train], y[train])
+        return lambda frame: frame.assign(sqrt_pred_bps=base.predict(frame))
+
+    # Act
+    res = cross_validate_cost_model(X, y, cv, FAST, truth=truth, fit_parametric=fit_parametric)
+    # Assert
+    expected = [np.sort(tr) for tr, _ in cv.split(X)]
+    assert len(seen) == 3
+    for got, want in zip(seen, expected, strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert list(res.folds["fold"]) == [0, 1, 2]
+    assert (res.oof["fold"] >= 0).all()
+    assert res.fold_losses.shape == (3,)
+    np.testing.assert_allclose(res.fold_losses, res.folds["rmse"])
+    m = res.metrics
+    assert m["truth_mae"] < 0.5 * m["sqrt_truth_mae"]
+    assert m["r2_over_oracle"] > 0.8
+    assert 0.7 <= m["coverage_80"] <= 0.9
+    assert (res.oof[["lo80", "hi80"]].notna()).all().all()
