@@ -44,6 +44,8 @@ bench: bootstrap
 	$(VENV_PY) benchmarks/bench_ingest.py
 	$(VENV_PY) benchmarks/bench_daily.py
 	$(VENV_PY) benchmarks/bench_synth.py
+	$(VENV_PY) benchmarks/bench_simulator.py
+	$(VENV_PY) benchmarks/bench_tuning.py
 
 lint: bootstrap
 	$(VENV_PY) -m ruff check .
