@@ -14,7 +14,7 @@ from assets._meta import frame_metadata
 from assets._plots import reports_dir
 from models.desk_history import DeskHistoryConfig
 
-_CONTRACT_PARENT = ["order_id", "symbol", "side", "qty", "decision_ts", "end_ts", "strategy"]
+PARENT_CONTRACT_COLUMNS = ["order_id", "symbol", "side", "qty", "decision_ts", "end_ts", "strategy"]
 
 
 class DeskHistoryParams(dg.Config):
@@ -109,7 +109,7 @@ def synth_labels(parent_orders, child_fills, quotes, trades):
     from models.tca import compute_tca
     from validation.contracts import split_valid
 
-    tables = compute_tca(parent_orders[_CONTRACT_PARENT], child_fills, quotes, trades=trades)
+    tables = compute_tca(parent_orders[PARENT_CONTRACT_COLUMNS], child_fills, quotes, trades=trades)
     labels = tables.labels
     parts = ["delay_bps", "spread_bps", "impact_bps", "timing_bps", "opportunity_bps", "fees_bps"]
     meta = frame_metadata(labels) | {
@@ -257,7 +257,7 @@ def replay_assets(lobster_file, partition_key: str) -> list[dg.AssetsDefinition]
         hist = replay_desk_history(day, n_orders=1000)
         quotes = day.quotes[["ts", "available_at", "symbol", "bid_px", "bid_sz", "ask_px",
                              "ask_sz"]]
-        labels = compute_tca(hist.parent_orders[_CONTRACT_PARENT], hist.child_fills, quotes).labels
+        labels = compute_tca(hist.parent_orders[PARENT_CONTRACT_COLUMNS], hist.child_fills, quotes).labels
         o = hist.outcomes
         yield dg.Output(hist.parent_orders, "parent_orders",
                         metadata=frame_metadata(hist.parent_orders))

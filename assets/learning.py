@@ -14,10 +14,10 @@ import pandas as pd
 
 from assets._meta import content_hash, frame_metadata
 from assets._plots import reports_dir
+from assets.execution import PARENT_CONTRACT_COLUMNS as _PARENT
 from bestex import settings
 from pipelines.resources import MLflowResource
 
-_PARENT = ["order_id", "symbol", "side", "qty", "decision_ts", "end_ts", "strategy"]
 _FEATURE_KEY = dg.AssetKey(["features", "synth"])
 _TRAINING_KEY = dg.AssetKey(["training_set", "synth"])
 
@@ -138,9 +138,7 @@ def _plots(hold: pd.DataFrame, pred: np.ndarray, band: np.ndarray, importance: d
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 4))
-    qs = np.linspace(0.05, 0.95, 10)
     y = hold["is_bps"].to_numpy()
-    cover = [np.mean((y >= np.quantile(band[:, 0], 0)) & (y <= band[:, -1])) for _ in qs[:1]]
     inside = (y >= band[:, 0]) & (y <= band[:, -1])
     bins = pd.qcut(pred, 8, duplicates="drop")
     by = pd.Series(inside).groupby(bins, observed=True).mean()
@@ -149,7 +147,7 @@ def _plots(hold: pd.DataFrame, pred: np.ndarray, band: np.ndarray, importance: d
     ax.set_ylim(0, 1)
     ax.set_xlabel("bucket of predicted cost")
     ax.set_ylabel("80% interval coverage")
-    ax.set_title(f"Calibration of the 80% band (overall {cover[0]:.2f})")
+    ax.set_title(f"Calibration of the 80% band (overall {inside.mean():.2f})")
     paths["calibration.png"] = out / "calibration.png"
     fig.tight_layout()
     fig.savefig(paths["calibration.png"], dpi=90)

@@ -6,17 +6,9 @@ import pandas as pd
 from assets.cleansed import cleansed_table
 from assets.sources import synthetic_market
 from assets.universe import universe_assets
+from pipelines.definitions import _contract, _market
 from pipelines.resources import ParquetLakeIOManager
-from validation.cleansing import cleanse_market
 from validation.quarantine import cleanse_contract
-
-
-def _market(table, raw, source):
-    return cleanse_market(table, raw, source=source)
-
-
-def _contract(table, raw, source):
-    return cleanse_contract(table, raw, source=source)
 
 
 def test_synthetic_graph_materializes_with_passing_checks(tmp_path):
