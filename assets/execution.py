@@ -20,7 +20,7 @@ PARENT_CONTRACT_COLUMNS = ["order_id", "symbol", "side", "qty", "decision_ts", "
 class DeskHistoryParams(dg.Config):
     """Run config of the synthetic desk; fields map onto ``DeskHistoryConfig``."""
 
-    n_orders: int = DeskHistoryConfig.model_fields["n_orders"].default
+    n_orders: int = 45_000  # ~100 parents per symbol and session (8 x 60 sessions)
     seed: int = DeskHistoryConfig.model_fields["seed"].default
 
 

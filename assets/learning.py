@@ -29,6 +29,7 @@ class TrainingParams(dg.Config):
     n_splits: int = 5
     embargo_pct: float = 0.01
     holdout_fraction: float = 0.2
+    noise_floor_bps: float = 5.0
     seed: int = 0
 
 
@@ -52,10 +53,11 @@ class TrainingParams(dg.Config):
     ],
 )
 def synth_features(parent_orders, labels, quotes, trades, daily_bars):
+    from models.desk_history import PLAN_COLUMNS
     from models.features import build_features, calibration_rows
     from validation.leakage import knowledge_after_decision, truncation_test
 
-    orders = parent_orders[_PARENT]
+    orders = parent_orders[_PARENT + [c for c in PLAN_COLUMNS if c in parent_orders.columns]]
     first = build_features(orders, quotes=quotes, trades=trades, daily_bars=daily_bars)
     history = calibration_rows(first, labels)
     feats = build_features(orders, quotes=quotes, trades=trades, daily_bars=daily_bars,
@@ -185,6 +187,7 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
         SquareRootBaseline,
         cross_validate_cost_model,
         evaluate,
+        inverse_noise_weights,
     )
     from models.features import MODEL_FEATURES
     from models.tuning import tune
@@ -198,6 +201,14 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
     train = train[train["t1"] < hold_start].reset_index(drop=True)  # purge into the holdout
     hold = ds.iloc[cut:].reset_index(drop=True)
     X, y = train[feats], train["is_bps"].to_numpy()
+    # WLS: each order weighs by the inverse of its timing-noise variance, known pre-trade
+    w = inverse_noise_weights(train["timing_risk_bps"], config.noise_floor_bps)
+
+    def _scale(frame: pd.DataFrame) -> np.ndarray:  # sd of the noise, the conformal unit
+        r = frame["timing_risk_bps"].to_numpy(np.float64)
+        r = np.where(np.isfinite(r), r, np.nanmedian(r))
+        return np.sqrt(r * r + config.noise_floor_bps ** 2)
+
     cv = PurgedKFold(config.n_splits, t1=pd.Series(train["t1"].to_numpy(),
                                                    index=train["decision_ts"]),
                      embargo_pct=config.embargo_pct)
@@ -208,17 +219,19 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
     t0 = time.perf_counter()
     tuned = tune(X, y, cv, n_trials=config.n_trials, seed=config.seed,
                  storage_path=optuna_dir / "journal.log",
-                 study_name=f"cost_model_synth_{context.run.run_id[:8]}")
+                 study_name=f"cost_model_synth_{context.run.run_id[:8]}", sample_weight=w)
     tune_s = time.perf_counter() - t0
     cvres = cross_validate_cost_model(X, y, cv, tuned.best_params,
-                                      truth=train["truth_bps"].to_numpy())
+                                      truth=train["truth_bps"].to_numpy(), sample_weight=w,
+                                      interval_scale=_scale(train))
 
-    mean = MeanCostModel(tuned.best_params).fit(X, y)
-    split = int(len(X) * 0.8)
-    qmodel = QuantileCostModel(tuned.best_params).fit(X.iloc[:split], y[:split])
-    conformal = ConformalInterval(0.8).fit(qmodel.predict(X.iloc[split:]), y[split:])
+    mean = MeanCostModel(tuned.best_params).fit(X, y, sample_weight=w)
+    qmodel = QuantileCostModel(tuned.best_params).fit(X, y, sample_weight=w)
+    # the band's margin from the purged out-of-fold quantiles of every training regime
+    conformal = ConformalInterval(0.8).fit(cvres.oof[["p10", "p50", "p90"]].to_numpy(), y,
+                                           _scale(train))
     pred = mean.predict(hold[feats])
-    band = conformal.apply(qmodel.predict(hold[feats]))
+    band = conformal.apply(qmodel.predict(hold[feats]), _scale(hold))
     baselines = {"sqrt": SquareRootBaseline().fit(train, y).predict(hold),
                  "athl": ATHLBaseline().fit(train, y).predict(hold)}
     holdout = evaluate(hold["is_bps"].to_numpy(), pred, truth=hold["truth_bps"].to_numpy(),
@@ -240,7 +253,11 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
         run_id = ml.active_run().info.run_id
         ml.log_params({**tuned.best_params.model_dump(), "features": ",".join(feats),
                        "n_train": len(train), "n_holdout": len(hold),
-                       "holdout_start": str(hold_start), "n_trials": config.n_trials})
+                       "holdout_start": str(hold_start), "n_trials": config.n_trials,
+                       "sample_weight": "1 / (timing_risk_bps^2 + noise_floor_bps^2)",
+                       "noise_floor_bps": config.noise_floor_bps,
+                       "conformal": "OOF purged-CV quantiles, scores / timing-noise sd",
+                       "conformal_margin_sd": conformal.margin_})
         ml.log_metrics({f"holdout_{k}": float(v) for k, v in holdout.items()
                         if np.isfinite(v)})
         ml.log_metrics({f"cv_{k}": float(v) for k, v in cvres.metrics.items() if np.isfinite(v)})

@@ -20,7 +20,7 @@ class SyntheticMarketParams(dg.Config):
     """Run config of the synthetic market; fields map onto ``SyntheticMarketConfig``."""
 
     n_symbols: int = SyntheticMarketConfig.model_fields["n_symbols"].default
-    n_sessions: int = SyntheticMarketConfig.model_fields["n_sessions"].default
+    n_sessions: int = 60  # three months: a desk history long enough to learn costs from
     seed: int = SyntheticMarketConfig.model_fields["seed"].default
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "cross_validate_cost_model",
     "evaluate",
     "fold_loss",
+    "inverse_noise_weights",
 ]
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -224,26 +225,50 @@ class ConformalInterval:
             raise ValueError(f"`coverage` must be in (0, 1), got coverage={coverage}")
         self.coverage = coverage
 
-    def fit(self, q_pred: ArrayLike, y: ArrayLike) -> ConformalInterval:
-        """Learn the margin from quantile predictions ``(n, k)`` (first = lo, last = hi) and ``y``."""
+    def fit(self, q_pred: ArrayLike, y: ArrayLike, scale: ArrayLike | None = None
+            ) -> ConformalInterval:
+        """Learn the margin from quantile predictions ``(n, k)`` (first = lo, last = hi) and ``y``.
+
+        With ``scale`` (> 0 per row, e.g. the timing risk known before the order) the scores are
+        divided by it and the margin is in units of scale (locally weighted conformal, Lei et
+        al. 2018): the band widens where the noise is larger, and a regime whose noise scale
+        differs from the calibration set's keeps its coverage.
+        """
         q = np.asarray(q_pred, dtype=np.float64)
         y = _vector(y, len(q), "y")
-        scores = np.sort(np.maximum(q[:, 0] - y, y - q[:, -1]))
-        k = int(np.ceil((len(y) + 1) * self.coverage))
-        self.margin_ = float(scores[k - 1]) if k <= len(y) else float("inf")
-        self.n_ = len(y)
+        sc = self._scale(scale, len(q))
+        scores = np.maximum(q[:, 0] - y, y - q[:, -1]) / sc
+        scores = np.sort(scores[np.isfinite(scores)])
+        k = int(np.ceil((len(scores) + 1) * self.coverage))
+        self.margin_ = float(scores[k - 1]) if k <= len(scores) else float("inf")
+        self.n_ = len(scores)
+        self.scaled_ = scale is not None
         return self
 
-    def apply(self, q_pred: ArrayLike) -> Floats:
-        """A copy of ``q_pred`` with its first column lowered and last raised by the margin."""
+    @staticmethod
+    def _scale(scale: ArrayLike | None, n: int) -> Floats:
+        if scale is None:
+            return np.ones(n)
+        sc = _vector(scale, n, "scale")
+        if np.any(sc[np.isfinite(sc)] <= 0):
+            raise ValueError("`scale` must be > 0 on every row")
+        return sc
+
+    def apply(self, q_pred: ArrayLike, scale: ArrayLike | None = None) -> Floats:
+        """A copy of ``q_pred`` with its first column lowered and last raised by the margin
+        (times ``scale`` of each row when the interval was fitted with one)."""
         q = np.array(q_pred, dtype=np.float64)
-        q[:, 0] -= self.margin_
-        q[:, -1] += self.margin_
+        if getattr(self, "scaled_", False) and scale is None:
+            raise ValueError("this interval was fitted with a scale; pass `scale` to apply")
+        m = self.margin_ * self._scale(scale, len(q))
+        q[:, 0] -= m
+        q[:, -1] += m
         return q
 
 
 _CANDIDATES: dict[str, tuple[str, ...]] = {
-    "qty": ("qty",), "adv": ("adv", "adv_est"), "sigma": ("sigma", "sigma_est", "sigma_daily"),
+    "qty": ("qty",), "adv": ("adv", "adv_est"),
+    "sigma": ("sigma", "sigma_seen", "sigma_est", "sigma_daily"),
     "duration_days": ("duration_days",), "shares_outstanding": ("shares_outstanding",)}
 
 
@@ -300,7 +325,8 @@ class SquareRootBaseline(_ImpactBaseline):
     ----------
     columns : mapping of str to str, optional
         Column of ``X`` for each input of the law (``qty``, ``adv``, ``sigma``). Unmapped inputs
-        are looked up by name: ``adv`` or ``adv_est``; ``sigma``, ``sigma_est`` or ``sigma_daily``.
+        are looked up by name: ``adv`` or ``adv_est``; ``sigma``, ``sigma_seen`` (the best
+        volatility a desk has at the decision), ``sigma_est`` or ``sigma_daily``.
     spread_column : str or None, default="arrival_spread_bps"
         Quoted spread at arrival (bps). When it is a column of ``X`` the half spread is taken out
         of the label before ``Y`` is fitted and added back to the prediction (crossing the spread
@@ -332,14 +358,36 @@ def _pinball(y: Floats, q: Floats, alpha: float) -> float:
     return float(np.mean(np.maximum(alpha * e, (alpha - 1) * e)))
 
 
-def fold_loss(y_true: ArrayLike, pred: ArrayLike, loss: Loss = "rmse") -> float:
-    """RMSE or MAE (bps) of ``pred`` against ``y_true``: the tuning loss."""
+def fold_loss(y_true: ArrayLike, pred: ArrayLike, loss: Loss = "rmse",
+              weight: ArrayLike | None = None) -> float:
+    """RMSE or MAE (bps) of ``pred`` against ``y_true``: the tuning loss (weighted when
+    ``weight`` is given: the same inverse-noise weights as the fit make the efficient loss)."""
     e = np.asarray(y_true, dtype=np.float64) - np.asarray(pred, dtype=np.float64)
+    w = np.ones(len(e)) if weight is None else np.asarray(weight, dtype=np.float64)
     if loss == "rmse":
-        return float(np.sqrt(np.mean(e * e)))
+        return float(np.sqrt(np.sum(w * e * e) / np.sum(w)))
     if loss == "mae":
-        return float(np.mean(np.abs(e)))
+        return float(np.sum(w * np.abs(e)) / np.sum(w))
     raise ValueError(f"unknown loss {loss!r}; use 'rmse' or 'mae'")
+
+
+def inverse_noise_weights(timing_risk_bps: ArrayLike, floor_bps: float = 5.0) -> Floats:
+    """Regression weights ``1 / (timing_risk^2 + floor^2)``, scaled to mean 1.
+
+    A realized shortfall is its expected cost plus the mid's move while the order works, whose
+    sd the desk knows before sending (``timing_risk_bps`` of :mod:`models.features`: ``sigma
+    sqrt(sum_kl w_k w_l min(tau_k, tau_l))``). Weighting each order by its inverse noise
+    variance is weighted least squares under that heteroscedasticity: long orders in volatile
+    markets, whose labels are mostly noise, stop dominating the fit. ``floor_bps`` stands for the
+    noise the formula leaves out (tick rounding, jumps); a missing risk gets the median weight.
+    """
+    r = np.asarray(timing_risk_bps, dtype=np.float64)
+    if floor_bps <= 0:
+        raise ValueError(f"`floor_bps` must be > 0, got floor_bps={floor_bps}")
+    w = 1.0 / (r * r + floor_bps * floor_bps)
+    med = np.nanmedian(w) if np.isfinite(w).any() else 1.0
+    w = np.where(np.isfinite(w), w, med)
+    return w / w.mean()
 
 
 def evaluate(y_true: ArrayLike, pred: ArrayLike, *, truth: ArrayLike | None = None,
@@ -451,7 +499,8 @@ def cross_validate_cost_model(
         fit_parametric: Callable[[NDArray[np.intp]], Transform] | None = None,
         quantiles: bool = True, monotone_increasing: Sequence[str] = MONOTONE_DEFAULT,
         calibration_fraction: float = 0.2, coverage: float = 0.8, loss: Loss = "rmse",
-        sample_weight: ArrayLike | None = None) -> CVResult:
+        sample_weight: ArrayLike | None = None,
+        interval_scale: ArrayLike | None = None) -> CVResult:
     """Fit and score the cost models on every fold of ``cv`` (out of sample).
 
     Parameters
@@ -486,7 +535,9 @@ def cross_validate_cost_model(
     loss : {"rmse", "mae"}, default="rmse"
         The per-fold loss in ``fold_losses``.
     sample_weight : array_like of float, optional
-        Weights of the XGBoost fits.
+        Weights of the XGBoost fits (and of ``fold_losses``).
+    interval_scale : array_like of float, optional
+        Per-row scale of the conformal scores (:meth:`ConformalInterval.fit`).
 
     Returns
     -------
@@ -499,6 +550,7 @@ def cross_validate_cost_model(
     yv = _vector(y, len(X), "y")
     t = None if truth is None else _vector(truth, len(X), "truth")
     w = None if sample_weight is None else _vector(sample_weight, len(X), "sample_weight")
+    isc = None if interval_scale is None else _vector(interval_scale, len(X), "interval_scale")
     names = tuple(_BASELINES) if baselines is True else tuple(baselines or ())
     cols = ["mean", *(["p10", "p50", "p90", "lo80", "hi80"] if quantiles else []), *names]
     oof = pd.DataFrame(np.nan, index=X.index, columns=cols)
@@ -518,10 +570,11 @@ def cross_validate_cost_model(
             qm = QuantileCostModel(params, monotone_increasing=monotone_increasing).fit(
                 xtr.iloc[fit_rows], yv[train][fit_rows],
                 sample_weight=None if wtr is None else wtr[fit_rows])
-            conf = ConformalInterval(coverage).fit(qm.predict(xtr.iloc[cal_rows]),
-                                                   yv[train][cal_rows])
+            conf = ConformalInterval(coverage).fit(
+                qm.predict(xtr.iloc[cal_rows]), yv[train][cal_rows],
+                None if isc is None else isc[train][cal_rows])
             q = qm.predict(xte)
-            band = conf.apply(q)
+            band = conf.apply(q, None if isc is None else isc[test])
             for j, c in enumerate(("p10", "p50", "p90")):
                 oof.iloc[test, pos(c)] = q[:, j]
             oof.iloc[test, pos("lo80")] = band[:, 0]
@@ -531,7 +584,7 @@ def cross_validate_cost_model(
         part = oof.iloc[test]
         rows.append({"fold": k, "n_train": len(train), "n_test": len(test),
                      **_metrics(yv[test], part, None if t is None else t[test], quantiles, names)})
-        losses.append(fold_loss(yv[test], part["mean"], loss))
+        losses.append(fold_loss(yv[test], part["mean"], loss, None if w is None else w[test]))
     tested = oof["fold"].to_numpy() >= 0
     metrics = _metrics(yv[tested], oof[tested], None if t is None else t[tested], quantiles, names)
     return CVResult(pd.DataFrame(rows), oof, np.asarray(losses), metrics, loss)

@@ -16,6 +16,14 @@ impact). :func:`replay_desk_history` does the same on a recorded LOBSTER level-1
 :func:`calibration_frame` turns a history into the input of
 :func:`models.impact_calibration.calibrate`.
 
+Volatility: the impact physics scales with the volatility the market has **seen** at the decision
+(:func:`seen_volatility`: yesterday's 1-minute realized volatility blended into today's), the
+public quantity liquidity providers price; the symbol's latent daily volatility (kept as
+``latent_sigma``) drives the mid path and so the timing noise. The truth is then a function of
+what a desk can observe — spread crossed, volatility seen, time of day, participation, its own
+schedule (:func:`plan_summary`, written as ``plan_*`` columns) — plus noise it cannot.
+``DeskHistoryConfig(impact_sigma="latent")`` runs the physics on the latent volatility instead.
+
 Calibration on a synthetic history (measured in ``tests/test_desk_history.py``): the realized
 shortfall (spread and fees taken out) recovers the square-root ``Y`` within 10%; ATHL's
 ``gamma`` is not identified by ~3,000 noisy TWAP orders (the timing noise ``sigma sqrt(T)`` swamps
@@ -74,6 +82,8 @@ class DeskHistoryConfig(BaseModel):
     min_history_sessions: int = Field(5, ge=2)
     turnover: float = Field(200.0, gt=0)  # shares outstanding / ADV (ATHL's Theta/V)
     strategy_weights: tuple[float, ...] = (0.3, 0.25, 0.15, 0.15, 0.15)  # in STRATEGIES order
+    impact_sigma: Literal["seen", "latent"] = "seen"
+    seen_vol_blend_min: float = Field(60.0, gt=0)  # weight of today's RV: m / (m + this)
 
 
 def _truncated_pareto(rng: np.random.Generator, n: int, lo: float, hi: float, alpha: float):
@@ -171,6 +181,7 @@ def generate_parent_orders(market, config: DeskHistoryConfig | None = None) -> p
         "duration_days": dur / _NS_PER_MIN / session_minutes,
         "shares_outstanding": cfg.turnover * np.array([sym[s].adv_shares for s in pick["symbol"]]),
         "regime": np.asarray(truth.regime_path)[sess_pos],
+        "session_open": pd.to_datetime(open_ns, utc=True),
         "true_sigma": true_sigma,
         "true_adv": np.array([sym[s].adv_shares for s in pick["symbol"]]),
         "spread_bps_true": np.array([sym[s].spread_bps for s in pick["symbol"]]),
@@ -273,6 +284,118 @@ class _MarketPath:
             raise ValueError(f"{int((out < 0).sum())} time(s) precede every quote of their "
                              "symbol; no mid is known there")
         return out
+
+
+def seen_volatility(path: _MarketPath, symbols: np.ndarray, decision_ns: np.ndarray,
+                    blend_min: float = 60.0) -> tuple[np.ndarray, np.ndarray]:
+    """Daily volatility **as the market sees it** at each decision, from the quotes' mid.
+
+    Realized variance of 1-minute mid log returns (state time ``ts``), scaled to a 390-minute
+    session: ``RV_prev`` over the symbol's previous session, ``RV_open`` from today's first quote
+    to the decision. ``sigma_seen^2 = w RV_open + (1 - w) RV_prev`` with ``w = m / (m + blend_min)``
+    (``m`` whole minutes since today's first quote): at the open liquidity providers price
+    yesterday's volatility and move to today's as it shows. Returns ``(sigma_seen, ok)``;
+    ``ok`` is False where neither part exists (no earlier session and under 5 minutes today).
+
+    This is the volatility the synthetic desk's impact physics uses (``DeskHistoryConfig.
+    impact_sigma="seen"``): the truth is then driven by what a desk can see, while the latent
+    daily volatility of the market still drives the timing noise.
+    """
+    code = path.code(np.asarray(symbols))
+    dec = np.asarray(decision_ns, np.int64)
+    out = np.full(len(dec), np.nan)
+    minute = _NS_PER_MIN
+    for k in np.unique(code):
+        lo, hi = path.bounds[k], path.bounds[k + 1]
+        ts, mid = path.ts[lo:hi], path.mid[lo:hi]
+        day = ts // 86_400_000_000_000
+        days, starts = np.unique(day, return_index=True)
+        ends = np.append(starts[1:], len(ts))
+        cums, rv_full = [], np.full(len(days), np.nan)
+        for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+            grid = np.arange(ts[a], ts[b - 1] + 1, minute)
+            m = mid[a + np.searchsorted(ts[a:b], grid, side="right") - 1]
+            r2 = np.diff(np.log(m)) ** 2
+            cums.append(np.concatenate([[0.0], np.cumsum(r2)]))
+            if r2.size:
+                rv_full[i] = r2.sum() * 390.0 / r2.size
+        sel = np.flatnonzero(code == k)
+        di = np.searchsorted(days, dec[sel] // 86_400_000_000_000)
+        for j, i in zip(sel, di, strict=True):
+            if i >= len(days) or days[i] != dec[j] // 86_400_000_000_000:
+                continue
+            t0 = ts[starts[i]]
+            n = int(min(max((dec[j] - t0) // minute, 0), len(cums[i]) - 1))
+            prev = rv_full[i - 1] if i > 0 else np.nan
+            today = cums[i][n] * 390.0 / n if n >= 5 else np.nan
+            w = n / (n + blend_min)
+            if np.isfinite(prev) and np.isfinite(today):
+                out[j] = np.sqrt(w * today + (1 - w) * prev)
+            elif np.isfinite(prev):
+                out[j] = np.sqrt(prev)
+            elif np.isfinite(today):
+                out[j] = np.sqrt(today)
+    return out, np.isfinite(out)
+
+
+PLAN_COLUMNS: Final = ("plan_n_children", "plan_passive_share", "plan_front_load",
+                       "plan_timing_var_days", "plan_rate_shape")
+"""Per-parent summary of the child schedule, fixed at the decision (:func:`plan_summary`)."""
+
+
+def plan_summary(children: pd.DataFrame, orders: pd.DataFrame, *, beta: float = 0.6,
+                 session_ns: int = SESSION_NS) -> pd.DataFrame:
+    """What the desk knows of its own schedule at the decision, one row per parent order.
+
+    ``children``: ``order_id, decision_ts, qty, kind`` (0 marketable, 1 passive); ``orders``:
+    ``order_id, decision_ts, end_ts, qty``. With ``w_k = q_k / Q`` and ``tau_k`` the child's
+    time after the parent's decision in session-days:
+
+    * ``plan_n_children``; ``plan_passive_share`` = sum of ``w_k`` over passive children;
+    * ``plan_front_load`` = sum ``w_k`` (child time / order window): 0.5 for TWAP, lower when
+      front-loaded;
+    * ``plan_timing_var_days`` = ``sum_k sum_l w_k w_l min(tau_k, tau_l)``: the variance of the
+      weighted arrival-to-fill mid move per unit daily variance (``T/3`` for a long TWAP), so the
+      timing risk is ``sigma sqrt(plan_timing_var_days)``;
+    * ``plan_rate_shape`` = ``sum over marketable k of w_k (w_k / slot_k)^beta`` with ``slot_k``
+      the time to the next child (or to ``end_ts``) in session-days: the temporary-impact term
+      of the schedule is ``eta sigma (Q / ADV)^beta * plan_rate_shape`` (``T^-beta`` for a
+      uniform marketable schedule over ``T``).
+    """
+    ids = orders["order_id"].astype(str).to_numpy()
+    pi = pd.Index(ids).get_indexer(children["order_id"].astype(str))
+    if np.any(pi < 0):
+        raise ValueError("plan_summary: a child order has no parent in `orders`")
+    t = children["decision_ts"].dt.as_unit("ns").array.asi8
+    o = np.lexsort((t, pi))
+    pi, t = pi[o], t[o]
+    q = children["qty"].to_numpy(np.float64)[o]
+    kind = children["kind"].to_numpy()[o]
+    dec = orders["decision_ts"].dt.as_unit("ns").array.asi8
+    end = orders["end_ts"].dt.as_unit("ns").array.asi8
+    n = len(ids)
+    total = np.bincount(pi, weights=q, minlength=n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w = q / total[pi]
+    last = np.append(pi[1:] != pi[:-1], True)
+    nxt = np.where(last, end[pi], np.append(t[1:], 0))
+    slot = np.maximum(nxt - t, 1_000_000_000) / session_ns
+    tau = np.maximum(t - dec[pi], 0) / session_ns
+    window = np.maximum(end - dec, 1) / session_ns
+    # S_k = sum_{l >= k} w_l within the parent (children in time order)
+    rev = np.append(np.cumsum(w[::-1])[::-1], 0.0)
+    s_k = rev[:-1] - rev[np.searchsorted(pi, np.arange(n), "right")][pi]
+    bc = np.bincount
+    out = pd.DataFrame({
+        "order_id": ids,
+        "plan_n_children": np.bincount(pi, minlength=n).astype(np.float64),
+        "plan_passive_share": bc(pi, weights=w * (kind == PASSIVE), minlength=n),
+        "plan_front_load": bc(pi, weights=w * tau / window[pi], minlength=n),
+        "plan_timing_var_days": bc(pi, weights=tau * w * (2 * s_k - w), minlength=n),
+        "plan_rate_shape": bc(pi, weights=np.where(kind == MARKETABLE,
+                                                   w * (w / slot) ** beta, 0.0), minlength=n),
+    })
+    return out
 
 
 def _volume_history(trades: pd.DataFrame, symbol: str) -> pd.Series:
@@ -464,12 +587,21 @@ def simulate_desk_history(market, config: DeskHistoryConfig | None = None, *,
     j = path.index(code, orders["decision_ts"].dt.as_unit("ns").array.asi8, known=True)
     orders["arrival_mid"] = path.mid[j]
     orders["arrival_spread_bps"] = path.spread_bps[j]
+    orders["latent_sigma"] = orders["true_sigma"]
+    if cfg.impact_sigma == "seen":
+        seen, ok = seen_volatility(path, orders["symbol"].to_numpy(),
+                                   orders["decision_ts"].dt.as_unit("ns").array.asi8,
+                                   cfg.seen_vol_blend_min)
+        orders["true_sigma"] = np.where(ok, seen, orders["latent_sigma"])
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, ex.seed, 0xE8EC]))
     ch, strategy, passive = _children(orders, market, ex, rng)
     orders["strategy"] = strategy
     orders["passive_mix"] = passive
     n_children = np.bincount(ch["parent_idx"].to_numpy(), minlength=len(orders))
     ch = ch.drop(columns="parent_idx")
+    plan = plan_summary(ch, orders, beta=sim_cfg.beta, session_ns=sim_cfg.session_ns)
+    for c in PLAN_COLUMNS:
+        orders[c] = plan[c].to_numpy()
     res, cf = execute_on_market(market, orders, ch, sim_cfg, seed=cfg.seed, limits=limits,
                                 path=path)
     return DeskHistory(parent_orders=orders, child_fills=res.child_fills(),

@@ -39,11 +39,18 @@ daily (daily_bars)          20 sessions            adv, sigma_daily, pct_adv
 l1 (quotes)                 last quote             arrival_mid, arrival_spread_bps,
                                                    l1_imbalance, l1_imbalance_signed, quote_age_s
 rv (quotes)                 30 min                 rv_intraday
+session_vol (quotes)        previous session       rv_prev_session, rv_open, sigma_seen
+                            + today
 trades (trades)             15 min                 trade_intensity, trade_imbalance,
                                                    trade_imbalance_signed
 profile (trades,            20 sessions            expected_volume, implied_participation
 daily_bars)
 regime (quotes | regimes)   30 min + 20 sessions   vol_ratio, regime_known, regime_code
+plan (parent_orders:        none (fixed at the     strategy_*, plan_n_children,
+strategy, plan_*)           decision)              plan_passive_share, plan_front_load,
+                                                   plan_timing_var_days, plan_rate_shape,
+                                                   spread_cost_bps, timing_risk_bps,
+                                                   temp_impact_shape_bps, perm_impact_shape_bps
 depth (depth)               last snapshot          depth_bid, depth_ask, depth_imbalance,
                                                    qty_over_depth
 parametric (labels_history  labels known before    shares_outstanding, sqrt_pred_bps,
@@ -64,6 +71,19 @@ to the symbol's own recent history: after a long crisis the baseline itself is h
 ``regimes`` table is given (``available_at, regime`` and optionally ``symbol``: e.g. a regime
 detector's output, or the truth's regimes released at each session's close by
 :func:`regimes_known_at_close`), ``regime_known`` is its as-of value instead.
+
+Volatility as seen, and the desk's own plan
+-------------------------------------------
+``sigma_seen`` blends the previous session's 1-minute realized volatility into today's as the
+session goes on; it is the volatility liquidity providers have seen, and on the synthetic desk
+the impact physics scales with exactly that public quantity
+(:func:`models.desk_history.seen_volatility`), while the market's latent daily volatility
+drives the timing noise. The ``plan`` group reads what the desk fixed when it decided: the
+strategy and a summary of its child schedule (:func:`models.desk_history.plan_summary`), and
+combines them with the market state into physics-shaped inputs: the spread the plan crosses,
+its timing risk (the sd of the mid's move while it works, which also weighs each order in the
+fit and scales the conformal band) and the ATHL temporary and permanent terms without their
+coefficients. Orders without a plan get NaN there (XGBoost's missing branch).
 
 Parametric estimates: the fit/apply contract
 --------------------------------------------
@@ -119,6 +139,7 @@ __all__ = [
     "regimes_known_at_close",
 ]
 
+_STRATEGIES: Final = ("twap", "vwap", "pov", "almgren_chriss", "is_urgency")
 NS_MIN: Final = 60_000_000_000
 NS_DAY: Final = 86_400_000_000_000
 NAT: Final = np.iinfo(np.int64).min
@@ -145,6 +166,8 @@ class FeatureConfig(BaseModel):
     regime_thresholds: tuple[float, ...] = (1.0, 1.7)
     turnover: float = Field(200.0, gt=0)  # shares_outstanding fallback: turnover * adv
     net_of_half_spread: bool = True
+    seen_vol_blend_min: float = Field(60.0, gt=0)  # weight of today's RV: m / (m + this)
+    impact_beta: float = Field(0.6, gt=0)  # ATHL's published temporary-impact exponent
 
 
 # =========================================================================== registry
@@ -191,6 +214,14 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = tuple([
         ("rv_intraday", "realized vol of mid log returns in the window, daily units "
                         "(sqrt(sum r^2 / minutes covered * 390)); NaN under the min coverage"),
     ]),
+    *_specs("session_vol", ("quotes",), "previous session + today", [
+        ("rv_prev_session", "realized vol of 1-minute mid log returns over the symbol's "
+                            "previous session, daily units (sqrt(sum r^2 * 390 / minutes))"),
+        ("rv_open", "the same from today's first quote to the decision (NaN under 5 minutes)"),
+        ("sigma_seen", "sqrt(w rv_open^2 + (1 - w) rv_prev_session^2), "
+                       "w = m / (m + {seen_vol_blend_min:g}), m minutes since today's first "
+                       "quote: the volatility the market has seen"),
+    ]),
     *_specs("trades", ("trades",), "{intensity_window_min:g} min", [
         ("trade_intensity", "trades per minute in the window (minutes inside the session)"),
         ("trade_imbalance", "sum(aggressor * qty) / sum(qty) in the window"),
@@ -208,6 +239,22 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = tuple([
         ("regime_known", "regime as known at d (vol_ratio classified, or the regimes table)",
          False),
         ("regime_code", "index of regime_known in regime_names (NaN unknown)"),
+    ]),
+    *_specs("plan", ("parent_orders",), "none (the schedule fixed at the decision)", [
+        *((f"strategy_{k}", f"1 if the order is worked {k}, else 0") for k in _STRATEGIES),
+        ("plan_n_children", "child orders planned (NaN without a plan)"),
+        ("plan_passive_share", "share of the quantity planned as passive children"),
+        ("plan_front_load", "quantity-weighted child time / order window (0.5 = even)"),
+        ("plan_timing_var_days", "sum_kl w_k w_l min(tau_k, tau_l), session-days: timing "
+                                 "variance per unit daily variance"),
+        ("plan_rate_shape", "sum over marketable children of w_k (w_k / slot_k)^beta"),
+        ("spread_cost_bps", "arrival_spread_bps / 2 * (1 - 2 plan_passive_share): the spread "
+                            "crossed minus the spread earned"),
+        ("timing_risk_bps", "sigma_seen * sqrt(plan_timing_var_days) * 1e4: sd of the "
+                            "arrival-to-fill mid move"),
+        ("temp_impact_shape_bps", "sigma_seen * pct_adv^{impact_beta:g} * plan_rate_shape * "
+                                  "1e4 (ATHL temporary term without eta)"),
+        ("perm_impact_shape_bps", "sigma_seen * pct_adv * 1e4 (permanent term without gamma)"),
     ]),
     *_specs("depth", ("depth",), "last snapshot", [
         ("depth_bid", "bid size over the top depth_levels levels, shares (NaN without depth)"),
@@ -395,6 +442,7 @@ class _Ctx:
     labels_history: pd.DataFrame | None
     calibrations: ParametricCalibrations | None
     shares_outstanding: np.ndarray
+    plan: dict[str, np.ndarray] = field(default_factory=dict)
     cols: dict[str, np.ndarray] = field(default_factory=dict)
     _quotes: _Stream | None = None
 
@@ -486,6 +534,74 @@ def _g_rv(x: _Ctx) -> np.ndarray:
         rv = np.sqrt(s2 / cov * MINUTES_PER_DAY)
     x.cols["rv_intraday"] = np.where(cov >= x.cfg.rv_min_coverage_min, rv, np.nan)
     return _take_ns(st.av, np.where(b > lo, b - 1, -1))
+
+
+def _g_session_vol(x: _Ctx) -> np.ndarray:
+    """1-minute realized variance of the previous session and of today so far (as-of known)."""
+    st = x.quote_stream()
+    n = len(x.d)
+    prev, today = np.full(n, np.nan), np.full(n, np.nan)
+    minutes = np.zeros(n)
+    know = np.full(n, NAT, np.int64)
+    if len(st.av):
+        mid = 0.5 * (st.cols["bid_px"] + st.cols["ask_px"])
+        for k, idx in enumerate(x.groups):
+            lo, hi = st.bounds[k], st.bounds[k + 1]
+            if not idx.size or hi == lo:
+                continue
+            av, m = st.av[lo:hi], mid[lo:hi]
+            days, starts = np.unique(av // NS_DAY, return_index=True)
+            ends = np.append(starts[1:], len(av))
+            first, last_av = av[starts], av[ends - 1]
+            cums, full = [], np.full(len(days), np.nan)
+            for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+                grid = np.arange(av[a], av[b - 1] + 1, NS_MIN)
+                r2 = np.diff(np.log(m[a + np.searchsorted(av[a:b], grid, "right") - 1])) ** 2
+                cums.append(np.concatenate([[0.0], np.cumsum(r2)]))
+                if r2.size:
+                    full[i] = r2.sum() * MINUTES_PER_DAY / r2.size
+            dday = x.d[idx] // NS_DAY
+            i = np.searchsorted(days, dday)  # today's run (or the first later one)
+            has_today = (i < len(days)) & (days[np.minimum(i, len(days) - 1)] == dday)
+            ip = i - 1  # the previous run: a session known before today
+            ok_p = ip >= 0
+            prev[idx[ok_p]] = full[ip[ok_p]]
+            know[idx[ok_p]] = last_av[ip[ok_p]]
+            for j, r in zip(idx[has_today], i[has_today], strict=True):
+                mm = int(min(max((x.d[j] - first[r]) // NS_MIN, 0), len(cums[r]) - 1))
+                minutes[j] = mm
+                if mm >= 5:
+                    today[j] = cums[r][mm] * MINUTES_PER_DAY / mm
+                    pos = lo + starts[r] + np.searchsorted(av[starts[r]:ends[r]], x.d[j],
+                                                           "right") - 1
+                    know[j] = max(know[j], st.av[pos])
+    w = minutes / (minutes + x.cfg.seen_vol_blend_min)
+    blend = np.where(np.isfinite(today) & np.isfinite(prev), w * today + (1 - w) * prev,
+                     np.where(np.isfinite(prev), prev, today))
+    x.cols["rv_prev_session"] = np.sqrt(prev)
+    x.cols["rv_open"] = np.sqrt(today)
+    x.cols["sigma_seen"] = np.sqrt(blend)
+    return know
+
+
+def _g_plan(x: _Ctx) -> np.ndarray:
+    """The desk's own schedule, known at the decision (columns of the orders when present)."""
+    n = len(x.d)
+    strat = x.plan.get("strategy")
+    for k in _STRATEGIES:
+        x.cols[f"strategy_{k}"] = (np.full(n, np.nan) if strat is None
+                                   else (strat == k).astype(np.float64))
+    for c in ("plan_n_children", "plan_passive_share", "plan_front_load",
+              "plan_timing_var_days", "plan_rate_shape"):
+        x.cols[c] = x.plan.get(c, np.full(n, np.nan)).astype(np.float64)
+    sig = x.cols["sigma_seen"]
+    x.cols["spread_cost_bps"] = x.cols["arrival_spread_bps"] / 2 \
+        * (1 - 2 * np.nan_to_num(x.cols["plan_passive_share"], nan=0.0))
+    x.cols["timing_risk_bps"] = sig * np.sqrt(x.cols["plan_timing_var_days"]) * 1e4
+    x.cols["temp_impact_shape_bps"] = (sig * x.cols["pct_adv"] ** x.cfg.impact_beta
+                                       * x.cols["plan_rate_shape"] * 1e4)
+    x.cols["perm_impact_shape_bps"] = sig * x.cols["pct_adv"] * 1e4
+    return np.full(n, NAT, np.int64)  # nothing beyond the order itself
 
 
 def _g_trades(x: _Ctx) -> np.ndarray:
@@ -705,14 +821,17 @@ def _g_parametric(x: _Ctx) -> np.ndarray:
 
 
 GROUPS: Final[dict[str, Callable[[_Ctx], np.ndarray]]] = {
-    "order": _g_order, "daily": _g_daily, "l1": _g_l1, "rv": _g_rv, "trades": _g_trades,
-    "profile": _g_profile, "regime": _g_regime, "depth": _g_depth, "parametric": _g_parametric,
+    "order": _g_order, "daily": _g_daily, "l1": _g_l1, "rv": _g_rv,
+    "session_vol": _g_session_vol, "trades": _g_trades, "profile": _g_profile,
+    "regime": _g_regime, "plan": _g_plan, "depth": _g_depth, "parametric": _g_parametric,
 }
 """Feature groups in computation order; each writes its columns and returns per-row knowledge."""
 
 
 # =========================================================================== build
 _ORDER_COLUMNS: Final = ("order_id", "symbol", "side", "qty", "decision_ts", "end_ts")
+_PLAN_INPUTS: Final = ("strategy", "plan_n_children", "plan_passive_share", "plan_front_load",
+                       "plan_timing_var_days", "plan_rate_shape")
 
 
 def build_features(orders: pd.DataFrame, *, quotes: pd.DataFrame, trades: pd.DataFrame,
@@ -787,7 +906,10 @@ def build_features(orders: pd.DataFrame, *, quotes: pd.DataFrame, trades: pd.Dat
                side=orders["side"].to_numpy(np.int64), day=day, session_ok=ok, open=op, close=cl,
                sessions=sessions, quotes=quotes, trades=trades, daily_bars=daily_bars,
                depth=depth, regimes=regimes, labels_history=labels_history,
-               calibrations=calibrations, shares_outstanding=so)
+               calibrations=calibrations, shares_outstanding=so,
+               plan={c: (orders[c].to_numpy(dtype=object).astype(str) if c == "strategy"
+                         else orders[c].to_numpy(np.float64, na_value=np.nan))
+                     for c in _PLAN_INPUTS if c in orders.columns})
     know = np.full(len(d), NAT, np.int64)
     by_group = {}
     for name, fn in GROUPS.items():

@@ -111,6 +111,7 @@ class _Fold:
     dtrain: xgb.DMatrix
     dtest: xgb.DMatrix
     y_test: NDArray[np.float64]
+    w_test: NDArray[np.float64] | None = None
 
 
 def build_folds(X: pd.DataFrame, y: ArrayLike, cv: Any, *,
@@ -131,7 +132,7 @@ def build_folds(X: pd.DataFrame, y: ArrayLike, cv: Any, *,
         dtrain = xgb.DMatrix(_matrix(xtr), yv[train], weight=None if w is None else w[train],
                              feature_names=names)
         folds.append(_Fold(dtrain, xgb.DMatrix(_matrix(xte, names), feature_names=names),
-                           yv[test]))
+                           yv[test], None if w is None else w[test]))
     if not folds:
         raise ValueError(f"cv={cv!r} yielded no folds; check its parameters against len(X)={len(X)}")
     return folds
@@ -217,7 +218,7 @@ def tune(X: pd.DataFrame, y: ArrayLike, cv: Any, *, n_trials: int = 30, seed: in
     fit_parametric : callable, optional
         Calibration-as-feature hook, fitted on each training fold (see :func:`build_folds`).
     sample_weight : array_like of float, optional
-        Training weights.
+        Training weights; the fold losses are weighted by them too.
 
     Returns
     -------
@@ -246,7 +247,7 @@ def tune(X: pd.DataFrame, y: ArrayLike, cv: Any, *, n_trials: int = 30, seed: in
             t0 = time.perf_counter()
             booster = xgb.train(booster_params, f.dtrain, params.num_boost_round)
             train_s += time.perf_counter() - t0
-            losses.append(fold_loss(f.y_test, booster.predict(f.dtest), loss))
+            losses.append(fold_loss(f.y_test, booster.predict(f.dtest), loss, f.w_test))
             if pruning and k < len(folds) - 1:
                 trial.report(float(np.mean(losses)), k)
                 if trial.should_prune():

@@ -20,6 +20,7 @@ from models.cost_models import (
     cross_validate_cost_model,
     evaluate,
     fold_loss,
+    inverse_noise_weights,
 )
 
 FAST = CostModelParams(num_boost_round=60, learning_rate=0.15, max_depth=4, nthread=1)
@@ -101,6 +102,24 @@ def test_conformal_margin_by_hand():
     np.testing.assert_array_equal(conf.apply(q[:1]), [[-1.0, 1.0, 3.0]])
 
 
+def test_scaled_conformal_margin_by_hand():
+    # scores / scale: (1/1, -1/1, 3/2, 0/4) -> sorted -1, 0, 1, 1.5; k = 3 -> margin 1.0 (sd units)
+    q = np.array([[0.0, 1.0, 2.0]] * 4)
+    conf = ConformalInterval(0.6).fit(q, [3.0, 1.0, 5.0, 2.0], scale=[1.0, 1.0, 2.0, 4.0])
+    assert conf.margin_ == 1.0
+    np.testing.assert_array_equal(conf.apply(q[:1], scale=[3.0]), [[-3.0, 1.0, 5.0]])
+    with pytest.raises(ValueError, match="pass `scale`"):
+        conf.apply(q[:1])
+
+
+def test_inverse_noise_weights_by_hand():
+    # 1 / (r^2 + 5^2) for r = 0, 5, NaN (-> median) -> 1/25, 1/50, 1/37.5; then mean 1
+    w = inverse_noise_weights([0.0, 5.0, np.nan], floor_bps=5.0)
+    raw = np.array([1 / 25, 1 / 50, (1 / 25 + 1 / 50) / 2])
+    np.testing.assert_allclose(w, raw / raw.mean())
+    assert w.mean() == pytest.approx(1.0)
+
+
 def test_evaluate_by_hand():
     # errors y - pred = 0, -1, 2: MAE 1, RMSE sqrt(5/3); TSS of y = 42/9
     y, pred = [1.0, 2.0, 4.0], [1.0, 3.0, 2.0]
@@ -120,6 +139,12 @@ def test_evaluate_by_hand():
     assert m["sqrt_mae"] == pytest.approx(2 / 3)
     assert m["improvement_sqrt_pct"] == pytest.approx(-50.0)
     assert m["truth_improvement_sqrt_pct"] == pytest.approx(100 * (1 - (2 / 3) / (1 / 3)))
+
+
+def test_weighted_fold_loss_by_hand():
+    # errors 1 and 3 with weights 3 and 1: sqrt((3*1 + 1*9) / 4) = sqrt(3); MAE (3 + 3) / 4
+    assert fold_loss([0.0, 0.0], [1.0, 3.0], "rmse", [3.0, 1.0]) == pytest.approx(np.sqrt(3))
+    assert fold_loss([0.0, 0.0], [1.0, 3.0], "mae", [3.0, 1.0]) == pytest.approx(1.5)
 
 
 def test_fold_loss_rejects_unknown_loss():

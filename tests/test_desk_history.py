@@ -20,10 +20,13 @@ from models.desk_history import (
     DeskExecutionConfig,
     DeskHistory,
     DeskHistoryConfig,
+    _MarketPath,
     calibration_frame,
     generate_parent_orders,
     load_desk_history,
+    plan_summary,
     replay_desk_history,
+    seen_volatility,
     simulate_desk_history,
 )
 from models.impact_calibration import calibrate, calibrate_file
@@ -67,7 +70,61 @@ def test_tables_meet_their_contracts(desk):
 
 def test_parent_orders_are_those_of_generate_parent_orders(market, desk):
     gen = generate_parent_orders(market, DeskHistoryConfig(n_orders=N_ORDERS))
-    pd.testing.assert_frame_equal(desk.parent_orders[gen.columns], gen)
+    cols = [c for c in gen.columns if c != "true_sigma"]
+    pd.testing.assert_frame_equal(desk.parent_orders[cols], gen[cols])
+    # the latent daily vol is kept; the physics ran on the volatility the market had seen
+    np.testing.assert_array_equal(desk.parent_orders["latent_sigma"], gen["true_sigma"])
+    seen = desk.parent_orders["true_sigma"] / desk.parent_orders["latent_sigma"]
+    assert not np.allclose(seen, 1.0)
+    assert 0.5 < np.median(seen) < 1.5  # the same scale: intraday RV tracks the daily vol
+
+
+def _quotes_with_returns(day: str, r: float, minutes: int) -> pd.DataFrame:
+    """One symbol's quotes, one a minute, mid moving by exp(+-r) alternately."""
+    ts = pd.date_range(f"{day} 14:30", periods=minutes + 1, freq="1min", tz="UTC")
+    mid = 100.0 * np.exp(r * (np.arange(minutes + 1) % 2))
+    return pd.DataFrame({"ts": ts, "available_at": ts + pd.Timedelta("1ms"), "symbol": "X",
+                         "bid_px": mid - 0.005, "ask_px": mid + 0.005,
+                         "bid_sz": 100.0, "ask_sz": 100.0})
+
+
+def test_seen_volatility_blends_yesterday_into_today_by_hand():
+    q = pd.concat([_quotes_with_returns("2024-01-02", 0.001, 390),
+                   _quotes_with_returns("2024-01-03", 0.002, 120)], ignore_index=True)
+    path = _MarketPath(q)
+    at = pd.DatetimeIndex(["2024-01-03 14:30:30", "2024-01-03 15:30:30",
+                           "2024-01-02 16:00:30"], tz="UTC").as_unit("ns").asi8
+    sig, ok = seen_volatility(path, np.array(["X"] * 3), at, blend_min=60.0)
+    # mid log returns are exactly +-r each minute (the spread is constant), so RV = r^2 * 390
+    assert ok.all()
+    assert sig[0] == pytest.approx(0.001 * np.sqrt(390), rel=1e-9)  # minute 0: yesterday's
+    # minute 60 today: w = 60 / 120, half of each day's variance
+    assert sig[1] == pytest.approx(np.sqrt(0.5 * 0.002**2 * 390 + 0.5 * 0.001**2 * 390),
+                                   rel=1e-9)
+    # the first session, 90 minutes in, has only today's part
+    assert sig[2] == pytest.approx(0.001 * np.sqrt(390), rel=1e-9)
+
+
+def test_plan_summary_by_hand():
+    t0 = pd.Timestamp("2024-01-02 14:30", tz="UTC")
+    day = pd.Timedelta(seconds=23_400)
+    orders = pd.DataFrame({"order_id": ["A", "B"], "decision_ts": [t0, t0],
+                           "end_ts": [t0 + day, t0 + day], "qty": [200.0, 200.0]})
+    ch = pd.DataFrame({"order_id": ["A", "A", "B", "B"],
+                       "decision_ts": [t0, t0 + day / 2, t0, t0 + day / 2],
+                       "qty": [100.0, 100.0, 100.0, 100.0], "kind": [0, 0, 0, 1]})
+    p = plan_summary(ch, orders, beta=0.6).set_index("order_id")
+    assert p.loc["A", "plan_n_children"] == 2
+    assert p.loc["A", "plan_passive_share"] == 0.0
+    assert p.loc["B", "plan_passive_share"] == 0.5
+    # children at tau = 0 and 1/2 day, half each: front load (0 + 1/2) / 2 = 1/4;
+    # timing variance sum_kl w_k w_l min(tau_k, tau_l) = 1/4 * 1/2 = 1/8 day
+    assert p.loc["A", "plan_front_load"] == pytest.approx(0.25)
+    assert p.loc["A", "plan_timing_var_days"] == pytest.approx(0.125)
+    # rate shape: each child w = 1/2 over a 1/2-day slot -> 1/2 * 1^0.6 each; B's passive
+    # child pays no temporary impact
+    assert p.loc["A", "plan_rate_shape"] == pytest.approx(1.0)
+    assert p.loc["B", "plan_rate_shape"] == pytest.approx(0.5)
 
 
 def test_children_respect_the_parent(desk):

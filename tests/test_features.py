@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.desk_history import DeskHistoryConfig, generate_parent_orders, simulate_desk_history
+from models.desk_history import (
+    PLAN_COLUMNS,
+    DeskHistoryConfig,
+    generate_parent_orders,
+    simulate_desk_history,
+)
 from models.features import (
     FEATURES,
     MODEL_FEATURES,
@@ -224,6 +229,16 @@ def test_matches_the_desk_point_in_time_columns(desk):
     assert knowledge_after_decision(f).empty
     assert f["implied_participation"].gt(0).all()
     assert f["regime_known"].isin(["calm", "volatile", "crisis"]).all()
+    # the plan is passed through, the strategy one-hot sums to one
+    for c in PLAN_COLUMNS:
+        np.testing.assert_allclose(f[c], po[c], rtol=1e-12)
+    onehot = f[[c for c in f.columns if c.startswith("strategy_")]].to_numpy()
+    np.testing.assert_array_equal(onehot.sum(axis=1), 1.0)
+    # sigma_seen measures, from the quotes known at the decision, the volatility the
+    # synthetic impact physics uses (the feed's latency is a constant 1 ms)
+    np.testing.assert_allclose(f["sigma_seen"], po["true_sigma"], rtol=1e-9)
+    np.testing.assert_allclose(f["timing_risk_bps"],
+                               f["sigma_seen"] * np.sqrt(po["plan_timing_var_days"]) * 1e4)
 
 
 def test_parametric_point_in_time_and_fold_contract(desk):
