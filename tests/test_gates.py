@@ -1,0 +1,371 @@
+"""Promotion gates: the config file, each gate on hand-checked numbers, the paired bootstrap."""
+
+from __future__ import annotations
+
+import doctest
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from validation import gates
+from validation.errors import GateFailed
+from validation.gates import (
+    DEFAULT_GATES_PATH,
+    GateReport,
+    GateResult,
+    evaluate_gates,
+    gate_challenger,
+    gate_oos_degradation,
+    gate_stress,
+    gate_walk_forward,
+    gates_text,
+    load_gates,
+    paired_bootstrap,
+)
+
+
+@pytest.fixture(scope="module")
+def cfg():
+    return load_gates()
+
+
+def _write(tmp_path, text, name="gates.toml"):
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+# --------------------------------------------------------------------------- config
+
+
+def test_doctests():
+    assert doctest.testmod(gates).failed == 0
+
+
+def test_default_config_values(cfg):
+    assert cfg.oos.metric == "wrmse"
+    assert cfg.oos.max_degradation_pct == 25.0
+    wf = cfg.walk_forward
+    assert (wf.metric, wf.truth_metric, wf.baseline) == ("mae", "truth_mae", "sqrt")
+    assert (wf.min_share_beating, wf.max_cv) == (0.8, 0.5)
+    st = cfg.stress
+    assert (st.max_abs_bias_sd, st.max_abs_bias_bps) == (0.5, 10.0)
+    assert (st.coverage_min, st.coverage_max, st.min_share_passing) == (0.6, 0.97, 0.75)
+    ch = cfg.challenger
+    assert (ch.n_boot, ch.confidence, ch.block, ch.max_worsening_bps, ch.seed) == (
+        2000, 0.95, 50, 0.5, 0)
+    assert cfg.source == str(DEFAULT_GATES_PATH)
+    assert cfg.text == gates_text() == DEFAULT_GATES_PATH.read_text()
+    assert cfg.render() == cfg.text
+
+
+def test_config_is_frozen(cfg):
+    with pytest.raises(ValueError, match="frozen"):
+        cfg.oos.max_degradation_pct = 99.0  # type: ignore[misc]
+
+
+def test_unknown_key_names_file_and_key(tmp_path):
+    text = gates_text().replace("seed = 0", "seed = 0\nsed = 1")
+    p = _write(tmp_path, text)
+    with pytest.raises(ValueError, match=r"gates\.toml.*unknown key `challenger\.sed`"):
+        load_gates(p)
+
+
+def test_unknown_section_names_file_and_section(tmp_path):
+    p = _write(tmp_path, gates_text() + "\n[extra]\nx = 1\n", name="mine.toml")
+    with pytest.raises(ValueError, match=r"mine\.toml.*unknown section or key \['extra'\]"):
+        load_gates(p)
+
+
+def test_missing_key_names_file_and_key(tmp_path):
+    text = "\n".join(line for line in gates_text().splitlines()
+                     if not line.startswith("max_cv"))
+    p = _write(tmp_path, text)
+    with pytest.raises(ValueError, match=r"gates\.toml.*missing key `walk_forward\.max_cv`"):
+        load_gates(p)
+
+
+def test_out_of_range_value_names_key(tmp_path):
+    p = _write(tmp_path, gates_text().replace("confidence = 0.95", "confidence = 95"))
+    with pytest.raises(ValueError, match=r"gates\.toml.*`challenger\.confidence`.*95"):
+        load_gates(p)
+
+
+def test_inverted_coverage_bounds_rejected(tmp_path):
+    p = _write(tmp_path, gates_text().replace("coverage_min = 0.6", "coverage_min = 0.99"))
+    with pytest.raises(ValueError, match=r"coverage_min \(0\.99\) must be <= coverage_max"):
+        load_gates(p)
+
+
+def test_missing_file_and_bad_toml_name_the_file(tmp_path):
+    missing = tmp_path / "nope.toml"
+    with pytest.raises(ValueError, match=r"nope\.toml: file not found"):
+        load_gates(missing)
+    with pytest.raises(ValueError, match=r"nope\.toml: file not found"):
+        gates_text(missing)
+    bad = _write(tmp_path, "[oos\nmetric = ", name="broken.toml")
+    with pytest.raises(ValueError, match=r"broken\.toml: not valid TOML"):
+        load_gates(bad)
+
+
+# --------------------------------------------------------------------------- OOS
+
+
+def test_oos_degradation_by_hand(cfg):
+    ok = gate_oos_degradation(10.0, 12.0, cfg)
+    assert ok.passed
+    assert ok.value == pytest.approx(20.0)
+    assert ok.name == "oos_degradation"
+    bad = gate_oos_degradation(10.0, 13.0, cfg)
+    assert not bad.passed
+    assert bad.value == pytest.approx(30.0)
+    assert "25.0%" in bad.detail
+    assert bad.bound == "<= 25.0%"
+    better = gate_oos_degradation(10.0, 9.0, cfg)
+    assert better.passed
+    assert better.value == pytest.approx(-10.0)
+    assert gate_oos_degradation(10.0, 12.5, cfg).passed  # exactly 25%: within the bound
+
+
+@pytest.mark.parametrize(("cv", "oos"), [(0.0, 1.0), (-1.0, 1.0), (math.nan, 1.0), (1.0, math.inf)])
+def test_oos_degradation_rejects_bad_losses(cfg, cv, oos):
+    with pytest.raises(ValueError, match="loss"):
+        gate_oos_degradation(cv, oos, cfg)
+
+
+# --------------------------------------------------------------------------- walk-forward
+
+
+def test_walk_forward_by_hand(cfg):
+    # model beats sqrt in windows 1-4, loses in window 5: share 4/5 = 0.8 >= 0.8.
+    # model_mae = [1, 2, 3, 4, 5]: mean 3, sample sd sqrt(10/4) = 1.5811, cv 0.5270 > 0.5.
+    w = pd.DataFrame({"model_mae": [1.0, 2.0, 3.0, 4.0, 5.0],
+                      "sqrt_mae": [2.0, 3.0, 4.0, 5.0, 4.0]})
+    beats, stab = gate_walk_forward(w, cfg)
+    assert beats.name == "walk_forward_beats_baseline"
+    assert beats.passed
+    assert beats.value == pytest.approx(0.8)
+    assert stab.name == "walk_forward_stability"
+    assert not stab.passed
+    assert stab.value == pytest.approx(math.sqrt(2.5) / 3)
+    # [1, 2, 3]: mean 2, sample sd 1, cv 0.5 (at the bound: passes); 1 of 3 beats: fails.
+    w2 = pd.DataFrame({"model_mae": [1.0, 2.0, 3.0], "sqrt_mae": [2.0, 2.0, 3.0]})
+    beats2, stab2 = gate_walk_forward(w2, cfg)
+    assert not beats2.passed
+    assert beats2.value == pytest.approx(1 / 3)
+    assert stab2.passed
+    assert stab2.value == pytest.approx(0.5)
+
+
+def test_walk_forward_prefers_truth_columns(cfg):
+    w = pd.DataFrame({"model_mae": [9.0, 9.0], "sqrt_mae": [1.0, 1.0],
+                      "model_truth_mae": [1.0, 1.0], "sqrt_truth_mae": [2.0, 2.0]})
+    beats, stab = gate_walk_forward(w, cfg)
+    assert beats.value == 1.0
+    assert beats.detail.startswith("truth_mae")
+    assert stab.value == 0.0
+    # an incomplete truth column falls back to the realized metric
+    w.loc[1, "sqrt_truth_mae"] = np.nan
+    beats, _ = gate_walk_forward(w, cfg)
+    assert beats.value == 0.0
+    assert beats.detail.startswith("mae")
+
+
+def test_walk_forward_missing_columns_named(cfg):
+    w = pd.DataFrame({"model_mae": [1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"lack column\(s\) \['sqrt_mae'\]"):
+        gate_walk_forward(w, cfg)
+
+
+def test_walk_forward_single_window_has_no_stability(cfg):
+    beats, stab = gate_walk_forward(pd.DataFrame({"model_mae": [1.0], "sqrt_mae": [2.0]}), cfg)
+    assert beats.passed
+    assert not stab.passed
+    assert math.isnan(stab.value)
+    assert "at least 2 windows" in stab.detail
+
+
+# --------------------------------------------------------------------------- stress
+
+
+def _stress_table():
+    return pd.DataFrame({
+        "scenario": ["calm", "vol_spike", "halt", "wide_band", "biased"],
+        "n": [100, 80, 0, 50, 60],
+        #          |bias|<=10bps  12/30=0.4sd   unscored   ok            25bps = 1.25 sd
+        "bias_bps": [1.0, 12.0, np.nan, -3.0, 25.0],
+        "noise_sd_bps": [10.0, 30.0, np.nan, 20.0, 20.0],
+        #               ok    ok    unscored  0.99 > 0.97  ok
+        "coverage_80": [0.80, 0.75, np.nan, 0.99, 0.70],
+    })
+
+
+def test_stress_by_hand(cfg):
+    # scored: calm, vol_spike, wide_band, biased (halt has n == 0); passing: calm, vol_spike.
+    r = gate_stress(_stress_table(), cfg)
+    assert r.name == "stress"
+    assert r.value == pytest.approx(0.5)
+    assert not r.passed
+    assert "2 of 4 scored" in r.detail
+    assert "wide_band (coverage 0.990 outside [0.6, 0.97])" in r.detail
+    assert "biased (|bias| 25 bps = 1.25 sd" in r.detail
+    assert "not scored: halt" in r.detail
+    assert "calm" not in r.detail
+    assert "vol_spike" not in r.detail
+
+
+def test_stress_passes_at_share(cfg):
+    t = _stress_table()
+    t.loc[t.scenario == "biased", "bias_bps"] = -8.0  # within 10 bps now: 3 of 4 = 0.75 passes
+    r = gate_stress(t, cfg)
+    assert r.passed
+    assert r.value == pytest.approx(0.75)
+
+
+def test_stress_no_scored_rows_fails_and_missing_column_named(cfg):
+    t = _stress_table().assign(n=0)
+    r = gate_stress(t, cfg)
+    assert not r.passed
+    assert math.isnan(r.value)
+    assert "no scenario scored" in r.detail
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['coverage_80'\]"):
+        gate_stress(_stress_table().drop(columns="coverage_80"), cfg)
+
+
+# --------------------------------------------------------------------------- paired bootstrap
+
+
+@pytest.mark.parametrize("block", [1, 7, 50])
+def test_bootstrap_constant_difference(block):
+    rng = np.random.default_rng(3)
+    b = rng.normal(size=503)
+    mean, lo, hi = paired_bootstrap(b + 0.5, b, n_boot=500, block=block, seed=1)
+    assert (mean, lo, hi) == pytest.approx((0.5, 0.5, 0.5), abs=1e-12)
+
+
+def test_bootstrap_iid_width_matches_normal_theory():
+    n, sd, mu = 2000, 1.0, 0.3
+    d = np.random.default_rng(11).normal(mu, sd, size=n)
+    mean, lo, hi = paired_bootstrap(d, np.zeros(n), n_boot=2000, confidence=0.95, block=1)
+    assert mean == pytest.approx(d.mean())
+    assert lo < mu < hi
+    theory = 2 * 1.96 * sd / math.sqrt(n)  # 0.0877
+    assert (hi - lo) == pytest.approx(theory, rel=0.15)
+
+
+def test_block_bootstrap_widens_interval_under_autocorrelation():
+    # AR(1) with phi = 0.9: the long-run sd of the mean is sqrt((1+phi)/(1-phi)) = 4.4x the
+    # iid one, which the iid bootstrap misses and blocks of 50 largely recover.
+    rng = np.random.default_rng(5)
+    n, phi = 4000, 0.9
+    e = rng.normal(size=n)
+    d = np.empty(n)
+    d[0] = e[0]
+    for t in range(1, n):
+        d[t] = phi * d[t - 1] + e[t]
+    _, lo1, hi1 = paired_bootstrap(d, np.zeros(n), n_boot=1000, block=1)
+    _, lo50, hi50 = paired_bootstrap(d, np.zeros(n), n_boot=1000, block=50)
+    assert (hi50 - lo50) > 2.5 * (hi1 - lo1)
+
+
+def test_bootstrap_is_seeded_and_validates():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=200), rng.normal(size=200)
+    assert paired_bootstrap(a, b, seed=4) == paired_bootstrap(a, b, seed=4)
+    with pytest.raises(ValueError, match=r"block.*\[1, 100\]"):
+        paired_bootstrap(a, b, block=101)
+    with pytest.raises(ValueError, match="has 200 values but"):
+        paired_bootstrap(a, b[:-1])
+    with pytest.raises(ValueError, match="non-finite"):
+        paired_bootstrap(np.r_[a[:-1], np.nan], b)
+    with pytest.raises(ValueError, match="confidence"):
+        paired_bootstrap(a, b, confidence=1.0)
+
+
+# --------------------------------------------------------------------------- challenger
+
+
+def test_challenger_refuses_uniformly_worse_and_accepts_equal(cfg):
+    err = np.random.default_rng(2).normal(0, 20, size=1000)
+    worse = gate_challenger(err + np.sign(err) * 1.0, err, cfg)  # |err| larger by 1 bps each
+    assert not worse.passed
+    assert worse.value == pytest.approx(1.0)
+    assert "95% CI [+1, +1]" in worse.detail
+    equal = gate_challenger(-err, err, cfg)  # same absolute errors
+    assert equal.passed
+    assert equal.value == 0.0
+    better = gate_challenger(0.5 * err, err, cfg)
+    assert better.passed
+    assert better.value < 0
+
+
+def test_challenger_requires_same_holdout(cfg):
+    a = pd.Series([1.0] * 200, index=range(200))
+    b = pd.Series([1.0] * 200, index=range(1, 201))
+    with pytest.raises(ValueError, match="same holdout"):
+        gate_challenger(a, b, cfg)
+
+
+# --------------------------------------------------------------------------- report
+
+
+def test_report_markdown_dict_and_frame(cfg):
+    rep = evaluate_gates(cfg=cfg, cv_loss=10.0, oos_loss=12.0, stress=_stress_table())
+    assert [r.name for r in rep.results] == ["oos_degradation", "stress"]
+    assert not rep.passed
+    assert rep.failures == [f"stress: {rep.results[1].detail}"]
+    md = rep.to_markdown()
+    assert "| oos_degradation | PASS | 20 | <= 25.0% |" in md
+    assert "| stress | FAIL | 0.5 |" in md
+    assert "**Promotion gates: FAIL** (1 of 2 passed)" in md
+    assert "```toml\n" + cfg.text.rstrip("\n") + "\n```" in md
+    assert rep.to_markdown(config_text="[x]\ny = 1").endswith("```toml\n[x]\ny = 1\n```\n")
+    d = json.loads(json.dumps(rep.to_dict()))
+    assert d["passed"] is False
+    assert d["n_gates"] == 2
+    assert d["config"] == cfg.text
+    assert d["results"][0] == {"name": "oos_degradation", "passed": True,
+                               "value": pytest.approx(20.0), "bound": "<= 25.0%",
+                               "detail": rep.results[0].detail}
+    frame = rep.to_frame()
+    assert list(frame.columns) == ["name", "passed", "value", "bound", "detail"]
+    assert frame["passed"].tolist() == [True, False]
+    with pytest.raises(GateFailed, match="stress: 2 of 4"):
+        rep.raise_for_failures()
+
+
+def test_evaluate_gates_skips_gates_without_input(cfg):
+    rep = evaluate_gates(cfg=cfg, cv_loss=10.0, oos_loss=11.0)
+    assert [r.name for r in rep.results] == ["oos_degradation"]
+    assert rep.passed
+    rep.raise_for_failures()
+    # no champion yet: the challenger gate is skipped
+    rep = evaluate_gates(cfg=cfg, challenger_err=np.ones(200))
+    assert rep.results == []
+    assert not rep.passed
+    with pytest.raises(GateFailed, match="no promotion gate ran"):
+        rep.raise_for_failures()
+    w = pd.DataFrame({"model_mae": [1.0, 1.1], "sqrt_mae": [2.0, 2.0]})
+    rep = evaluate_gates(cfg=cfg, walk_forward=w, challenger_err=np.ones(200),
+                         champion_err=np.ones(200))
+    assert [r.name for r in rep.results] == [
+        "walk_forward_beats_baseline", "walk_forward_stability", "challenger_vs_champion"]
+    assert rep.passed
+    with pytest.raises(ValueError, match="both `cv_loss` and `oos_loss`"):
+        evaluate_gates(cfg=cfg, cv_loss=1.0)
+    with pytest.raises(ValueError, match="without `challenger_err`"):
+        evaluate_gates(cfg=cfg, champion_err=np.ones(200))
+
+
+def test_config_built_in_code_is_rendered(cfg):
+    code = gates.GateConfig.model_validate(cfg.model_dump(exclude={"source", "text"}))
+    assert code.text == ""
+    assert code == cfg.model_copy(update={"source": "", "text": ""})
+    rendered = code.render()
+    assert "[challenger]\nn_boot = 2000\n" in rendered
+    assert 'metric = "wrmse"' in rendered
+    assert "```toml\n[oos]" in GateReport([GateResult("x", True, 1.0, "b", "d")],
+                                          config_text=rendered).to_markdown()
