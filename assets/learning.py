@@ -11,6 +11,7 @@ from typing import Any
 import dagster as dg
 import numpy as np
 import pandas as pd
+import xgboost as xgb
 
 from assets._meta import content_hash, frame_metadata
 from assets._plots import reports_dir
@@ -29,7 +30,9 @@ class TrainingParams(dg.Config):
     n_splits: int = 5
     embargo_pct: float = 0.01
     holdout_fraction: float = 0.2
+    holdout_embargo_hours: float = 24.0
     noise_floor_bps: float = 5.0
+    shuffle_labels: bool = False
     seed: int = 0
 
 
@@ -168,25 +171,72 @@ def _plots(hold: pd.DataFrame, pred: np.ndarray, band: np.ndarray, importance: d
     return {k: str(v) for k, v in paths.items()}
 
 
-@dg.asset(
-    key=["cost_model", "synth"],
-    group_name="learning",
+HOLDOUT_KEY = dg.AssetKey(["validation", "holdout_predictions", "synth"])
+COST_MODEL_KEY = dg.AssetKey(["cost_model", "synth"])
+SOURCE_PARTITIONS = ["raw/synth/quotes", "raw/synth/trades", "raw/synth/daily_bars",
+                     "raw/synth/membership", "raw/synth/ground_truth",
+                     "execution/synth/parent_orders", "execution/synth/child_fills",
+                     "labels/synth", "features/synth", "training_set/synth"]
+
+
+def _iso(t: Any) -> str:
+    return pd.Timestamp(t).isoformat()
+
+
+def _cv_report(cvres: Any, cv_scheme: str, out: Any) -> tuple[str, str]:
+    """Stage 1 report: per-fold purged-CV metrics (markdown) and a plot of them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = [c for c in ("fold", "n_train", "n_test", "mae", "rmse", "r2", "truth_mae",
+                        "sqrt_truth_mae", "r2_over_oracle", "coverage_80")
+            if c in cvres.folds.columns]
+    table = cvres.folds[cols]
+    md = (f"# Stage 1 — in-sample purged CV\n\nScheme: `{cv_scheme}`; each fold trains on the "
+          "rest minus purged and embargoed orders.\n\n" + table.round(3).to_markdown(index=False)
+          + "\n\nPooled out-of-fold: " + ", ".join(
+              f"{k} {v:.3f}" for k, v in cvres.metrics.items()
+              if k in ("mae", "rmse", "truth_mae", "r2_over_oracle", "coverage_80")))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for c in ("truth_mae", "sqrt_truth_mae", "mae"):
+        if c in table:
+            ax.plot(table["fold"], table[c], marker="o", label=c)
+    ax.set_xlabel("fold")
+    ax.set_ylabel("bps")
+    ax.set_title("Purged CV by fold")
+    ax.legend()
+    fig.tight_layout()
+    path = out / "cv_folds.png"
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return md, str(path)
+
+
+@dg.multi_asset(
+    name="synth_cost_model",
     ins={"training_set": dg.AssetIn(_TRAINING_KEY)},
-    description="XGBoost mean and quantile cost models tuned with Optuna on purged K-fold, "
-    "scored on a later holdout against baselines and the truth; the MLflow run is linked.",
+    outs={"cost_model": dg.AssetOut(
+              key=COST_MODEL_KEY, group_name="learning", description="XGBoost mean and quantile cost models tuned "
+              "with Optuna on purged K-fold (stage 1), with their training and holdout windows, "
+              "dataset digests and the linked MLflow run."),
+          "holdout": dg.AssetOut(
+              key=HOLDOUT_KEY, group_name="validation", description="Predictions on the later "
+              "holdout, fixed before any tuning (stage 2 input): mean, band, baselines, truth.")},
 )
 def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
-                     training_set: pd.DataFrame, mlflow: MLflowResource) -> dg.MaterializeResult:
-    import xgboost as xgb
-
+                     training_set: pd.DataFrame, mlflow: MLflowResource):
     from models.cost_models import (
         ATHLBaseline,
         ConformalInterval,
+        CostModelBundle,
         MeanCostModel,
         QuantileCostModel,
         SquareRootBaseline,
         cross_validate_cost_model,
         evaluate,
+        fold_loss,
         inverse_noise_weights,
     )
     from models.features import MODEL_FEATURES
@@ -195,12 +245,19 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
 
     ds = training_set
     feats = [c for c in MODEL_FEATURES if c in ds.columns] + ["qty", "shares_outstanding"]
+    # the holdout is fixed first, by time, before any tuning: the last orders; training keeps
+    # only orders whose label ended an embargo before the holdout's first decision
     cut = int(len(ds) * (1 - config.holdout_fraction))
     hold_start = ds["decision_ts"].iloc[cut]
+    embargo = pd.Timedelta(hours=config.holdout_embargo_hours)
     train = ds.iloc[:cut]
-    train = train[train["t1"] < hold_start].reset_index(drop=True)  # purge into the holdout
+    train = train[train["t1"] + embargo < hold_start].reset_index(drop=True)
     hold = ds.iloc[cut:].reset_index(drop=True)
-    X, y = train[feats], train["is_bps"].to_numpy()
+    y = train["is_bps"].to_numpy()
+    if config.shuffle_labels:  # a deliberately degraded model, for gate drills
+        y = np.random.default_rng(config.seed).permutation(y)
+        context.log.warning("training on SHUFFLED labels: this model must fail its gates")
+    X = train[feats]
     # WLS: each order weighs by the inverse of its timing-noise variance, known pre-trade
     w = inverse_noise_weights(train["timing_risk_bps"], config.noise_floor_bps)
 
@@ -230,13 +287,18 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
     # the band's margin from the purged out-of-fold quantiles of every training regime
     conformal = ConformalInterval(0.8).fit(cvres.oof[["p10", "p50", "p90"]].to_numpy(), y,
                                            _scale(train))
-    pred = mean.predict(hold[feats])
-    band = conformal.apply(qmodel.predict(hold[feats]), _scale(hold))
+    bundle = CostModelBundle(mean.booster_, qmodel.booster_, feats, conformal.margin_,
+                             config.noise_floor_bps)
+    pred, lo, hi = bundle.predict(hold)
+    band = np.column_stack([lo, hi])
     baselines = {"sqrt": SquareRootBaseline().fit(train, y).predict(hold),
                  "athl": ATHLBaseline().fit(train, y).predict(hold)}
-    holdout = evaluate(hold["is_bps"].to_numpy(), pred, truth=hold["truth_bps"].to_numpy(),
-                       q_lo=band[:, 0], q_mid=band[:, 1] if band.shape[1] > 2 else None,
-                       q_hi=band[:, -1], baseline_pred=baselines)
+    yh = hold["is_bps"].to_numpy()
+    holdout = evaluate(yh, pred, truth=hold["truth_bps"].to_numpy(), q_lo=lo, q_hi=hi,
+                       baseline_pred=baselines)
+    w_hold = inverse_noise_weights(hold["timing_risk_bps"], config.noise_floor_bps)
+    holdout["wrmse"] = fold_loss(yh, pred, "rmse", w_hold)
+    cv_wrmse = float(np.mean(cvres.fold_losses))
 
     booster = mean.booster_
     dmat = xgb.DMatrix(hold[feats].to_numpy(np.float32), feature_names=feats)
@@ -245,9 +307,19 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
     out = reports_dir() / "cost_model_synth"
     out.mkdir(parents=True, exist_ok=True)
     plots = _plots(hold, pred, band, booster.get_score(importance_type="gain"), shap_mean, out)
+    cv_md, cv_plot = _cv_report(cvres, cv_scheme, out)
+    (out / "stage1_cv.md").write_text(cv_md)
 
+    windows = {"train_start": _iso(train["decision_ts"].min()),
+               "train_end": _iso(train["decision_ts"].max()),
+               "train_max_t1": _iso(train["t1"].max()), "holdout_start": _iso(hold_start),
+               "holdout_end": _iso(hold["decision_ts"].max()),
+               "embargo_s": str(embargo.total_seconds())}
+    digests = {"dataset_digest_train": content_hash(train),
+               "dataset_digest_holdout": content_hash(hold)}
     tags = {"dagster_run_id": context.run.run_id, "code_version": _git_sha(),
-            "cv_scheme": cv_scheme, "dataset": "synth desk history"}
+            "cv_scheme": cv_scheme, "dataset": "synth desk history",
+            "shuffled_labels": str(config.shuffle_labels).lower(), **windows, **digests}
     with mlflow.start_run(experiment="cost_model_xgboost", run_name="synth_mean_quantile",
                           tags=tags) as ml:
         run_id = ml.active_run().info.run_id
@@ -261,37 +333,56 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
         ml.log_metrics({f"holdout_{k}": float(v) for k, v in holdout.items()
                         if np.isfinite(v)})
         ml.log_metrics({f"cv_{k}": float(v) for k, v in cvres.metrics.items() if np.isfinite(v)})
-        ml.log_metrics({"pbo": float(tuned.pbo) if tuned.pbo is not None else float("nan"),
+        ml.log_metrics({"cv_wrmse": cv_wrmse,
+                        "pbo": float(tuned.pbo) if tuned.pbo is not None else float("nan"),
                         "tuning_s": tune_s, "tuning_overhead_pct": float(tuned.overhead_pct)})
         mlflow.log_dataset(ml, train[["order_id", "decision_ts", "t1", *feats, "is_bps"]],
                            name="synth_train", context="training", time_col="decision_ts",
-                           digest=content_hash(train))
+                           digest=digests["dataset_digest_train"])
         mlflow.log_dataset(ml, hold[["order_id", "decision_ts", "t1", *feats, "is_bps"]],
                            name="synth_holdout", context="evaluation", time_col="decision_ts",
-                           digest=content_hash(hold))
-        for path in plots.values():
+                           digest=digests["dataset_digest_holdout"])
+        for path in [*plots.values(), cv_plot]:
             ml.log_artifact(path, artifact_path="plots")
+        ml.log_artifact(str(out / "stage1_cv.md"), artifact_path="reports")
         model_uri = mlflow.log_xgboost(ml, booster, name="mean_model",
                                        input_example=hold[feats].head(5),
                                        predictions=pred[:5])
+        bundle_dir = bundle.save(settings.home() / "models" / run_id)
+        ml.log_artifacts(str(bundle_dir), artifact_path="bundle")
         ml.log_dict(tuned.loss_matrix.to_dict(), "tuning/loss_matrix.json")
     mlflow.trial_runs(experiment="cost_model_xgboost", parent_run_id=run_id, trials=[
         {"number": t.number, "params": t.params, "value": t.value, "state": t.state.name}
         for t in tuned.study.trials])
 
     keep = ("truth_mae", "sqrt_truth_mae", "truth_r2", "oracle_r2", "r2_over_oracle",
-            "coverage_80", "mae", "rmse", "r2", "improvement_sqrt_pct")
-    return dg.MaterializeResult(metadata={
-        "mlflow_run_id": run_id,
-        "mlflow_tracking_uri": mlflow.tracking_uri,
-        "mlflow_model_uri": model_uri,
-        "holdout": dg.MetadataValue.json({k: round(float(holdout[k]), 4) for k in keep
-                                          if k in holdout}),
+            "coverage_80", "mae", "rmse", "r2", "improvement_sqrt_pct", "wrmse")
+    summary = {
+        "mlflow_run_id": run_id, "model_uri": model_uri, "bundle_dir": str(bundle_dir),
+        "features": feats, "params": tuned.best_params.model_dump(),
+        "noise_floor_bps": config.noise_floor_bps, "conformal_margin": conformal.margin_,
+        "cv_scheme": cv_scheme, "cv_wrmse": cv_wrmse, "cv_metrics": cvres.metrics,
+        "holdout": {k: float(holdout[k]) for k in keep if k in holdout},
         "pbo": float(tuned.pbo) if tuned.pbo is not None else None,
-        "best_cv_loss_bps": float(tuned.best_value),
-        "tuning_s": round(tune_s, 2),
+        "shuffled_labels": config.shuffle_labels, "source_partitions": SOURCE_PARTITIONS,
+        "dagster_run_id": context.run.run_id, "code_version": tags["code_version"],
+        **windows, **digests}
+    preds = hold[["order_id", "decision_ts", "t1", "is_bps", "truth_bps", "timing_risk_bps",
+                  *feats]].copy()
+    preds = preds.loc[:, ~preds.columns.duplicated()]
+    preds["pred_bps"], preds["lo80_bps"], preds["hi80_bps"] = pred, lo, hi
+    preds["noise_sd_bps"] = bundle.scale(hold)
+    for k, v in baselines.items():
+        preds[f"{k}_bps"] = v
+    yield dg.Output(summary, output_name="cost_model", metadata={
+        "mlflow_run_id": run_id, "mlflow_tracking_uri": mlflow.tracking_uri,
+        "mlflow_model_uri": model_uri,
+        "holdout": dg.MetadataValue.json(summary["holdout"]),
+        "pbo": summary["pbo"], "best_cv_loss_bps": float(tuned.best_value),
+        "tuning_s": round(tune_s, 2), "stage1_report": dg.MetadataValue.md(cv_md),
         "plots": dg.MetadataValue.json(sorted(os.path.basename(p) for p in plots.values())),
     })
+    yield dg.Output(preds, output_name="holdout", metadata=frame_metadata(preds))
 
 
 def learning_assets() -> list[dg.AssetsDefinition]:

@@ -19,8 +19,10 @@ Hyperparameters live once, in :class:`CostModelParams`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
@@ -37,6 +39,7 @@ __all__ = [
     "ATHLBaseline",
     "CVResult",
     "ConformalInterval",
+    "CostModelBundle",
     "CostModelParams",
     "MeanCostModel",
     "QuantileCostModel",
@@ -602,3 +605,59 @@ def _metrics(y: Floats, part: pd.DataFrame, truth: Floats | None, quantiles: boo
         m.update(pinball_p10=raw["pinball_p10"], pinball_p90=raw["pinball_p90"],
                  raw_coverage_80=raw["coverage_80"])
     return m
+
+
+class CostModelBundle:
+    """A trained cost model as it is deployed: mean and quantile boosters, the conformal margin.
+
+    ``predict(frame) -> (mean, lo, hi)`` in bps: the mean model, and the 80% band of the
+    quantile model widened by ``margin`` times each order's noise scale
+    ``sqrt(timing_risk_bps^2 + noise_floor_bps^2)`` (the scaled conformal calibration of the
+    training run). :meth:`save` / :meth:`load` keep it in a folder (``mean.json``,
+    ``quantile.json`` in XGBoost's JSON format, ``bundle.json``).
+    """
+
+    def __init__(self, mean: xgb.Booster, quantile: xgb.Booster, features: Sequence[str],
+                 margin: float, noise_floor_bps: float) -> None:
+        self.mean, self.quantile = mean, quantile
+        self.features = list(features)
+        self.margin, self.noise_floor_bps = float(margin), float(noise_floor_bps)
+
+    def scale(self, frame: pd.DataFrame) -> Floats:
+        """Noise sd of each order (bps): the conformal unit."""
+        r = frame["timing_risk_bps"].to_numpy(np.float64) if "timing_risk_bps" in frame \
+            else np.full(len(frame), np.nan)
+        med = np.nanmedian(r) if np.isfinite(r).any() else 0.0
+        r = np.where(np.isfinite(r), r, med)
+        return np.sqrt(r * r + self.noise_floor_bps ** 2)
+
+    def predict(self, frame: pd.DataFrame) -> tuple[Floats, Floats, Floats]:
+        missing = [c for c in self.features if c not in frame.columns]
+        if missing:
+            raise ValueError(f"the cost model needs feature column(s) {missing}")
+        d = xgb.DMatrix(_matrix(frame, self.features), feature_names=self.features)
+        mean = self.mean.predict(d).astype(np.float64)
+        q = np.sort(self.quantile.predict(d).astype(np.float64).reshape(len(frame), -1), axis=1)
+        m = self.margin * self.scale(frame)
+        return mean, q[:, 0] - m, q[:, -1] + m
+
+    def save(self, folder: str | Path) -> Path:
+        out = Path(folder)
+        out.mkdir(parents=True, exist_ok=True)
+        self.mean.save_model(str(out / "mean.json"))
+        self.quantile.save_model(str(out / "quantile.json"))
+        (out / "bundle.json").write_text(json.dumps({
+            "features": self.features, "margin": self.margin,
+            "noise_floor_bps": self.noise_floor_bps}, indent=2))
+        return out
+
+    @classmethod
+    def load(cls, folder: str | Path) -> CostModelBundle:
+        f = Path(folder)
+        if not (f / "bundle.json").is_file():
+            raise FileNotFoundError(f"{f}: no bundle.json; not a saved cost model")
+        meta = json.loads((f / "bundle.json").read_text())
+        mean, quant = xgb.Booster(), xgb.Booster()
+        mean.load_model(str(f / "mean.json"))
+        quant.load_model(str(f / "quantile.json"))
+        return cls(mean, quant, meta["features"], meta["margin"], meta["noise_floor_bps"])

@@ -13,6 +13,7 @@ import dagster as dg
 from assets.cleansed import cleansed_table
 from assets.execution import execution_assets, replay_assets
 from assets.learning import learning_assets
+from assets.validation import validation_assets
 from assets.sources import (
     bitmex_assets,
     landing_assets,
@@ -61,6 +62,7 @@ def build_definitions() -> dg.Definitions:
         *universe_assets("synth"),
         *execution_assets(),
         *learning_assets(),
+        *validation_assets(),
     ]
     data = settings.data_dir()
     if data is not None:

@@ -120,6 +120,12 @@ class MLflowResource(dg.ConfigurableResource):
         with mlflow.start_run(experiment_id=exp_id, run_name=run_name, tags=tags or {}):
             yield mlflow
 
+    @contextlib.contextmanager
+    def resume_run(self, run_id: str) -> Iterator[Any]:
+        """Reopen run ``run_id`` (e.g. to attach a validation stage's report to the model's run)."""
+        mlflow = self._mlflow()
+        with mlflow.start_run(run_id=run_id):
+            yield mlflow
 
     def log_dataset(self, mlflow: Any, df: Any, *, name: str, context: str,
                     time_col: str | None = None, digest: str | None = None) -> None:
