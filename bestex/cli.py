@@ -163,7 +163,7 @@ def cmd_calibrate_impact(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import run_demo
 
-    return run_demo(real_data=not args.synthetic_only)
+    return run_demo(real_data=not args.synthetic_only, degraded=args.degraded_challenger)
 
 
 def cmd_ui(args: argparse.Namespace) -> int:
@@ -185,6 +185,93 @@ def cmd_ui(args: argparse.Namespace) -> int:
                                 "-m", "pipelines.definitions"], env=env)
     finally:
         mlflow_proc.terminate()
+
+
+# ----------------------------------------------------------------------------- registry
+def _job_run(job_name: str, op: str, config: dict[str, Any]) -> Any:
+    """Run a promotion job in process, recorded in the instance under ``BESTEX_HOME``."""
+    from pipelines import promotion
+    from pipelines.demo import _QUIET, _instance
+
+    job = {"promote": promotion.promote, "rollback": promotion.rollback}[job_name]
+    return job.execute_in_process(run_config={**_QUIET, "ops": {op: {"config": config}}},
+                                  instance=_instance(), raise_on_error=False)
+
+
+def _job_error(result: Any) -> BaseException | None:
+    for ev in result.all_events:
+        if ev.is_failure and ev.event_specific_data is not None:
+            err = ev.event_specific_data.error
+            while err is not None and err.cause is not None:
+                err = err.cause
+            return RuntimeError(err.message.strip() if err is not None else "failed")
+    return None
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from pipelines.registry import default_registry
+
+    reg = default_registry()
+    info = reg.version(args.version)  # a clear error for an unknown version
+    if not info.gates_passed and not args.override:
+        from pipelines.registry import PromotionRefused
+
+        try:
+            reg.promote(args.version, reason=args.reason, user=args.user)
+        except PromotionRefused as exc:  # recorded in the audit table as "refused"
+            reasons = "\n  ".join(exc.reasons) or "gates not evaluated"
+            print(f"bestex: promotion of v{args.version} refused: its gates failed:\n"
+                  f"  {reasons}\n(promote anyway with --override REASON; the override is "
+                  "recorded)", file=sys.stderr)
+            return 1
+    result = _job_run("promote", "promote_version", {
+        "version": str(args.version), "reason": args.reason, "override": args.override,
+        "user": args.user})
+    if not result.success:
+        print(f"bestex: error: {_job_error(result)}", file=sys.stderr)
+        return 1
+    out = result.output_for_node("promote_version")
+    print(f"v{out['version']} is champion" + (" (OVERRIDE recorded)" if args.override else "")
+          + f"; promotion report {out['report']}")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    result = _job_run("rollback", "rollback_champion", {"reason": args.reason,
+                                                        "user": args.user})
+    if not result.success:
+        print(f"bestex: error: {_job_error(result)}", file=sys.stderr)
+        return 1
+    print(f"rolled back: v{result.output_for_node('rollback_champion')['version']} is champion")
+    return 0
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from pipelines.registry import default_registry, format_lineage
+
+    reg = default_registry()
+    v = args.version
+    if v in ("champion", "challenger"):
+        info = reg.champion() if v == "champion" else reg.challenger()
+        if info is None:
+            raise BadInput(f"no {v} registered yet; run `make demo` first")
+        v = info.version
+    lineage = reg.lineage(v)
+    print(format_lineage(lineage))
+    return 0 if lineage["proof"].get("holds") else 1
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from pipelines.registry import default_registry
+
+    reg = default_registry()
+    import pandas as pd
+
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(reg.versions().to_string(index=False))
+        print()
+        print(reg.audit().tail(args.audit).to_string(index=False))
+    return 0
 
 
 # ----------------------------------------------------------------------------- main
@@ -226,7 +313,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="materialize the whole asset graph and print a summary")
     d.add_argument("--synthetic-only", action="store_true", help="skip the real data sets")
+    d.add_argument("--degraded-challenger", action="store_true",
+                   help="drill: retrain the cost model on shuffled labels and run it through "
+                        "validation and the gates (it must be refused)")
     d.set_defaults(func=cmd_demo)
+
+    pr = sub.add_parser("promote", help="make a registered cost-model version the champion")
+    pr.add_argument("version")
+    pr.add_argument("--reason", required=True, help="why (recorded in the audit trail)")
+    pr.add_argument("--override", default=None,
+                    help="promote although the gates failed; the reason is recorded")
+    pr.add_argument("--user", default=None, help="who (default: $BESTEX_USER or the login)")
+    pr.set_defaults(func=cmd_promote)
+
+    rb = sub.add_parser("rollback", help="restore the previous champion")
+    rb.add_argument("--reason", required=True)
+    rb.add_argument("--user", default=None)
+    rb.set_defaults(func=cmd_rollback)
+
+    ln = sub.add_parser("lineage", help="the chain from a model version back to its data, and "
+                                        "the proof that its holdout follows its training")
+    ln.add_argument("version", help="a version number, or champion / challenger")
+    ln.set_defaults(func=cmd_lineage)
+
+    md = sub.add_parser("models", help="registered versions and the audit trail")
+    md.add_argument("--audit", type=int, default=20, help="last audit rows to show")
+    md.set_defaults(func=cmd_models)
 
     u = sub.add_parser("ui", help="start the Dagster UI and the MLflow UI on 127.0.0.1")
     u.set_defaults(func=cmd_ui)

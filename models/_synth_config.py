@@ -11,6 +11,7 @@ from typing import Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "HaltConfig",
     "ImpactConfig",
     "MembershipConfig",
     "MicrostructureConfig",
@@ -260,6 +261,34 @@ class MembershipConfig(_Frozen):
         return self
 
 
+class HaltConfig(_Frozen):
+    """A trading halt: no quote and no continuous trade prints inside the window.
+
+    Parameters
+    ----------
+    at : float
+        Session of the halt as a fraction of the sample (``floor(at * n_sessions)``, as
+        ``ScenarioConfig.flash_crash_at``).
+    start : datetime.time
+        New York time the halt starts.
+    minutes : float, default=5
+        Length of the halt (5-minute LULD pauses; 15 minutes for a Level-1 market-wide halt).
+    symbols : tuple of int or None, default=None
+        Indices of the halted symbols (``None``: market-wide); indices ``>= n_symbols`` are
+        ignored.
+
+    Notes
+    -----
+    The mid keeps moving under the halt (prices reopen where the latent path went); auction
+    prints at the open and the close stand.
+    """
+
+    at: float = Field(ge=0.0, lt=1.0)
+    start: dt.time
+    minutes: float = Field(default=5.0, gt=0.0, le=390.0)
+    symbols: tuple[int, ...] | None = None
+
+
 class ScenarioConfig(_Frozen):
     """Stress scenarios (REFERENCES.md §5 multipliers); placed by fraction of the sample.
 
@@ -282,6 +311,13 @@ class ScenarioConfig(_Frozen):
         First session of the crisis week as a fraction of the sample; ``None`` disables it.
     crisis_week_sessions : int, default=5
         Length of the crisis week; those sessions are forced into the last regime ("crisis").
+    gap_at : float or None, default=None
+        Session of a market-wide overnight gap as a fraction of the sample; ``None`` disables it.
+    gap_return : float, default=-0.05
+        The gap: every symbol's open moves by this simple return on top of its usual overnight
+        move (2015-08-24: the E-mini was limit-down 5% before the open).
+    halts : tuple of HaltConfig, default=()
+        Trading halts (intraday markets only).
     """
 
     flash_crash_at: float | None = Field(default=0.4, ge=0.0, lt=1.0)
@@ -296,6 +332,9 @@ class ScenarioConfig(_Frozen):
     flash_rebound: float = Field(default=0.8, ge=0.0, le=1.0)
     crisis_week_at: float | None = Field(default=0.67, ge=0.0, lt=1.0)
     crisis_week_sessions: int = Field(default=5, ge=1)
+    gap_at: float | None = Field(default=None, ge=0.0, lt=1.0)
+    gap_return: float = Field(default=-0.05, gt=-0.9, lt=1.0)
+    halts: tuple[HaltConfig, ...] = ()
 
 
 class ImpactConfig(_Frozen):

@@ -132,6 +132,12 @@ def scenario_sessions(cfg: SyntheticMarketConfig) -> tuple[int | None, np.ndarra
     return flash, crisis
 
 
+def gap_session(cfg: SyntheticMarketConfig) -> int | None:
+    """Index of the session opening with the scenario's market-wide gap (None: no gap)."""
+    at = cfg.scenarios.gap_at
+    return None if at is None else int(np.floor(at * cfg.n_sessions))
+
+
 def regime_path(cfg: SyntheticMarketConfig, rng: np.random.Generator,
                 crisis: np.ndarray) -> np.ndarray:
     """Daily Markov chain of regime states; the crisis-week sessions are forced to the last state."""
@@ -206,7 +212,8 @@ def daily_only_bars(cfg: SyntheticMarketConfig, sessions: Sessions, params: Symb
 
     ``log C_t = log C_{t-1} + sqrt(f_on) sigma_t e1 + sqrt(1 - f_on) sigma_t e2`` (market factor
     mixed in as intraday), Student-t ``e``; high/low extend the body by an exponential excursion of
-    scale 0.6 intraday sd; the flash-crash session's low reaches the configured drop.
+    scale 0.6 intraday sd; the flash-crash session's low reaches the configured drop; the gap
+    session's open carries ``scenarios.gap_return`` (halts have no daily effect).
     """
     v, m = cfg.volatility, cfg.micro
     n, d = sigma.shape
@@ -217,6 +224,9 @@ def daily_only_bars(cfg: SyntheticMarketConfig, sessions: Sessions, params: Symb
     frac = sessions.seconds / FULL_SESSION_S
     sd_day = sigma * np.sqrt((1 - f_on) * frac)[None, :]
     gap = sigma * np.sqrt(f_on) * e_gap
+    g_idx = gap_session(cfg)
+    if g_idx is not None:
+        gap[:, g_idx] += np.log1p(cfg.scenarios.gap_return)
     intra = sd_day * e_day
     t_idx = np.arange(d)[None, :]
     active = (t_idx >= first[:, None]) & (t_idx <= last[:, None])

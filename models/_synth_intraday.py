@@ -6,6 +6,7 @@ Vectorized over (active symbols x quote steps) of one session; see ``docs/synthe
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -83,6 +84,39 @@ def flash_window(cfg: SyntheticMarketConfig, date: pd.Timestamp, open_ns: int,
 
 
 @dataclass(frozen=True)
+class HaltWindow:
+    """A halt of one session: ``[start_ns, end_ns)`` (int ns UTC) over the halted symbols
+    (``halted``: boolean mask over the session's active symbols)."""
+
+    start_ns: int
+    end_ns: int
+    halted: np.ndarray
+
+
+def halt_windows(cfg: SyntheticMarketConfig, session: int, date: pd.Timestamp,
+                 active: np.ndarray) -> list[HaltWindow]:
+    """The ``scenarios.halts`` falling on session index ``session`` (``floor(at * n_sessions)``)."""
+    out = []
+    for h in cfg.scenarios.halts:
+        if int(np.floor(h.at * cfg.n_sessions)) != session:
+            continue
+        local = pd.Timestamp(dt.datetime.combine(date.date(), h.start), tz=NY)
+        start = int(local.tz_convert("UTC").value)
+        halted = (np.ones(len(active), bool) if h.symbols is None
+                  else np.isin(active, np.asarray(h.symbols, np.int64)))
+        out.append(HaltWindow(start, start + round(h.minutes * 60e9), halted))
+    return out
+
+
+def _halted(halts: Sequence[HaltWindow], sym: np.ndarray, ts: np.ndarray) -> np.ndarray:
+    """Rows (active-symbol index ``sym``, time ``ts``) inside a halt of their symbol."""
+    out = np.zeros(len(ts), bool)
+    for h in halts:
+        out |= h.halted[sym] & (ts >= h.start_ns) & (ts < h.end_ns)
+    return out
+
+
+@dataclass(frozen=True)
 class SessionOut:
     """One session's rows (numpy arrays; symbol = index into the symbol table)."""
 
@@ -123,7 +157,8 @@ def simulate_session(cfg: SyntheticMarketConfig, *, open_ns: int, close_ns: int,
                      active: np.ndarray, state: int, sigma: np.ndarray, vmult: np.ndarray,
                      log_open: np.ndarray, spread_bps: np.ndarray, trades_per_min: np.ndarray,
                      mean_trade_size: np.ndarray, depth_lots: np.ndarray,
-                     flash: FlashWindow | None, rng: np.random.Generator) -> SessionOut:
+                     flash: FlashWindow | None, rng: np.random.Generator,
+                     halts: Sequence[HaltWindow] = ()) -> SessionOut:
     """Simulate one session for the ``active`` symbols (all per-symbol arrays are over ``active``).
 
     Notes
@@ -133,7 +168,8 @@ def simulate_session(cfg: SyntheticMarketConfig, *, open_ns: int, close_ns: int,
     ``g = exp(y - s^2/2)`` an intraday log-vol AR(1); spread in ticks
     ``max(1, rint(s_i m_R J(minute) g^e exp(noise) mid / tick))``; trades Poisson with rate
     ``lambda_i V(u_k) vmult g^0.5 dt``, uniformly placed inside the step, priced at the prevailing
-    ask (buyer-initiated) or bid (seller-initiated).
+    ask (buyer-initiated) or bid (seller-initiated). Inside a halt (``halts``) a halted symbol
+    prints no quote and no continuous trade; every random draw is made as without halts.
     """
     m, v, p, sc = cfg.micro, cfg.volatility, cfg.profiles, cfg.scenarios
     dt_s = m.quote_interval_s
@@ -205,6 +241,10 @@ def simulate_session(cfg: SyntheticMarketConfig, *, open_ns: int, close_ns: int,
     aggr = np.where(rng.random(len(flat)) < p_buy[stp], 1, -1).astype(np.int64)
     px = np.where(aggr > 0, ask_px[sym, stp], bid_px[sym, stp])
     qty = _trade_sizes(cfg, mean_trade_size, sym, rng)
+    if halts:  # drop the continuous trades printed inside a halt (after every draw)
+        t_abs = open_ns + np.floor((stp + frac) * step_ns).astype(np.int64)
+        live = ~_halted(halts, sym, t_abs)
+        sym, stp, frac, aggr, px, qty = (a[live] for a in (sym, stp, frac, aggr, px, qty))
 
     # auctions (aggressor 0): open at the open, close at the close
     cont_exp = trades_per_min * vmult * (n * dt_s / 60.0) * mean_trade_size
@@ -228,11 +268,14 @@ def simulate_session(cfg: SyntheticMarketConfig, *, open_ns: int, close_ns: int,
                            open_ns + np.floor((stp + frac) * step_ns).astype(np.int64),
                            np.full(na, close_ns, dtype=np.int64)])[order]
     t_sym = np.concatenate([active, active[sym], active])[order]
+    q_ts = np.repeat(open_ns + k.astype(np.int64) * step_ns, na)
+    q = {"q_sym": np.tile(active, n), "bid_px": bid_px.T.ravel(), "bid_sz": bid_sz.T.ravel(),
+         "ask_px": ask_px.T.ravel(), "ask_sz": ask_sz.T.ravel()}
+    if halts:  # quotes are step-major: symbol position = row % na
+        live = ~_halted(halts, np.tile(np.arange(na), n), q_ts)
+        q_ts, q = q_ts[live], {c: v[live] for c, v in q.items()}
     return SessionOut(
-        q_ts=np.repeat(open_ns + k.astype(np.int64) * step_ns, na),
-        q_sym=np.tile(active, n),
-        bid_px=bid_px.T.ravel(), bid_sz=bid_sz.T.ravel(),
-        ask_px=ask_px.T.ravel(), ask_sz=ask_sz.T.ravel(),
+        q_ts=q_ts, **q,
         t_ts=t_ts, t_sym=t_sym,
         t_px=np.concatenate([open_px, px, close_px])[order],
         t_qty=np.concatenate([open_qty, qty, close_qty])[order],

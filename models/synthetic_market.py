@@ -3,7 +3,8 @@
 N symbols x D XNYS sessions of L1 quotes, trades, daily bars and index membership (listings and
 delistings inside the sample), generated from a seeded model with Markov-switching volatility
 regimes, Student-t innovations, long-memory volatility, intraday U-shaped volume and reverse-J
-spreads, a flash-crash session and a crisis week (REFERENCES.md §4-§5). Every table meets its
+spreads, a flash-crash session and a crisis week (REFERENCES.md §4-§5), and optionally a
+market-wide overnight gap and trading halts (``ScenarioConfig.gap_at``, ``halts``). Every table meets its
 contract in :mod:`validation.contracts`. The model and its calibration to LOBSTER AMZN 2012-06-21
 are described in ``docs/synthetic_market.md``.
 
@@ -32,6 +33,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from models._synth_config import (
+    HaltConfig,
     ImpactConfig,
     MembershipConfig,
     MicrostructureConfig,
@@ -49,18 +51,20 @@ from models._synth_daily import (
     draw_membership,
     draw_symbol_params,
     expected_daily_volume,
+    gap_session,
     regime_path,
     scenario_sessions,
     student_t,
     volume_multiplier,
     xnys_sessions,
 )
-from models._synth_intraday import FlashWindow, flash_window, simulate_session
+from models._synth_intraday import FlashWindow, flash_window, halt_windows, simulate_session
 from validation.contracts import empty
 
 __all__ = [
     "FlashCrashTruth",
     "GroundTruth",
+    "HaltConfig",
     "ImpactConfig",
     "MembershipConfig",
     "MicrostructureConfig",
@@ -242,11 +246,14 @@ def _intraday(cfg: SyntheticMarketConfig, sessions, params, first, last, states,
     cols: dict[str, list[np.ndarray]] = {}
     bars: dict[str, list[np.ndarray]] = {}
     fw: FlashWindow | None = None
+    gap_idx = gap_session(cfg)
     for d, ss in enumerate(seed.spawn(cfg.n_sessions)):
         rng = np.random.default_rng(ss)
         act = np.nonzero((first <= d) & (d <= last))[0]
         z = np.sqrt(rho) * student_t(rng, nu, 1) + np.sqrt(1 - rho) * student_t(rng, nu, len(act))
         gap = np.where(first[act] == d, 0.0, sigma[act, d] * np.sqrt(f_on) * z)
+        if d == gap_idx:  # the scenario's market-wide gap (not on a listing's first session)
+            gap = np.where(first[act] == d, 0.0, gap + np.log1p(cfg.scenarios.gap_return))
         open_ns, close_ns = int(sessions.open_ns[d]), int(sessions.close_ns[d])
         win = None
         if d == flash_idx:
@@ -256,7 +263,7 @@ def _intraday(cfg: SyntheticMarketConfig, sessions, params, first, last, states,
             sigma=sigma[act, d], vmult=vmult[act, d], log_open=log_close[act] + gap,
             spread_bps=params.spread_bps[act], trades_per_min=params.trades_per_min[act],
             mean_trade_size=params.mean_trade_size[act], depth_lots=params.depth_lots[act],
-            flash=win, rng=rng)
+            flash=win, rng=rng, halts=halt_windows(cfg, d, sessions.dates[d], act))
         log_close[act] = out.log_close
         for name in ("q_ts", "q_sym", "bid_px", "bid_sz", "ask_px", "ask_sz", "t_ts", "t_sym",
                      "t_px", "t_qty", "t_aggr"):

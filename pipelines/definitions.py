@@ -13,7 +13,6 @@ import dagster as dg
 from assets.cleansed import cleansed_table
 from assets.execution import execution_assets, replay_assets
 from assets.learning import learning_assets
-from assets.validation import validation_assets
 from assets.sources import (
     bitmex_assets,
     landing_assets,
@@ -22,8 +21,15 @@ from assets.sources import (
     synthetic_market,
 )
 from assets.universe import universe_assets
+from assets.validation import validation_assets
 from bestex import settings
-from pipelines.jobs import build_jobs
+from pipelines.jobs import build_jobs, build_schedules
+from pipelines.promotion import (
+    build_promotion_sensor,
+    promote,
+    promotion_report_job,
+    rollback,
+)
 from pipelines.resources import local_resources
 from pipelines.sensors import build_sensors
 from validation.cleansing import cleanse_market
@@ -89,8 +95,9 @@ def build_definitions() -> dg.Definitions:
         assets += landing_assets(landing)
     return dg.Definitions(
         assets=assets,
-        jobs=build_jobs(),
-        sensors=build_sensors(),
+        jobs=[*build_jobs(), promote, rollback, promotion_report_job],
+        schedules=build_schedules(),
+        sensors=[*build_sensors(), build_promotion_sensor()],
         resources=local_resources(),
     )
 

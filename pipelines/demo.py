@@ -59,8 +59,88 @@ def _table(header: Sequence[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
-def run_demo(*, real_data: bool = True) -> int:
-    """Materialize every asset (partitions one by one); return 0 when every run and check passed."""
+_DEGRADED = {"ops": {"synth_cost_model": {"config": {"shuffle_labels": True}}}}
+
+
+def _registry_step(rows: list[list[Any]], instance: dg.DagsterInstance) -> tuple[bool, list[str]]:
+    """After the runs: the first version passing its gates becomes champion (the demo stands in
+    for the person who promotes); later versions stay challengers, with their gate decision and
+    promotion report. Returns (ok, summary lines)."""
+    from pipelines import promotion
+    from pipelines.registry import default_registry
+
+    reg = default_registry()
+    new = reg.challenger()
+    champ = reg.champion()
+    lines: list[str] = []
+    if new is None:
+        return champ is not None, ["no new model version was registered"]
+    verdict = "PASS" if new.gates_passed else "FAIL"
+    lines.append(f"new version v{new.version}: gates {verdict}"
+                 + ("" if new.gates_passed else " — " + "; ".join(new.gate_failures)))
+    if champ is None and new.gates_passed:
+        res = promotion.promote.execute_in_process(instance=instance, raise_on_error=False,
+                                                   run_config={**_QUIET, "ops": {
+                                                       "promote_version": {"config": {
+                                                           "version": new.version,
+                                                           "reason": "demo: first model, every "
+                                                           "gate passed", "user": "bestex-demo"}}}})
+        if not res.success:
+            return False, [*lines, "promotion of the first champion FAILED"]
+        lines.append(f"v{new.version} promoted to champion (promote job, audit recorded); "
+                     f"report {res.output_for_node('promote_version')['report']}")
+    elif new.gates_passed:
+        res = promotion.promotion_report_job.execute_in_process(
+            instance=instance, raise_on_error=False, run_config={**_QUIET, "ops": {
+                "write_promotion_report": {"config": {"version": new.version}}}})
+        lines.append(f"v{new.version} is challenger to champion v{champ.version}; promotion "
+                     f"report {res.output_for_node('write_promotion_report')}; promote with "
+                     f"`bestex promote {new.version} --reason TEXT`")
+    else:
+        lines.append(f"v{new.version} is refused promotion by its gates; champion stays "
+                     + (f"v{champ.version}" if champ else "none"))
+    return reg.champion() is not None, lines
+
+
+def _results_summary(champion: str | None) -> list[str]:
+    """Champion metrics against the baselines and the oracle, and the stress table."""
+    import json as _json
+
+    import pandas as pd
+
+    home = settings.home()
+    out: list[str] = []
+    cm = home / "lake" / "cost_model" / "synth.json"
+    if cm.is_file():
+        m = _json.loads(cm.read_text())
+        h = m["holdout"]
+        out.append(f"cost model (run {m['mlflow_run_id'][:8]}), holdout {m['holdout_start'][:10]}"
+                   f" .. {m['holdout_end'][:10]}:")
+        out.append(f"  MAE vs true expected cost {h['truth_mae']:.2f} bps; square-root law "
+                   f"{h['sqrt_truth_mae']:.2f} (ratio {h['truth_mae'] / h['sqrt_truth_mae']:.2f})"
+                   f"; R2/oracle R2 {h['r2_over_oracle']:.3f}; 80% band coverage "
+                   f"{h['coverage_80']:.3f}; PBO {m['pbo']}")
+    st = home / "reports" / "validation" / "stress" / "calibration.csv"
+    if st.is_file():
+        t = pd.read_csv(st)
+        cols = [c for c in ("scenario", "kind", "n", "bias_bps", "noise_sd_bps", "coverage_80",
+                            "note") if c in t.columns]
+        out += ["stress (stage 4):", _table(cols, t[cols].round(3).fillna("").values.tolist())]
+    out += [f"champion: {'v' + champion if champion else 'none'} (bestex models; "
+            "bestex lineage champion)",
+            "look: `make ui` -> Dagster http://127.0.0.1:3000 (asset groups learning, "
+            "validation, registry) and MLflow http://127.0.0.1:5000 (experiment "
+            "cost_model_xgboost, model bestex-cost-model); reports in "
+            f"{home / 'reports'}"]
+    return out
+
+
+def run_demo(*, real_data: bool = True, degraded: bool = False) -> int:
+    """Materialize every asset (partitions one by one); return 0 when every run and check passed.
+
+    ``degraded``: only retrain, validate and register the cost model, on shuffled labels (a
+    drill: the gates must refuse it).
+    """
     from pipelines.definitions import build_definitions
 
     started = time.perf_counter()
@@ -86,11 +166,17 @@ def run_demo(*, real_data: bool = True) -> int:
         print(f"- materializing {label} ...", flush=True)
         result = dg.materialize(selection, instance=instance, resources=resources,
                                 partition_key=partition, raise_on_error=False,
-                                run_config=_QUIET)
+                                run_config={**_QUIET, **(_DEGRADED if degraded else {})})
         ok = ok and result.success
         _summarize(result, rows, checks)
         print(f"  {'ok' if result.success else 'FAILED'} in {time.perf_counter() - t0:.1f} s",
               flush=True)
+
+    if degraded:
+        groups = ("learning", "validation", "registry")
+        sel = [a for a in unpartitioned
+               if any(a.group_names_by_key.get(k) in groups for k in a.keys)]
+        unpartitioned, partitioned = sel, []
 
     if unpartitioned:
         _run(unpartitioned, None, f"{len(unpartitioned)} asset definitions")
@@ -106,10 +192,16 @@ def run_demo(*, real_data: bool = True) -> int:
     print()
     print(_table(["asset", "check", "result"], checks))
     failed = [c for c in checks if c[2] != "PASS"]
+    has_champion, lines = _registry_step(rows, instance) if ok else (False, [])
+    from pipelines.registry import default_registry
+
+    champ = default_registry().champion()
+    print()
+    print("\n".join(lines + _results_summary(champ.version if champ else None)))
     print(f"\n{len(rows)} materializations, {len(checks)} checks "
           f"({len(failed)} failed), {time.perf_counter() - started:.0f} s; "
           f"state in {settings.home()}")
-    return 0 if ok and not failed else 1
+    return 0 if ok and not failed and has_champion else 1
 
 
 if __name__ == "__main__":

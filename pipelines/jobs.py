@@ -19,13 +19,34 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
         ),
         dg.define_asset_job(
             "execution",
-            selection=dg.AssetSelection.groups("execution", "learning"),
+            selection=dg.AssetSelection.groups("execution", "learning")
+            .required_multi_asset_neighbors(),
             description="Desk history through the simulator, TCA labels, impact calibration, "
             "counterfactual impact, the TCA report, features and the cost models.",
+        ),
+        dg.define_asset_job(
+            "validation",
+            selection=dg.AssetSelection.groups("learning", "validation", "registry")
+            .required_multi_asset_neighbors(),
+            description="Retrain the cost model, run validation stages 1-4 and the gates, and "
+            "register the version as challenger (the weekly walk-forward retraining).",
         ),
         dg.define_asset_job(
             "lobster_day",
             selection=_LOBSTER,
             description="One LOBSTER symbol-day: raw tables, cleansing, quarantine, outages.",
         ),
+    ]
+
+
+def build_schedules() -> list[dg.ScheduleDefinition]:
+    """Nightly data (02:00 New York, weekdays) and the weekly retraining (Sunday 03:00)."""
+    return [
+        dg.ScheduleDefinition(name="nightly_data", job_name="data_layer",
+                              cron_schedule="0 2 * * 1-5", execution_timezone="America/New_York",
+                              description="Ingest and cleanse the day's data every weekday night."),
+        dg.ScheduleDefinition(name="weekly_walk_forward", job_name="validation",
+                              cron_schedule="0 3 * * 0", execution_timezone="America/New_York",
+                              description="Retrain, walk forward, stress, gate and register a "
+                              "challenger every week."),
     ]

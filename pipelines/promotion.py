@@ -1,0 +1,141 @@
+"""Promotion: the human decision, as a Dagster job, and the promotion report behind it.
+
+``promote`` and ``rollback`` are op jobs over :mod:`pipelines.registry` (``bestex promote`` and
+``bestex rollback`` run them in process, so every decision is also a Dagster run).
+``promotion_report`` writes the challenger-against-champion report
+(``BESTEX_HOME/reports/promotion/v<N>.md``, also logged to the challenger's MLflow run); the
+``challenger_passed_gates`` sensor requests it when a registered version passes its gates — the
+promotion itself stays a person's decision.
+"""
+
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from bestex import settings
+
+_METRICS = ("holdout_truth_mae", "holdout_sqrt_truth_mae", "holdout_athl_truth_mae",
+            "holdout_r2_over_oracle", "holdout_coverage_80", "holdout_mae", "holdout_rmse",
+            "holdout_wrmse", "cv_wrmse", "oos_degradation_pct", "pbo", "gates_passed")
+
+
+def promotion_report(version: str) -> Path:
+    """Markdown report of ``version`` against the champion: metrics side by side, gates, stress."""
+    import mlflow
+
+    from pipelines.registry import default_registry
+
+    reg = default_registry()
+    mlflow.set_tracking_uri(reg.tracking_uri)
+    cand = reg.version(version)
+    champ = reg.champion()
+    runs = {"challenger v" + cand.version: cand.run_id}
+    if champ is not None and champ.version != cand.version:
+        runs["champion v" + champ.version] = champ.run_id
+    cols = {name: mlflow.get_run(rid).data.metrics for name, rid in runs.items()}
+    lines = [f"# Promotion report — bestex-cost-model v{cand.version}", "",
+             f"Gates passed: **{cand.gates_passed}**"
+             + (f" — failures: {'; '.join(cand.gate_failures)}" if cand.gate_failures else ""),
+             "", "| metric | " + " | ".join(cols) + " |",
+             "|---|" + "---|" * len(cols)]
+    for m in _METRICS:
+        vals = [cols[n].get(m) for n in cols]
+        lines.append(f"| {m} | " + " | ".join("" if v is None else f"{v:.4f}" for v in vals)
+                     + " |")
+    home = settings.home()
+    for stage in ("gates", "stress", "walk_forward"):
+        f = home / "reports" / "validation" / stage / "report.md"
+        if f.is_file():
+            lines += ["", f.read_text().replace("\n# ", "\n## ")]
+    lines += ["", "## Lineage", "", "```", _lineage_text(version), "```"]
+    out = home / "reports" / "promotion" / f"v{cand.version}.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
+    with mlflow.start_run(run_id=cand.run_id):
+        mlflow.log_artifact(str(out), artifact_path="promotion")
+    return out
+
+
+def _lineage_text(version: str) -> str:
+    from pipelines.registry import default_registry, format_lineage
+
+    return format_lineage(default_registry().lineage(version))
+
+
+class PromoteConfig(dg.Config):
+    version: str
+    reason: str
+    override: str | None = None
+    user: str | None = None
+
+
+class RollbackConfig(dg.Config):
+    reason: str
+    user: str | None = None
+
+
+@dg.op
+def promote_version(context: dg.OpExecutionContext, config: PromoteConfig) -> dict[str, Any]:
+    from pipelines.registry import default_registry
+
+    report = promotion_report(config.version)
+    info = default_registry().promote(config.version, reason=config.reason, user=config.user,
+                                      override=config.override)
+    context.log.info(f"v{info.version} is champion ({config.reason}); report {report}")
+    return {"version": info.version, "report": str(report)}
+
+
+@dg.op
+def rollback_champion(context: dg.OpExecutionContext, config: RollbackConfig) -> dict[str, Any]:
+    from pipelines.registry import default_registry
+
+    info = default_registry().rollback(reason=config.reason, user=config.user)
+    context.log.info(f"rolled back: v{info.version} is champion again ({config.reason})")
+    return {"version": info.version}
+
+
+class ReportConfig(dg.Config):
+    version: str
+
+
+@dg.op
+def write_promotion_report(context: dg.OpExecutionContext, config: ReportConfig) -> str:
+    path = promotion_report(config.version)
+    context.log.info(f"promotion report for v{config.version}: {path}")
+    return str(path)
+
+
+@dg.job(description="Promote a registered version to champion (refused when its gates failed, "
+        "unless overridden with a reason, which is recorded).")
+def promote():
+    promote_version()
+
+
+@dg.job(description="Restore the previous champion.")
+def rollback():
+    rollback_champion()
+
+
+@dg.job(description="Write the challenger-against-champion promotion report of a version.")
+def promotion_report_job():
+    write_promotion_report()
+
+
+def build_promotion_sensor() -> dg.SensorDefinition:
+    @dg.asset_sensor(asset_key=dg.AssetKey(["registry", "cost_model_version"]),
+                     job=promotion_report_job, name="challenger_passed_gates",
+                     default_status=dg.DefaultSensorStatus.RUNNING)
+    def challenger_passed_gates(context: dg.SensorEvaluationContext,
+                                asset_event: dg.EventLogEntry):
+        mat = asset_event.asset_materialization
+        meta = mat.metadata if mat is not None else {}
+        if not (meta.get("gates_passed") and meta["gates_passed"].value):
+            return dg.SkipReason("the new version did not pass its gates")
+        version = str(meta["version"].value)
+        return dg.RunRequest(run_key=f"promotion-report-v{version}",
+                             run_config={"ops": {"write_promotion_report": {
+                                 "config": {"version": version}}}})
+
+    return challenger_passed_gates
