@@ -168,23 +168,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_ui(args: argparse.Namespace) -> int:
     import os
+    import signal
     import subprocess
 
     from bestex import settings
 
     home = settings.home()
-    (home / "dagster").mkdir(exist_ok=True)
+    (home / "dagster").mkdir(parents=True, exist_ok=True)
+    (home / "mlflow").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, DAGSTER_HOME=str(home / "dagster"))
     bindir = Path(sys.executable).parent
-    mlflow_cmd = [str(bindir / "mlflow"), "ui", "--host", "127.0.0.1", "--port", "5000",
-                  "--backend-store-uri", f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"]
-    (home / "mlflow").mkdir(exist_ok=True)
-    mlflow_proc = subprocess.Popen(mlflow_cmd, env=env)
+    mlflow_cmd = [str(bindir / "mlflow"), "ui", "--host", "127.0.0.1", "--port",
+                  str(args.mlflow_port), "--backend-store-uri",
+                  f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"]
+    dagster_cmd = [str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p",
+                   str(args.dagster_port), "-m", "pipelines.definitions"]
+    print(f"Dagster UI: http://127.0.0.1:{args.dagster_port}   "
+          f"MLflow UI: http://127.0.0.1:{args.mlflow_port}", flush=True)
+    mlflow_proc = subprocess.Popen(mlflow_cmd, env=env, start_new_session=True)
+    dagster_proc = subprocess.Popen(dagster_cmd, env=env, start_new_session=True)
+
+    def _stop(*_: Any) -> None:
+        for proc in (dagster_proc, mlflow_proc):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, _stop)
     try:
-        return subprocess.call([str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p", "3000",
-                                "-m", "pipelines.definitions"], env=env)
+        return dagster_proc.wait()
+    except KeyboardInterrupt:
+        return 0
     finally:
-        mlflow_proc.terminate()
+        _stop()
+        for proc in (dagster_proc, mlflow_proc):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
 
 
 # ----------------------------------------------------------------------------- registry
@@ -341,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     md.set_defaults(func=cmd_models)
 
     u = sub.add_parser("ui", help="start the Dagster UI and the MLflow UI on 127.0.0.1")
+    u.add_argument("--dagster-port", type=int, default=3000)
+    u.add_argument("--mlflow-port", type=int, default=5000)
     u.set_defaults(func=cmd_ui)
     return p
 

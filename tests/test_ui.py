@@ -1,0 +1,88 @@
+"""``make ui``: the Dagster UI serves the asset graph and the MLflow UI the registered model."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, data: bytes | None = None) -> dict:
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - localhost only
+        return json.loads(r.read())
+
+
+def _wait(fn, timeout: float = 150.0):
+    t0, last = time.monotonic(), None
+    while time.monotonic() - t0 < timeout:
+        try:
+            return fn()
+        except OSError as exc:  # not listening yet
+            last = exc
+            time.sleep(1.0)
+    raise TimeoutError(f"not served after {timeout} s: {last}")
+
+
+@pytest.fixture
+def registered_home(tmp_path, monkeypatch):
+    """A BESTEX_HOME with one registered cost-model version (a tiny real booster)."""
+    monkeypatch.setenv("BESTEX_HOME", str(tmp_path))
+    monkeypatch.setenv("MLFLOW_UV_AUTO_DETECT", "false")
+    from pipelines.registry import default_registry
+    from pipelines.resources import MLflowResource
+
+    res = MLflowResource(root=str(tmp_path / "mlflow"))
+    rng = np.random.default_rng(0)
+    d = xgb.DMatrix(rng.random((50, 2)), rng.random(50))
+    booster = xgb.train({"max_depth": 2}, d, 2)
+    with res.start_run(experiment="cost_model_xgboost", run_name="ui") as ml:
+        run_id = ml.active_run().info.run_id
+        uri = ml.xgboost.log_model(booster, name="mean_model",
+                                   pip_requirements=["xgboost-cpu"]).model_uri
+    default_registry().register(run_id, "mean_model", tags={}, gates_passed=True,
+                                gate_failures=[], model_uri=uri)
+    return tmp_path
+
+
+def test_ui_serves_asset_graph_and_registered_model(registered_home):
+    dport, mport = _free_port(), _free_port()
+    env = dict(os.environ, BESTEX_DATA="/nonexistent")
+    proc = subprocess.Popen([sys.executable, "-m", "bestex.cli", "ui", "--dagster-port",
+                             str(dport), "--mlflow-port", str(mport)], cwd=ROOT, env=env,
+                            start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        query = json.dumps({"query": "{ assetNodes { assetKey { path } } }"}).encode()
+        graph = _wait(lambda: _get(f"http://127.0.0.1:{dport}/graphql", query))
+        keys = {"/".join(n["assetKey"]["path"]) for n in graph["data"]["assetNodes"]}
+        assert {"cost_model/synth", "validation/gates/synth", "registry/cost_model_version",
+                "features/synth"} <= keys
+        model = _wait(lambda: _get(f"http://127.0.0.1:{mport}/api/2.0/mlflow/registered-models/"
+                                   "get?name=bestex-cost-model"))
+        assert model["registered_model"]["name"] == "bestex-cost-model"
+        assert model["registered_model"]["aliases"][0]["alias"] == "challenger"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    assert proc.returncode is not None
+    # both servers are gone: the ports refuse connections
+    for port in (dport, mport):
+        with socket.socket() as s:
+            assert s.connect_ex(("127.0.0.1", port)) != 0
