@@ -26,13 +26,15 @@ _TRAINING_KEY = dg.AssetKey(["training_set", "synth"])
 class TrainingParams(dg.Config):
     """Run config of the cost-model training."""
 
-    n_trials: int = 12
+    n_trials: int = 8
     n_splits: int = 5
     embargo_pct: float = 0.01
     holdout_fraction: float = 0.2
     holdout_embargo_hours: float = 24.0
     noise_floor_bps: float = 5.0
     shuffle_labels: bool = False
+    max_depth: int = 6  # cost surfaces are smooth, low-order interactions: shallow trees
+    max_rounds: int = 400
     seed: int = 0
 
 
@@ -274,8 +276,19 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
     optuna_dir = settings.home() / "optuna"
     optuna_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    def space(trial: Any) -> dict[str, Any]:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
+            "max_depth": trial.suggest_int("max_depth", 2, config.max_depth),
+            "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 100.0, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 100.0, log=True),
+            "num_boost_round": trial.suggest_int("num_boost_round", 100, config.max_rounds,
+                                                 step=50)}
+
     tuned = tune(X, y, cv, n_trials=config.n_trials, seed=config.seed,
-                 storage_path=optuna_dir / "journal.log",
+                 storage_path=optuna_dir / "journal.log", search_space=space,
                  study_name=f"cost_model_synth_{context.run.run_id[:8]}", sample_weight=w)
     tune_s = time.perf_counter() - t0
     cvres = cross_validate_cost_model(X, y, cv, tuned.best_params,
