@@ -141,7 +141,7 @@ def test_oos_degradation_rejects_bad_losses(cfg, cv, oos):
 
 def test_walk_forward_by_hand(cfg):
     # model beats sqrt in windows 1-4, loses in window 5: share 4/5 = 0.8 >= 0.8.
-    # model_mae = [1, 2, 3, 4, 5]: mean 3, sample sd sqrt(10/4) = 1.5811, cv 0.5270 > 0.5.
+    # model / sqrt = [1/2, 2/3, 3/4, 4/5, 5/4]: mean 0.7933, sample sd 0.2795, cv 0.3524 <= 0.5
     w = pd.DataFrame({"model_mae": [1.0, 2.0, 3.0, 4.0, 5.0],
                       "sqrt_mae": [2.0, 3.0, 4.0, 5.0, 4.0]})
     beats, stab = gate_walk_forward(w, cfg)
@@ -149,15 +149,21 @@ def test_walk_forward_by_hand(cfg):
     assert beats.passed
     assert beats.value == pytest.approx(0.8)
     assert stab.name == "walk_forward_stability"
-    assert not stab.passed
-    assert stab.value == pytest.approx(math.sqrt(2.5) / 3)
-    # [1, 2, 3]: mean 2, sample sd 1, cv 0.5 (at the bound: passes); 1 of 3 beats: fails.
+    assert stab.passed
+    r = np.array([1 / 2, 2 / 3, 3 / 4, 4 / 5, 5 / 4])
+    assert stab.value == pytest.approx(r.std(ddof=1) / r.mean())
+    assert stab.value == pytest.approx(0.3524, abs=1e-4)
+    # ratios [1/2, 1, 1]: mean 5/6, sd 0.2887, cv 0.3464; 1 of 3 beats: fails.
     w2 = pd.DataFrame({"model_mae": [1.0, 2.0, 3.0], "sqrt_mae": [2.0, 2.0, 3.0]})
     beats2, stab2 = gate_walk_forward(w2, cfg)
     assert not beats2.passed
     assert beats2.value == pytest.approx(1 / 3)
     assert stab2.passed
-    assert stab2.value == pytest.approx(0.5)
+    assert stab2.value == pytest.approx(np.sqrt(1 / 12) / (5 / 6))
+    # a model whose skill swings: ratios [0.2, 1.0] -> cv 0.9428 > 0.5 fails
+    _, stab3 = gate_walk_forward(pd.DataFrame({"model_mae": [1.0, 5.0],
+                                               "sqrt_mae": [5.0, 5.0]}), cfg)
+    assert not stab3.passed
 
 
 def test_walk_forward_prefers_truth_columns(cfg):

@@ -25,7 +25,7 @@ def _free_port() -> int:
 
 def _get(url: str, data: bytes | None = None) -> dict:
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - localhost only
+    with urllib.request.urlopen(req, timeout=10) as r:
         return json.loads(r.read())
 
 

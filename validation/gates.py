@@ -457,7 +457,8 @@ def gate_walk_forward(windows: pd.DataFrame, cfg: GateConfig) -> list[GateResult
     list of GateResult
         ``walk_forward_beats_baseline`` (value = share of windows with ``model_<m>`` strictly
         below ``<baseline>_<m>``, at least ``min_share_beating``) and ``walk_forward_stability``
-        (value = sample std (ddof=1) / mean of ``model_<m>``, at most ``max_cv``; NaN and failing
+        (value = sample std (ddof=1) / mean of ``model_<m> / <baseline>_<m>``, the model's error
+        relative to the baseline's, at most ``max_cv``; NaN and failing
         with fewer than 2 windows or a non-positive mean).
 
     Raises
@@ -496,19 +497,23 @@ def gate_walk_forward(windows: pd.DataFrame, cfg: GateConfig) -> list[GateResult
         f"{m}: model < {g.baseline} in {wins} of {n} windows ({share:.0%})" + note
         + ("" if ok_share else f", below the {g.min_share_beating:.0%} required"))
 
-    mean = float(model.mean())
-    if n < 2 or mean <= 0:
+    # stability of the model's skill relative to the baseline: the error itself moves with the
+    # regime (a crisis window costs more for every model), the ratio should not
+    rel = model / base
+    mean = float(rel.mean())
+    if n < 2 or mean <= 0 or not np.isfinite(mean):
         cv, why = float("nan"), ("needs at least 2 windows" if n < 2
                                  else f"mean {m} is {mean:.4g}, not > 0")
         stab = GateResult("walk_forward_stability", False, cv, f"<= {g.max_cv}",
                           f"{m}: cv undefined ({why})" + note)
     else:
-        sd = float(model.std(ddof=1))
+        sd = float(rel.std(ddof=1))
         cv = sd / mean
         ok_cv = cv <= g.max_cv
         stab = GateResult(
             "walk_forward_stability", ok_cv, cv, f"<= {g.max_cv}",
-            f"{m}: sd {sd:.4g} / mean {mean:.4g} = {cv:.3f} over {n} windows" + note
+            f"{m} model/{g.baseline}: sd {sd:.4g} / mean {mean:.4g} = {cv:.3f} over {n} "
+            "windows" + note
             + ("" if ok_cv else f", above the {g.max_cv} allowed"))
     return [beats, stab]
 

@@ -9,9 +9,13 @@ days first. :func:`run_stress_suite` builds the desk on every scenario and score
   model is not trained here, callers pass ``predict(features) -> (mean, lo, hi)``;
 * the **schedules** against TWAP: mean cost of each strategy minus the TWAP mean, with its
   standard error (Welch), on the stressed and on the calm sessions;
-* the **risk controls**: the same desk run again with :class:`models.risk_controls.RiskLimits`
-  (resolved by :class:`StressLimits` from the calm sessions), rejections by reason in the
-  stressed and the calm sessions and inside the stress windows (flash crash, halts).
+* the **risk controls**: the same desk's children run again with
+  :class:`models.risk_controls.RiskLimits` (resolved by :class:`StressLimits` from the calm
+  sessions: no look-ahead), rejections by reason in the stressed and the calm sessions and inside
+  the stress windows (flash crash, opening event, halts); mode ``all`` runs every limit together
+  (a child is charged to the first control that fires: kill switch, size, participation, collar,
+  order loss, daily loss, so an early control hides the later ones), mode ``alone`` each control
+  by itself (where it would fire were it the only one).
 
 and, when ``data_dir`` (``../shared/data`` or ``BESTEX_DATA``) is given, the real episodes: a TWAP
 desk replayed on the BitMEX XBTUSD book of 2020-03-10 and on the LOBSTER AMZN book of 2012-06-21
@@ -48,6 +52,16 @@ window see it. Engine ``book_replay`` replays the same children on the scenario'
 (:func:`models.simulator.replay_l1`): the collar sees the live spread and the loss limits the live
 prices (the crash itself). Neither engine knows about halts: children sent into a halt are counted
 by the ``venue / halted_market`` row (not enforced), and the replay fills them on the last quote.
+Loss limits are in currency (one scalar for every order, as :class:`RiskLimits` has them), so the
+order-loss limit speaks for the largest orders: a 7% crash on a small order does not reach it.
+Participation is measured against the symbol's true calm ADV in both engines, so it does not see
+the crisis volume.
+
+Examples
+--------
+>>> from validation.stress import SCENARIOS, stress_desk
+>>> m, hist, feats = stress_desk(SCENARIOS["flash_crash_2010"], n_orders=300)  # doctest: +SKIP
+>>> feats.groupby("stressed")["arrival_spread_bps"].mean()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -68,13 +82,14 @@ from models.desk_history import (
     PLAN_COLUMNS,
     DeskHistory,
     DeskHistoryConfig,
+    execute_on_market,
     plan_summary,
     replay_desk_history,
     simulate_desk_history,
 )
-from models.features import FeatureConfig, build_features
+from models.features import FeatureConfig, build_features, calibration_rows
 from models.risk_controls import REASONS, RiskLimits
-from models.simulator import Children, Parents, SimulatorConfig, replay_l1
+from models.simulator import Children, FeeSchedule, Parents, SimulatorConfig, replay_l1
 from models.synthetic_market import (
     HaltConfig,
     RegimeConfig,
@@ -83,6 +98,8 @@ from models.synthetic_market import (
     SyntheticMarketConfig,
     generate_market,
 )
+from models.tca import compute_tca
+from validation.contracts import ContractError, empty
 
 __all__ = [
     "CALM",
@@ -102,6 +119,7 @@ __all__ = [
     "stress_desk",
     "stress_market",
     "stress_windows",
+    "stressed_sessions",
 ]
 
 NY: Final = "America/New_York"
@@ -115,7 +133,7 @@ CALIBRATION_COLUMNS: Final = ("scenario", "kind", "n", "bias_bps", "bias_se_bps"
                               "coverage_80_normal", "note")
 SCHEDULE_COLUMNS: Final = ("scenario", "sessions", "strategy", "n", "mean_cost_bps",
                            "minus_twap_bps", "se_bps", "truth_minus_twap_bps")
-RISK_COLUMNS: Final = ("scenario", "engine", "reason", "limit", "fired_stressed", "fired_normal",
+RISK_COLUMNS: Final = ("scenario", "engine", "mode", "reason", "limit", "fired_stressed", "fired_normal",
                        "fired_event", "children_stressed", "children_normal", "children_event",
                        "rate_stressed", "rate_normal")
 SUMMARY_COLUMNS: Final = ("scenario", "kind", "n_stressed", "n_normal", "cost_stressed_bps",
@@ -357,17 +375,30 @@ def _session(ts: pd.Series) -> np.ndarray:
 
 
 def desk_features(market, history: DeskHistory, stressed: list[dt.date] | None = None,
-                  *, config: FeatureConfig | None = None) -> pd.DataFrame:
-    """:func:`models.features.build_features` of the desk's orders (with their plan columns),
-    plus ``strategy``, ``session`` (New York date) and ``stressed`` (session in ``stressed``)."""
+                  *, config: FeatureConfig | None = None,
+                  parametric: bool = True) -> pd.DataFrame:
+    """Features of the desk's orders as the training pipeline builds them, plus ``strategy``,
+    ``session`` (New York date) and ``stressed`` (session in ``stressed``).
+
+    :func:`models.features.build_features` of ``parent_orders[[order_id, symbol, side, qty,
+    decision_ts, end_ts, strategy, *PLAN_COLUMNS]]`` on the market's quotes, trades and daily
+    bars (``market.daily_bars`` may be None: no daily history). With ``parametric`` the
+    square-root and ATHL estimates are refit each day on the TCA labels
+    (:func:`models.tca.compute_tca`) known by then, as ``assets.learning.synth_features`` does:
+    two passes, point in time, so a stressed day's estimates come from the days before it.
+    """
     po = history.parent_orders
     daily = getattr(market, "daily_bars", None)
     if daily is None:
-        from validation.contracts import empty
-
         daily = empty("daily_bars")
-    feats = build_features(po[[*ORDER_COLUMNS, *PLAN_COLUMNS]], quotes=market.quotes,
-                           trades=market.trades, daily_bars=daily, config=config)
+    orders = po[[*ORDER_COLUMNS, *PLAN_COLUMNS]]
+    kw = {"quotes": market.quotes, "trades": market.trades, "daily_bars": daily,
+          "config": config}
+    feats = build_features(orders, **kw)
+    if parametric and len(history.child_fills):
+        labels = compute_tca(po[[*ORDER_COLUMNS]], history.child_fills, market.quotes,
+                             trades=market.trades).labels
+        feats = build_features(orders, labels_history=calibration_rows(feats, labels), **kw)
     feats["strategy"] = po["strategy"].astype(str).to_numpy()
     feats["session"] = _session(po["decision_ts"])
     feats["stressed"] = np.isin(feats["session"], np.asarray(stressed or [], dtype=object))
@@ -524,12 +555,15 @@ class StressLimits(_Frozen):
         return RiskLimits(**kw)
 
 
+_LIMIT_FIELD: Final = {"kill_switch": "kill_switch", "max_child_size": "max_child_qty",
+                       "max_participation": "max_participation",
+                       "price_collar": "price_collar_bps", "order_loss_limit": "order_loss_limit",
+                       "daily_loss_limit": "daily_loss_limit"}
+
+
 def _limit_value(limits: RiskLimits, reason: str) -> float:
-    key = {"max_child_size": "max_child_qty", "kill_switch": "kill_switch"}.get(reason, reason)
-    if reason == "price_collar":
-        key = "price_collar_bps"
-    v = getattr(limits, key, None)
-    return np.nan if v is None else float(v)
+    v = getattr(limits, _LIMIT_FIELD[reason])
+    return np.nan if v is None or v is False else float(v)
 
 
 def _children(child_orders: pd.DataFrame, orders: pd.DataFrame) -> Children:
@@ -558,9 +592,36 @@ def _replay_rejections(quotes: pd.DataFrame, orders: pd.DataFrame, child_orders:
     return res.rejections()
 
 
-def _risk_rows(name: str, engine: str, rejections: pd.DataFrame, limits: RiskLimits,
-               child_orders: pd.DataFrame, order_stressed: pd.Series, windows: pd.DataFrame,
-               order_symbol: pd.Series, kind: Literal["synthetic", "real"] = "synthetic",
+def _alone(limits: RiskLimits) -> list[tuple[str, RiskLimits]]:
+    """One RiskLimits per active control, with only that control on."""
+    return [(r, RiskLimits(**{_LIMIT_FIELD[r]: getattr(limits, _LIMIT_FIELD[r])}))
+            for r in REASONS[1:] if np.isfinite(_limit_value(limits, r))]
+
+
+def _control_rows(name: str, engines: Mapping[str, Callable[[RiskLimits], pd.DataFrame]],
+                  limits: RiskLimits, child_orders: pd.DataFrame, order_stressed: pd.Series,
+                  windows: pd.DataFrame, order_symbol: pd.Series,
+                  kind: Literal["synthetic", "real"] = "synthetic",
+                  episode_stressed: bool = True) -> list[dict]:
+    """Every engine run with all ``limits`` together (mode ``all``) and with each control
+    alone (mode ``alone``: where it would fire were it the only one; in ``all`` an earlier
+    control may take the child first: kill switch, size, participation, collar, order loss,
+    daily loss)."""
+    rows = []
+    kw = {"child_orders": child_orders, "order_stressed": order_stressed, "windows": windows,
+          "order_symbol": order_symbol, "kind": kind, "episode_stressed": episode_stressed}
+    for engine, run in engines.items():
+        rows += _risk_rows(name, engine, run(limits), limits, mode="all", **kw)
+        for reason, one in _alone(limits):
+            rows += [r for r in _risk_rows(name, engine, run(one), one, mode="alone", **kw)
+                     if r["reason"] == reason]
+    return rows
+
+
+def _risk_rows(name: str, engine: str, rejections: pd.DataFrame, limits: RiskLimits, *,
+               mode: str, child_orders: pd.DataFrame, order_stressed: pd.Series,
+               windows: pd.DataFrame, order_symbol: pd.Series,
+               kind: Literal["synthetic", "real"] = "synthetic",
                episode_stressed: bool = True) -> list[dict]:
     """Rejections by reason in the stressed / normal sessions and inside the stress windows."""
     cid = child_orders["order_id"].astype(str)
@@ -572,13 +633,11 @@ def _risk_rows(name: str, engine: str, rejections: pd.DataFrame, limits: RiskLim
     reason = rejections["reason"].astype(str).to_numpy()
     rows = []
     for r in REASONS[1:]:
-        if r == "kill_switch" and not limits.kill_switch:
-            continue
-        if np.isnan(_limit_value(limits, r)) and r != "kill_switch":
+        lim = _limit_value(limits, r)
+        if np.isnan(lim):
             continue
         k = reason == r
-        row = {"scenario": name, "engine": engine, "reason": r,
-               "limit": _limit_value(limits, r) if r != "kill_switch" else 1.0,
+        row = {"scenario": name, "engine": engine, "mode": mode, "reason": r, "limit": lim,
                "fired_stressed": int((k & r_st).sum()), "fired_normal": int((k & ~r_st).sum()),
                "fired_event": int((k & r_ev).sum()), "children_stressed": int(c_st.sum()),
                "children_normal": int((~c_st).sum()), "children_event": int(c_ev.sum())}
@@ -601,7 +660,8 @@ def _halt_rows(name: str, child_orders: pd.DataFrame, order_stressed: pd.Series,
     c_st = order_stressed.reindex(cid).to_numpy(bool)
     hit = _in_windows(windows, order_symbol.reindex(cid).to_numpy(), child_orders["decision_ts"],
                       kind="halt")
-    return [{"scenario": name, "engine": "venue", "reason": "halted_market", "limit": np.nan,
+    return [{"scenario": name, "engine": "venue", "mode": "all", "reason": "halted_market",
+             "limit": np.nan,
              "fired_stressed": int((hit & c_st).sum()), "fired_normal": int((hit & ~c_st).sum()),
              "fired_event": int(hit.sum()), "children_stressed": int(c_st.sum()),
              "children_normal": int((~c_st).sum()),
@@ -655,21 +715,49 @@ def _load_episode(name: str, data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame
     return _clean_quotes(day.quotes, "AMZN"), _clean_trades(day.trades, "AMZN"), "AMZN", day.source
 
 
+BITMEX_FEES: Final = FeeSchedule(taker_fee_bps=7.5, maker_rebate_bps=2.5)
+"""BitMEX XBTUSD in 2020: takers paid 0.075%, makers earned 0.025% (assumed, not in the files)."""
+
 _EPISODES: Final = {
-    # name: (desk estimates, calendar, sim session, child interval min, max duration min,
+    # name: (desk estimates, fees, calendar, sim session, child interval min, max duration min,
     #        %ADV range, a stress episode?, note)
-    "bitmex_2020_03_10": (BITMEX_2020, "24/7", 86_400_000_000_000, 1.0, 15.0, (1e-5, 1e-3), True,
+    "bitmex_2020_03_10": (BITMEX_2020, BITMEX_FEES, "24/7", 86_400_000_000_000, 1.0, 15.0,
+                          (1e-5, 1e-3), True,
                           "BitMEX XBTUSD L1, 2020-03-10 18:25-18:43 UTC (March 2020 crash)"),
-    "amzn_2012_06_21": (AMZN_2012, "XNYS", 23_400_000_000_000, 5.0, 120.0, (1e-4, 1e-2), False,
+    "amzn_2012_06_21": (AMZN_2012, DESK_FEES, "XNYS", 23_400_000_000_000, 5.0, 120.0,
+                        (1e-4, 1e-2), False,
                         "LOBSTER AMZN L1, 2012-06-21 (a reference day, no stress episode)"),
 }
 
 
+def _with_desk_estimates(feats: pd.DataFrame, est: Mapping[str, float]) -> pd.DataFrame:
+    """Fill the daily-history features of a one-day book from the desk's static estimates.
+
+    The recorded files hold one day and no daily bars, so ``adv, sigma_daily, pct_adv,
+    shares_outstanding`` are unknown to :func:`build_features`; a desk holds estimates of them
+    (the same ones the replay's physics uses). They are filled in, and the two impact shapes
+    that need ``pct_adv`` recomputed with the formulas of :mod:`models.features`;
+    ``implied_participation`` (an intraday volume profile of earlier sessions) stays NaN.
+    """
+    f = feats.copy()
+    f["adv"] = f["adv"].fillna(est["adv"])
+    f["sigma_daily"] = f["sigma_daily"].fillna(est["sigma_daily"])
+    f["pct_adv"] = f["pct_adv"].fillna(f["qty"] / est["adv"])
+    f["shares_outstanding"] = f["shares_outstanding"].fillna(est["shares_outstanding"])
+    beta = FeatureConfig().impact_beta
+    sig, pct = f["sigma_seen"], f["pct_adv"]
+    f["temp_impact_shape_bps"] = f["temp_impact_shape_bps"].fillna(
+        sig * pct ** beta * f["plan_rate_shape"] * 1e4)
+    f["perm_impact_shape_bps"] = f["perm_impact_shape_bps"].fillna(sig * pct * 1e4)
+    return f
+
+
 def _real_episode(name: str, data_dir: Path, predict: Predict, limits: StressLimits,
                   n_orders: int, seed: int) -> tuple[dict, list[dict], list[dict], dict]:
-    est, calendar, session_ns, child_min, max_min, (lo, hi), is_stress, note = _EPISODES[name]
+    (est, fees, calendar, session_ns, child_min, max_min, (lo, hi), is_stress,
+     note) = _EPISODES[name]
     quotes, trades, symbol, source = _load_episode(name, data_dir)
-    sim = SimulatorConfig(venue="REPLAY", session_ns=session_ns, fees=DESK_FEES)
+    sim = SimulatorConfig(venue="REPLAY", session_ns=session_ns, fees=fees)
     day = SimpleNamespace(quotes=quotes, symbol=symbol, source=source)
     hist = replay_desk_history(day, n_orders=n_orders, seed=seed, sim=sim, adv=est["adv"],
                                sigma_daily=est["sigma_daily"],
@@ -683,8 +771,10 @@ def _real_episode(name: str, data_dir: Path, predict: Predict, limits: StressLim
     hist = DeskHistory(parent_orders=po, child_fills=hist.child_fills, outcomes=hist.outcomes,
                        rejections=hist.rejections, child_orders=hist.child_orders)
     market = SimpleNamespace(quotes=quotes, trades=trades, daily_bars=None)
-    feats = desk_features(market, hist, config=FeatureConfig(calendar=calendar))
+    feats = desk_features(market, hist, config=FeatureConfig(calendar=calendar), parametric=False)
+    feats = _with_desk_estimates(feats, est)
     feats["stressed"] = is_stress
+    feats["scenario"] = name
     realized = hist.outcomes.set_index("order_id")["shortfall_bps"].reindex(
         po["order_id"]).to_numpy(np.float64)
     kind = "real"
@@ -696,19 +786,21 @@ def _real_episode(name: str, data_dir: Path, predict: Predict, limits: StressLim
             cal |= {k: cal_all[k] for k in ("n", "bias_bps", "bias_se_bps", "noise_sd_bps",
                                             "coverage_80", "mae", "note")}
         if cal["n"] == 0:
-            cal["note"] = ("not scored: the predictor returned no finite value on the real "
-                           "features (no daily history: adv, sigma_daily are NaN)")
-    except Exception as exc:  # the caller's model may not take NaN daily features
+            cal["note"] = "not scored: the predictor returned no finite value on the real features"
+        else:
+            cal["note"] = ("adv, sigma_daily, pct_adv from the desk's estimates (no daily "
+                           "history in the file)")
+    except Exception as exc:  # the caller's model may reject a real book's features
         cal = _not_scored(name, kind, f"predict failed on the real features: {exc}")
     cal["note"] = f"{cal['note']}; {note}".lstrip("; ")
     st = pd.Series(is_stress, index=po["order_id"].astype(str))
     sym = pd.Series(symbol, index=po["order_id"].astype(str))
     rl = limits.resolve()
-    rej = _replay_rejections(quotes, po, hist.child_orders, sim, rl, sigma="sigma_est",
-                             adv="adv_est")
+    engines = {"book_replay": lambda lim: _replay_rejections(
+        quotes, po, hist.child_orders, sim, lim, sigma="sigma_est", adv="adv_est")}
     no_windows = pd.DataFrame(columns=["kind", "symbol", "start", "end"])
-    risk = _risk_rows(name, "book_replay", rej, rl, hist.child_orders, st, no_windows, sym,
-                      kind="real", episode_stressed=is_stress)
+    risk = _control_rows(name, engines, rl, hist.child_orders, st, no_windows, sym,
+                         kind="real", episode_stressed=is_stress)
     strat = po["strategy"].astype(str).to_numpy()
     sched = _schedule_rows(name, strat, realized, np.full(len(po), np.nan),
                            np.full(len(po), is_stress))
@@ -772,7 +864,36 @@ def index_stress_scenario(days: pd.DataFrame, *, sessions: int = 3) -> StressSce
 # =========================================================================== the suite
 @dataclass
 class StressResult:
-    """The stress suite's tables (one row per scenario, or per scenario x strategy / reason)."""
+    """The stress suite's tables.
+
+    Attributes
+    ----------
+    calibration : pandas.DataFrame
+        One row per scenario: ``scenario, kind`` (synthetic | real), ``n, bias_bps,
+        bias_se_bps, noise_sd_bps, coverage_80, mae`` on the stressed orders (the whole episode
+        for a real one), the same ``n_normal, bias_normal_bps, coverage_80_normal`` on the calm
+        sessions, and ``note`` ("not scored: <reason>" where nothing was scored).
+    schedules : pandas.DataFrame
+        ``scenario, sessions`` (stressed | normal), ``strategy, n, mean_cost_bps,
+        minus_twap_bps, se_bps`` (Welch standard error of the difference; of the mean for
+        TWAP), ``truth_minus_twap_bps`` (the true expected cost's difference; synthetic only).
+    risk_controls : pandas.DataFrame
+        ``scenario, engine`` (simulator | book_replay | venue), ``mode`` (all | alone),
+        ``reason, limit``, rejected children ``fired_stressed, fired_normal, fired_event``,
+        children sent ``children_stressed, children_normal, children_event`` and the rates
+        ``rate_stressed, rate_normal``. A real episode is all stressed (BitMEX) or all normal
+        (AMZN); the other column is NaN.
+    summary : pandas.DataFrame
+        Per scenario: orders, mean realized cost and arrival spread, stressed vs normal.
+    index_days : pandas.DataFrame
+        :func:`index_stress_days` (empty without data).
+    scenarios : dict
+        Every scenario run (``index_stress_days`` included when built).
+    limits : dict
+        The resolved :class:`RiskLimits` of each scenario (``model_dump``).
+    timings_s : dict
+        Seconds per scenario.
+    """
 
     calibration: pd.DataFrame
     schedules: pd.DataFrame
@@ -819,20 +940,25 @@ def _synthetic(name: str, scenario: StressScenario, predict: Predict, limits: St
     oid = po["order_id"].astype(str)
     out = hist.outcomes.set_index(hist.outcomes["order_id"].astype(str)).reindex(oid)
     realized = out["shortfall_bps"].to_numpy(np.float64)
+    feats["scenario"] = name
     cal = _calibration_row(name, "synthetic", feats, realized, _predict(predict, feats))
     stressed = feats["stressed"].to_numpy(bool)
     sched = _schedule_rows(name, po["strategy"].astype(str).to_numpy(), realized,
                            out["truth_bps"].to_numpy(np.float64), stressed)
     rl = limits.resolve(hist, ~stressed)
-    limited = simulate_desk_history(market, _desk_config(n_orders, seed), limits=rl)
     st = pd.Series(stressed, index=oid.to_numpy())
     sym = pd.Series(po["symbol"].astype(str).to_numpy(), index=oid.to_numpy())
     win = stress_windows(scenario, market)
-    risk = _risk_rows(name, "simulator", limited.rejections, rl, hist.child_orders, st, win, sym)
-    sim = SimulatorConfig.from_truth(market.truth.impact, venue="REPLAY", fees=DESK_FEES)
-    rej = _replay_rejections(market.quotes, po, hist.child_orders, sim, rl, sigma="true_sigma",
-                             adv="true_adv")
-    risk += _risk_rows(name, "book_replay", rej, rl, hist.child_orders, st, win, sym)
+    sim = SimulatorConfig.from_truth(market.truth.impact, fees=DESK_FEES)
+    replay = sim.model_copy(update={"venue": "REPLAY"})
+    engines = {
+        # the desk's own run (simulate_desk_history's execute_on_market, same orders/children)
+        "simulator": lambda lim: execute_on_market(market, po, hist.child_orders, sim,
+                                                   seed=seed, limits=lim)[0].rejections(),
+        "book_replay": lambda lim: _replay_rejections(market.quotes, po, hist.child_orders,
+                                                      replay, lim, sigma="true_sigma",
+                                                      adv="true_adv")}
+    risk = _control_rows(name, engines, rl, hist.child_orders, st, win, sym)
     risk += _halt_rows(name, hist.child_orders, st, sym, win)
     spread = feats["arrival_spread_bps"].to_numpy(np.float64)
     ok = np.isfinite(realized)
@@ -881,6 +1007,17 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
     Returns
     -------
     StressResult
+
+    Notes
+    -----
+    ``predict`` is called once per scenario on all its orders (stressed and calm) with the
+    :func:`desk_features` columns plus ``scenario``; synthetic order ids repeat across scenarios
+    (same desk seed), ``(scenario, order_id)`` is unique. The real books hold one day and no
+    daily bars: ``adv, sigma_daily, pct_adv, shares_outstanding`` come from the desk's estimates
+    (:data:`BITMEX_2020`, :data:`AMZN_2012`), the parametric estimates and
+    ``implied_participation`` are NaN, and ``timing_risk_bps`` is NaN for decisions in the
+    first 5 minutes of the book. Rows whose prediction, band or realized cost is not finite are
+    not scored; a predictor that raises on the real features is reported as not scored.
     """
     import time
 
@@ -919,8 +1056,8 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
             continue
         try:
             c, s, r, m = _real_episode(name, data, predict, lim, real_orders, seed)
-        except (FileNotFoundError, OSError) as exc:
-            cal.append(_not_scored(name, "real", f"data missing: {exc}"))
+        except (FileNotFoundError, OSError, ContractError) as exc:
+            cal.append(_not_scored(name, "real", f"data missing or unreadable: {exc}"))
             continue
         cal.append(c)
         sched += s
@@ -992,17 +1129,32 @@ def plot(result: StressResult, out_dir: str | Path) -> list[Path]:
     plt.close(fig)
 
     rc = result.risk_controls
-    rc = rc.assign(label=rc["scenario"] + " / " + rc["engine"] + " / " + rc["reason"])
-    fig, ax = plt.subplots(figsize=(9, max(3.0, 0.28 * len(rc) + 1)))
-    y = np.arange(len(rc))
-    ax.barh(y - 0.2, rc["rate_stressed"].fillna(0), 0.4, label="stressed", color="tab:red")
-    ax.barh(y + 0.2, rc["rate_normal"].fillna(0), 0.4, label="normal", color="tab:gray")
-    ax.set_yticks(y, rc["label"], fontsize=7)
-    ax.invert_yaxis()
-    ax.set_xscale("symlog", linthresh=1e-3)
-    ax.set_xlabel("rejected children / children sent")
-    ax.set_title("risk controls firing")
-    ax.legend(fontsize=8)
+    rc = rc[(rc["mode"] == "alone") | (rc["engine"] == "venue")]
+    engines = [e for e in ("simulator", "book_replay", "venue") if (rc["engine"] == e).any()]
+    reasons = list(dict.fromkeys(rc["reason"]))
+    names = list(dict.fromkeys(rc["scenario"]))
+    fig, axes = plt.subplots(len(engines), max(len(reasons), 1), squeeze=False,
+                             figsize=(3.2 * max(len(reasons), 1), 2.8 * len(engines)))
+    x = np.arange(len(names))
+    for i, e in enumerate(engines):
+        for j, r in enumerate(reasons):
+            a = axes[i][j]
+            d = rc[(rc["engine"] == e) & (rc["reason"] == r)].set_index("scenario").reindex(names)
+            if d["rate_stressed"].notna().any() or d["rate_normal"].notna().any():
+                a.bar(x - 0.2, d["rate_stressed"].fillna(0), 0.4, color="tab:red",
+                      label="stressed")
+                a.bar(x + 0.2, d["rate_normal"].fillna(0), 0.4, color="tab:gray", label="normal")
+                a.set_yscale("symlog", linthresh=1e-3)
+            else:
+                a.set_visible(False)
+                continue
+            a.set_title(f"{e}: {r}", fontsize=8)
+            a.set_xticks(x, names, rotation=60, ha="right", fontsize=6)
+            a.tick_params(axis="y", labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    axes[0][0].set_ylabel("rejected / children sent", fontsize=7)
+    fig.suptitle("risk controls, each alone: firing rate in stressed vs normal sessions",
+                 fontsize=10)
     fig.tight_layout()
     paths.append(out / "stress_risk_controls.png")
     fig.savefig(paths[-1], dpi=110)
