@@ -14,7 +14,7 @@ import pandas as pd
 import xgboost as xgb
 
 from assets._meta import content_hash, frame_metadata
-from assets._plots import reports_dir
+from assets._plots import plt, reports_dir
 from assets.execution import PARENT_CONTRACT_COLUMNS as _PARENT
 from bestex import settings
 from pipelines.resources import MLflowResource
@@ -124,11 +124,6 @@ def _git_sha() -> str:
 
 def _plots(hold: pd.DataFrame, pred: np.ndarray, band: np.ndarray, importance: dict[str, float],
            shap_mean: pd.Series, out: Any) -> dict[str, str]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     paths = {}
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.scatter(pred, hold["is_bps"], s=3, alpha=0.3, label="realized")
@@ -187,11 +182,6 @@ def _iso(t: Any) -> str:
 
 def _cv_report(cvres: Any, cv_scheme: str, out: Any) -> tuple[str, str]:
     """Stage 1 report: per-fold purged-CV metrics (markdown) and a plot of them."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     cols = [c for c in ("fold", "n_train", "n_test", "mae", "rmse", "r2", "truth_mae",
                         "sqrt_truth_mae", "r2_over_oracle", "coverage_80")
             if c in cvres.folds.columns]
@@ -240,6 +230,7 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
         evaluate,
         fold_loss,
         inverse_noise_weights,
+        noise_sd_bps,
     )
     from models.features import MODEL_FEATURES
     from models.tuning import tune
@@ -263,10 +254,7 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
     # WLS: each order weighs by the inverse of its timing-noise variance, known pre-trade
     w = inverse_noise_weights(train["timing_risk_bps"], config.noise_floor_bps)
 
-    def _scale(frame: pd.DataFrame) -> np.ndarray:  # sd of the noise, the conformal unit
-        r = frame["timing_risk_bps"].to_numpy(np.float64)
-        r = np.where(np.isfinite(r), r, np.nanmedian(r))
-        return np.sqrt(r * r + config.noise_floor_bps ** 2)
+    scale = noise_sd_bps(train["timing_risk_bps"], config.noise_floor_bps)
 
     cv = PurgedKFold(config.n_splits, t1=pd.Series(train["t1"].to_numpy(),
                                                    index=train["decision_ts"]),
@@ -293,13 +281,12 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
     tune_s = time.perf_counter() - t0
     cvres = cross_validate_cost_model(X, y, cv, tuned.best_params,
                                       truth=train["truth_bps"].to_numpy(), sample_weight=w,
-                                      interval_scale=_scale(train))
+                                      interval_scale=scale)
 
     mean = MeanCostModel(tuned.best_params).fit(X, y, sample_weight=w)
     qmodel = QuantileCostModel(tuned.best_params).fit(X, y, sample_weight=w)
     # the band's margin from the purged out-of-fold quantiles of every training regime
-    conformal = ConformalInterval(0.8).fit(cvres.oof[["p10", "p50", "p90"]].to_numpy(), y,
-                                           _scale(train))
+    conformal = ConformalInterval(0.8).fit(cvres.oof[["p10", "p50", "p90"]].to_numpy(), y, scale)
     bundle = CostModelBundle(mean.booster_, qmodel.booster_, feats, conformal.margin_,
                              config.noise_floor_bps)
     pred, lo, hi = bundle.predict(hold)
@@ -380,9 +367,8 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
         "shuffled_labels": config.shuffle_labels, "source_partitions": SOURCE_PARTITIONS,
         "dagster_run_id": context.run.run_id, "code_version": tags["code_version"],
         **windows, **digests}
-    preds = hold[["order_id", "decision_ts", "t1", "is_bps", "truth_bps", "timing_risk_bps",
-                  *feats]].copy()
-    preds = preds.loc[:, ~preds.columns.duplicated()]
+    preds = hold[list(dict.fromkeys(["order_id", "decision_ts", "t1", "is_bps", "truth_bps",
+                                     "timing_risk_bps", *feats]))].copy()
     preds["pred_bps"], preds["lo80_bps"], preds["hi80_bps"] = pred, lo, hi
     preds["noise_sd_bps"] = bundle.scale(hold)
     for k, v in baselines.items():

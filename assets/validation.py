@@ -12,7 +12,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from assets._plots import reports_dir
+from assets._plots import plt, reports_dir
 from assets.learning import COST_MODEL_KEY, HOLDOUT_KEY
 from pipelines.resources import MLflowResource
 
@@ -27,15 +27,6 @@ def _out(stage: str):
     out = reports_dir() / "validation" / stage
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def _log(mlflow: MLflowResource, run_id: str, files: list[str], stage: str,
@@ -76,7 +67,6 @@ def synth_out_of_sample(model: dict[str, Any], holdout: pd.DataFrame,
                                   sqrt_truth_mae=("sqrt_err", "mean"),
                                   coverage_80=("inside", "mean")).reset_index()
     out = _out("out_of_sample")
-    plt = _plt()
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
     ax[0].plot(by_day["day"].astype(str), by_day["truth_mae"], marker="o", label="model")
     ax[0].plot(by_day["day"].astype(str), by_day["sqrt_truth_mae"], marker="o", label="sqrt law")
@@ -165,7 +155,6 @@ def synth_walk_forward(context: dg.AssetExecutionContext, config: WalkForwardPar
                            progress=context.log.info)
     stab = stability(windows)
     out = _out("walk_forward")
-    plt = _plt()
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
     for a, (scheme, g) in zip(ax, windows.groupby("scheme", sort=False), strict=False):
         for c, lab in (("model_truth_mae", "model"), ("sqrt_truth_mae", "sqrt law"),
@@ -266,11 +255,8 @@ def synth_gates(model: dict[str, Any], holdout: pd.DataFrame, oos: dict[str, Any
     cfg = load_gates()
     champ_err, champ_v = _champion_errors(holdout)
     err = np.abs(holdout["pred_bps"].to_numpy() - holdout["is_bps"].to_numpy())
-    # the real episodes (BitMEX, 2012 AMZN) are reported by the stress stage but not gated: the
-    # model is trained on the synthetic desk, not on those venues
-    gated = stress[stress["kind"] == "synthetic"] if "kind" in stress.columns else stress
     report = evaluate_gates(cfg=cfg, cv_loss=oos["cv_wrmse"], oos_loss=oos["oos_wrmse"],
-                            walk_forward=walk_forward, stress=gated,
+                            walk_forward=walk_forward, stress=stress,
                             challenger_err=err if champ_err is not None else None,
                             champion_err=champ_err)
     md = (f"# Promotion gates\n\nModel run `{model['mlflow_run_id']}`; champion compared: "

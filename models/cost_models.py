@@ -48,6 +48,7 @@ __all__ = [
     "evaluate",
     "fold_loss",
     "inverse_noise_weights",
+    "noise_sd_bps",
 ]
 
 QUANTILES = (0.1, 0.5, 0.9)
@@ -374,6 +375,15 @@ def fold_loss(y_true: ArrayLike, pred: ArrayLike, loss: Loss = "rmse",
     raise ValueError(f"unknown loss {loss!r}; use 'rmse' or 'mae'")
 
 
+def noise_sd_bps(timing_risk_bps: ArrayLike, floor_bps: float = 5.0) -> Floats:
+    """Noise sd of each order, ``sqrt(timing_risk^2 + floor^2)`` bps (a missing risk: the
+    median risk); the unit of the scaled conformal band."""
+    r = np.asarray(timing_risk_bps, dtype=np.float64)
+    med = np.nanmedian(r) if np.isfinite(r).any() else 0.0
+    r = np.where(np.isfinite(r), r, med)
+    return np.sqrt(r * r + floor_bps * floor_bps)
+
+
 def inverse_noise_weights(timing_risk_bps: ArrayLike, floor_bps: float = 5.0) -> Floats:
     """Regression weights ``1 / (timing_risk^2 + floor^2)``, scaled to mean 1.
 
@@ -624,12 +634,10 @@ class CostModelBundle:
         self.margin, self.noise_floor_bps = float(margin), float(noise_floor_bps)
 
     def scale(self, frame: pd.DataFrame) -> Floats:
-        """Noise sd of each order (bps): the conformal unit."""
-        r = frame["timing_risk_bps"].to_numpy(np.float64) if "timing_risk_bps" in frame \
+        """Noise sd of each order (bps): the conformal unit (:func:`noise_sd_bps`)."""
+        r = frame["timing_risk_bps"] if "timing_risk_bps" in frame \
             else np.full(len(frame), np.nan)
-        med = np.nanmedian(r) if np.isfinite(r).any() else 0.0
-        r = np.where(np.isfinite(r), r, med)
-        return np.sqrt(r * r + self.noise_floor_bps ** 2)
+        return noise_sd_bps(r, self.noise_floor_bps)
 
     def predict(self, frame: pd.DataFrame) -> tuple[Floats, Floats, Floats]:
         missing = [c for c in self.features if c not in frame.columns]

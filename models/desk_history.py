@@ -45,6 +45,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from models._sim_types import FeeSchedule, cost_bps
+from models.features import minute_rv
 from models.risk_controls import RiskLimits
 from models.schedules import schedule_batch
 from models.simulator import (
@@ -304,30 +305,20 @@ def seen_volatility(path: _MarketPath, symbols: np.ndarray, decision_ns: np.ndar
     code = path.code(np.asarray(symbols))
     dec = np.asarray(decision_ns, np.int64)
     out = np.full(len(dec), np.nan)
-    minute = _NS_PER_MIN
     for k in np.unique(code):
         lo, hi = path.bounds[k], path.bounds[k + 1]
-        ts, mid = path.ts[lo:hi], path.mid[lo:hi]
-        day = ts // 86_400_000_000_000
-        days, starts = np.unique(day, return_index=True)
-        ends = np.append(starts[1:], len(ts))
-        cums, rv_full = [], np.full(len(days), np.nan)
-        for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
-            grid = np.arange(ts[a], ts[b - 1] + 1, minute)
-            m = mid[a + np.searchsorted(ts[a:b], grid, side="right") - 1]
-            r2 = np.diff(np.log(m)) ** 2
-            cums.append(np.concatenate([[0.0], np.cumsum(r2)]))
-            if r2.size:
-                rv_full[i] = r2.sum() * 390.0 / r2.size
+        ts = path.ts[lo:hi]
+        rv = minute_rv(ts, path.mid[lo:hi])
         sel = np.flatnonzero(code == k)
-        di = np.searchsorted(days, dec[sel] // 86_400_000_000_000)
-        for j, i in zip(sel, di, strict=True):
-            if i >= len(days) or days[i] != dec[j] // 86_400_000_000_000:
+        dday = dec[sel] // 86_400_000_000_000
+        di = np.searchsorted(rv.days, dday)
+        for j, i, d in zip(sel, di, dday, strict=True):
+            if i >= len(rv.days) or rv.days[i] != d:
                 continue
-            t0 = ts[starts[i]]
-            n = int(min(max((dec[j] - t0) // minute, 0), len(cums[i]) - 1))
-            prev = rv_full[i - 1] if i > 0 else np.nan
-            today = cums[i][n] * 390.0 / n if n >= 5 else np.nan
+            n = int(min(max((dec[j] - ts[rv.starts[i]]) // _NS_PER_MIN, 0),
+                        len(rv.cums[i]) - 1))
+            prev = rv.full[i - 1] if i > 0 else np.nan
+            today = rv.today(i, n)
             w = n / (n + blend_min)
             if np.isfinite(prev) and np.isfinite(today):
                 out[j] = np.sqrt(w * today + (1 - w) * prev)

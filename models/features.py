@@ -136,6 +136,7 @@ __all__ = [
     "calibration_rows",
     "feature_table",
     "fit_parametric",
+    "minute_rv",
     "regimes_known_at_close",
 ]
 
@@ -536,6 +537,38 @@ def _g_rv(x: _Ctx) -> np.ndarray:
     return _take_ns(st.av, np.where(b > lo, b - 1, -1))
 
 
+@dataclass(frozen=True)
+class MinuteRV:
+    """1-minute realized variance of one symbol, per UTC day (see :func:`minute_rv`)."""
+
+    days: np.ndarray  # UTC day numbers
+    starts: np.ndarray  # first row of each day
+    ends: np.ndarray  # one past the last row of each day
+    cums: list[np.ndarray]  # per day: sum of r^2 over the first m minutes, m = 0, 1, ...
+    full: np.ndarray  # per day: the whole day's variance scaled to a 390-minute session
+
+    def today(self, i: int, minutes: int) -> float:
+        """Day ``i``'s variance over its first ``minutes`` (scaled to 390; NaN under 5)."""
+        return self.cums[i][minutes] * MINUTES_PER_DAY / minutes if minutes >= 5 else np.nan
+
+
+def minute_rv(t: np.ndarray, mid: np.ndarray) -> MinuteRV:
+    """Sample ``mid`` (one symbol, ``t`` sorted ns) every minute from each UTC day's first row,
+    as of ``t``, and sum the squared log returns: the realized-variance estimator of both the
+    synthetic physics (:func:`models.desk_history.seen_volatility`, ``t`` = state time) and the
+    desk's ``session_vol`` features (``t`` = ``available_at``)."""
+    days, starts = np.unique(t // NS_DAY, return_index=True)
+    ends = np.append(starts[1:], len(t))
+    cums, full = [], np.full(len(days), np.nan)
+    for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        grid = np.arange(t[a], t[b - 1] + 1, NS_MIN)
+        r2 = np.diff(np.log(mid[a + np.searchsorted(t[a:b], grid, "right") - 1])) ** 2
+        cums.append(np.concatenate([[0.0], np.cumsum(r2)]))
+        if r2.size:
+            full[i] = r2.sum() * MINUTES_PER_DAY / r2.size
+    return MinuteRV(days, starts, ends, cums, full)
+
+
 def _g_session_vol(x: _Ctx) -> np.ndarray:
     """1-minute realized variance of the previous session and of today so far (as-of known)."""
     st = x.quote_stream()
@@ -549,17 +582,10 @@ def _g_session_vol(x: _Ctx) -> np.ndarray:
             lo, hi = st.bounds[k], st.bounds[k + 1]
             if not idx.size or hi == lo:
                 continue
-            av, m = st.av[lo:hi], mid[lo:hi]
-            days, starts = np.unique(av // NS_DAY, return_index=True)
-            ends = np.append(starts[1:], len(av))
+            av = st.av[lo:hi]
+            rv = minute_rv(av, mid[lo:hi])
+            days, starts, ends, full = rv.days, rv.starts, rv.ends, rv.full
             first, last_av = av[starts], av[ends - 1]
-            cums, full = [], np.full(len(days), np.nan)
-            for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
-                grid = np.arange(av[a], av[b - 1] + 1, NS_MIN)
-                r2 = np.diff(np.log(m[a + np.searchsorted(av[a:b], grid, "right") - 1])) ** 2
-                cums.append(np.concatenate([[0.0], np.cumsum(r2)]))
-                if r2.size:
-                    full[i] = r2.sum() * MINUTES_PER_DAY / r2.size
             dday = x.d[idx] // NS_DAY
             i = np.searchsorted(days, dday)  # today's run (or the first later one)
             has_today = (i < len(days)) & (days[np.minimum(i, len(days) - 1)] == dday)
@@ -568,10 +594,10 @@ def _g_session_vol(x: _Ctx) -> np.ndarray:
             prev[idx[ok_p]] = full[ip[ok_p]]
             know[idx[ok_p]] = last_av[ip[ok_p]]
             for j, r in zip(idx[has_today], i[has_today], strict=True):
-                mm = int(min(max((x.d[j] - first[r]) // NS_MIN, 0), len(cums[r]) - 1))
+                mm = int(min(max((x.d[j] - first[r]) // NS_MIN, 0), len(rv.cums[r]) - 1))
                 minutes[j] = mm
                 if mm >= 5:
-                    today[j] = cums[r][mm] * MINUTES_PER_DAY / mm
+                    today[j] = rv.today(r, mm)
                     pos = lo + starts[r] + np.searchsorted(av[starts[r]:ends[r]], x.d[j],
                                                            "right") - 1
                     know[j] = max(know[j], st.av[pos])

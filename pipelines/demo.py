@@ -62,7 +62,7 @@ def _table(header: Sequence[str], rows: list[list[Any]]) -> str:
 _DEGRADED = {"ops": {"synth_cost_model": {"config": {"shuffle_labels": True}}}}
 
 
-def _registry_step(rows: list[list[Any]], instance: dg.DagsterInstance) -> tuple[bool, list[str]]:
+def _registry_step(instance: dg.DagsterInstance) -> tuple[bool, list[str]]:
     """After the runs: the first version passing its gates becomes champion (the demo stands in
     for the person who promotes); later versions stay challengers, with their gate decision and
     promotion report. Returns (ok, summary lines)."""
@@ -192,7 +192,7 @@ def run_demo(*, real_data: bool = True, degraded: bool = False) -> int:
     print()
     print(_table(["asset", "check", "result"], checks))
     failed = [c for c in checks if c[2] != "PASS"]
-    has_champion, lines = _registry_step(rows, instance) if ok else (False, [])
+    has_champion, lines = _registry_step(instance) if ok else (False, [])
     from pipelines.registry import default_registry
 
     champ = default_registry().champion()

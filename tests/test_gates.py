@@ -54,6 +54,7 @@ def test_default_config_values(cfg):
     st = cfg.stress
     assert (st.max_abs_bias_sd, st.max_abs_bias_bps) == (0.5, 10.0)
     assert (st.coverage_min, st.coverage_max, st.min_share_passing) == (0.6, 0.97, 0.75)
+    assert st.kinds == ("synthetic",)
     ch = cfg.challenger
     assert (ch.n_boot, ch.confidence, ch.block, ch.max_worsening_bps, ch.seed) == (
         2000, 0.95, 50, 0.5, 0)
@@ -375,3 +376,17 @@ def test_config_built_in_code_is_rendered(cfg):
     assert 'metric = "wrmse"' in rendered
     assert "```toml\n[oos]" in GateReport([GateResult("x", True, 1.0, "b", "d")],
                                           config_text=rendered).to_markdown()
+
+
+def test_stress_gate_judges_only_the_configured_kinds(cfg):
+    # the real row would fail (coverage 0.0, bias -268 bps) but is of a kind not gated
+    t = pd.DataFrame({"scenario": ["crisis", "bitmex"], "kind": ["synthetic", "real"],
+                      "n": [100, 500], "bias_bps": [1.0, -268.0],
+                      "noise_sd_bps": [50.0, 17.0], "coverage_80": [0.8, 0.0]})
+    res = gate_stress(t, cfg)
+    assert res.passed
+    assert res.value == 1.0
+    assert "not gated" in res.detail
+    assert "bitmex" in res.detail
+    # without a kind column every row is judged
+    assert not gate_stress(t.drop(columns="kind"), cfg).passed

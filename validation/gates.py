@@ -130,6 +130,9 @@ class StressGate(_Section):
         Bounds on the 80% band's coverage, ``coverage_min <= coverage_80 <= coverage_max``.
     min_share_passing : float
         Least share of scored scenarios that must pass both bounds.
+    kinds : list of str
+        Scenario kinds the gate judges (the table's ``kind`` column, when it has one); the
+        others are reported by the stress stage but not gated.
     """
 
     max_abs_bias_sd: float = Field(ge=0)
@@ -137,6 +140,7 @@ class StressGate(_Section):
     coverage_min: float = Field(ge=0, le=1)
     coverage_max: float = Field(ge=0, le=1)
     min_share_passing: float = Field(ge=0, le=1)
+    kinds: tuple[str, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _ordered(self) -> StressGate:
@@ -553,10 +557,15 @@ def gate_stress(table: pd.DataFrame, cfg: GateConfig) -> GateResult:
     num = {c: pd.to_numeric(table[c], errors="coerce").to_numpy(dtype=np.float64)
            for c in _STRESS_COLUMNS[1:]}
     names = table["scenario"].astype(str).to_numpy()
-    scored = (num["n"] > 0) & np.isfinite(num["coverage_80"])
+    gated = (table["kind"].astype(str).isin(g.kinds).to_numpy() if "kind" in table.columns
+             else np.ones(len(table), bool))
+    scored = (num["n"] > 0) & np.isfinite(num["coverage_80"]) & gated
     bound = f">= {g.min_share_passing} of scored scenarios"
-    unscored = [str(s) for s in names[~scored]]
+    unscored = [str(s) for s in names[~scored & gated]]
     unscored_note = f"; not scored: {', '.join(unscored)}" if unscored else ""
+    if not gated.all():
+        unscored_note += (f"; not gated (kind not in {list(g.kinds)}): "
+                          f"{', '.join(names[~gated])}")
     if not scored.any():
         return GateResult("stress", False, float("nan"), bound,
                           "no scenario scored (n == 0 or no coverage)" + unscored_note)
