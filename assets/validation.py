@@ -174,7 +174,7 @@ def synth_walk_forward(context: dg.AssetExecutionContext, config: WalkForwardPar
                     f"{config.n_windows} windows per scheme on the training period (the holdout "
                     f"stays untouched); embargo {config.embargo_hours:g} h; hyperparameters of "
                     "the tuned model, refitted in every window.", "",
-                    windows[show].round(3).to_markdown(index=False), "", "## Stability", "",
+                    windows[show].to_markdown(index=False, floatfmt=".3f"), "", "## Stability", "",
                     stab.round(3).to_markdown(index=False)])
     (out / "report.md").write_text(md)
     windows.to_csv(out / "windows.csv", index=False)
