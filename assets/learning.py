@@ -284,11 +284,13 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
                                       interval_scale=scale)
 
     mean = MeanCostModel(tuned.best_params).fit(X, y, sample_weight=w)
-    qmodel = QuantileCostModel(tuned.best_params).fit(X, y, sample_weight=w)
+    # the band in units of each order's noise sd: quantiles of the standardized cost, so it
+    # stretches with the timing risk of regimes the training data never reached
+    qmodel = QuantileCostModel(tuned.best_params).fit(X, y, scale=scale)
     # the band's margin from the purged out-of-fold quantiles of every training regime
     conformal = ConformalInterval(0.8).fit(cvres.oof[["p10", "p50", "p90"]].to_numpy(), y, scale)
     bundle = CostModelBundle(mean.booster_, qmodel.booster_, feats, conformal.margin_,
-                             config.noise_floor_bps)
+                             config.noise_floor_bps, quantile_scaled=True)
     pred, lo, hi = bundle.predict(hold)
     band = np.column_stack([lo, hi])
     baselines = {"sqrt": SquareRootBaseline().fit(train, y).predict(hold),

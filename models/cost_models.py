@@ -131,6 +131,13 @@ def _vector(y: ArrayLike, n: int, name: str) -> Floats:
     return arr
 
 
+def _positive(a: ArrayLike, n: int, name: str) -> Floats:
+    v = _vector(a, n, name)
+    if np.any(v[np.isfinite(v)] <= 0):
+        raise ValueError(f"`{name}` must be > 0 on every row")
+    return v
+
+
 class MeanCostModel:
     """Expected cost (bps) of an order: XGBoost on ``is_bps``.
 
@@ -182,10 +189,18 @@ class QuantileCostModel:
         self.params = params or CostModelParams()
         self.monotone_increasing = tuple(monotone_increasing)
 
-    def fit(self, X: pd.DataFrame, y: ArrayLike, *, sample_weight: ArrayLike | None = None
-            ) -> QuantileCostModel:
-        """Train on the orders ``X`` and their realized costs ``y`` (bps)."""
+    def fit(self, X: pd.DataFrame, y: ArrayLike, *, sample_weight: ArrayLike | None = None,
+            scale: ArrayLike | None = None) -> QuantileCostModel:
+        """Train on the orders ``X`` and their realized costs ``y`` (bps).
+
+        With ``scale`` (> 0 per row, known before the order, e.g. :func:`noise_sd_bps`) the
+        booster learns the quantiles of the standardized cost ``y / scale`` and :meth:`predict`
+        multiplies them back by the rows' scale: the band then stretches with the noise of a
+        regime the training data never reached (a 4x-volatility crisis), where trees that
+        learned raw bps would stay as narrow as the widest leaf they saw.
+        """
         self.feature_names_ = list(X.columns)
+        self.scaled_ = scale is not None
         missing = [c for c in self.monotone_increasing if c not in self.feature_names_]
         if missing:
             raise ValueError(f"monotone_increasing names {missing}, which are not columns of X; "
@@ -194,15 +209,25 @@ class QuantileCostModel:
         p = self.params.booster_params("reg:quantileerror")
         p.update(quantile_alpha=np.asarray(QUANTILES), monotone_constraints=f"({signs})")
         w = None if sample_weight is None else _vector(sample_weight, len(X), "sample_weight")
-        d = xgb.DMatrix(_matrix(X), _vector(y, len(X), "y"), weight=w,
-                        feature_names=self.feature_names_)
+        target = _vector(y, len(X), "y")
+        if scale is not None:
+            target = target / _positive(scale, len(X), "scale")
+        d = xgb.DMatrix(_matrix(X), target, weight=w, feature_names=self.feature_names_)
         self.booster_ = xgb.train(p, d, self.params.num_boost_round)
         return self
 
-    def predict(self, X: pd.DataFrame) -> Floats:
-        """Array ``(n, 3)``: p10, p50, p90 (bps) of each row, ordered along each row."""
+    def predict(self, X: pd.DataFrame, scale: ArrayLike | None = None) -> Floats:
+        """Array ``(n, 3)``: p10, p50, p90 (bps) of each row, ordered along each row.
+
+        ``scale`` is required, and only allowed, when the model was fitted with one."""
+        if getattr(self, "scaled_", False) != (scale is not None):
+            raise ValueError("pass `scale` to predict exactly when the model was fitted with one "
+                             f"(fitted with scale: {getattr(self, 'scaled_', False)})")
         d = xgb.DMatrix(_matrix(X, self.feature_names_), feature_names=self.feature_names_)
-        return np.sort(self.booster_.predict(d).astype(np.float64).reshape(len(X), -1), axis=1)
+        q = np.sort(self.booster_.predict(d).astype(np.float64).reshape(len(X), -1), axis=1)
+        if scale is not None:
+            q = q * _positive(scale, len(X), "scale")[:, None]
+        return q
 
 
 class ConformalInterval:
@@ -251,12 +276,7 @@ class ConformalInterval:
 
     @staticmethod
     def _scale(scale: ArrayLike | None, n: int) -> Floats:
-        if scale is None:
-            return np.ones(n)
-        sc = _vector(scale, n, "scale")
-        if np.any(sc[np.isfinite(sc)] <= 0):
-            raise ValueError("`scale` must be > 0 on every row")
-        return sc
+        return np.ones(n) if scale is None else _positive(scale, n, "scale")
 
     def apply(self, q_pred: ArrayLike, scale: ArrayLike | None = None) -> Floats:
         """A copy of ``q_pred`` with its first column lowered and last raised by the margin
@@ -550,7 +570,10 @@ def cross_validate_cost_model(
     sample_weight : array_like of float, optional
         Weights of the XGBoost fits (and of ``fold_losses``).
     interval_scale : array_like of float, optional
-        Per-row scale of the conformal scores (:meth:`ConformalInterval.fit`).
+        Per-row noise scale (> 0, known pre-trade). The quantile model then learns the
+        standardized cost ``y / scale`` (unweighted: its noise is homoscedastic) and the
+        conformal scores are in units of scale (:meth:`QuantileCostModel.fit`,
+        :meth:`ConformalInterval.fit`).
 
     Returns
     -------
@@ -580,13 +603,17 @@ def cross_validate_cost_model(
         if quantiles:
             n_cal = max(1, round(calibration_fraction * len(train)))
             fit_rows, cal_rows = slice(0, len(train) - n_cal), slice(len(train) - n_cal, None)
-            qm = QuantileCostModel(params, monotone_increasing=monotone_increasing).fit(
-                xtr.iloc[fit_rows], yv[train][fit_rows],
-                sample_weight=None if wtr is None else wtr[fit_rows])
+            qm = QuantileCostModel(params, monotone_increasing=monotone_increasing)
+            if isc is None:
+                qm.fit(xtr.iloc[fit_rows], yv[train][fit_rows],
+                       sample_weight=None if wtr is None else wtr[fit_rows])
+                sc_cal = sc_te = None
+            else:  # standardized target: its noise is homoscedastic, so no weights
+                qm.fit(xtr.iloc[fit_rows], yv[train][fit_rows], scale=isc[train][fit_rows])
+                sc_cal, sc_te = isc[train][cal_rows], isc[test]
             conf = ConformalInterval(coverage).fit(
-                qm.predict(xtr.iloc[cal_rows]), yv[train][cal_rows],
-                None if isc is None else isc[train][cal_rows])
-            q = qm.predict(xte)
+                qm.predict(xtr.iloc[cal_rows], sc_cal), yv[train][cal_rows], sc_cal)
+            q = qm.predict(xte, sc_te)
             band = conf.apply(q, None if isc is None else isc[test])
             for j, c in enumerate(("p10", "p50", "p90")):
                 oof.iloc[test, pos(c)] = q[:, j]
@@ -623,15 +650,19 @@ class CostModelBundle:
     ``predict(frame) -> (mean, lo, hi)`` in bps: the mean model, and the 80% band of the
     quantile model widened by ``margin`` times each order's noise scale
     ``sqrt(timing_risk_bps^2 + noise_floor_bps^2)`` (the scaled conformal calibration of the
-    training run). :meth:`save` / :meth:`load` keep it in a folder (``mean.json``,
+    training run). With ``quantile_scaled`` the quantile booster predicts the standardized cost
+    (:meth:`QuantileCostModel.fit` with ``scale``) and its outputs are multiplied by the same
+    noise scale. :meth:`save` / :meth:`load` keep it in a folder (``mean.json``,
     ``quantile.json`` in XGBoost's JSON format, ``bundle.json``).
     """
 
     def __init__(self, mean: xgb.Booster, quantile: xgb.Booster, features: Sequence[str],
-                 margin: float, noise_floor_bps: float) -> None:
+                 margin: float, noise_floor_bps: float, *, quantile_scaled: bool = False
+                 ) -> None:
         self.mean, self.quantile = mean, quantile
         self.features = list(features)
         self.margin, self.noise_floor_bps = float(margin), float(noise_floor_bps)
+        self.quantile_scaled = bool(quantile_scaled)
 
     def scale(self, frame: pd.DataFrame) -> Floats:
         """Noise sd of each order (bps): the conformal unit (:func:`noise_sd_bps`)."""
@@ -646,7 +677,10 @@ class CostModelBundle:
         d = xgb.DMatrix(_matrix(frame, self.features), feature_names=self.features)
         mean = self.mean.predict(d).astype(np.float64)
         q = np.sort(self.quantile.predict(d).astype(np.float64).reshape(len(frame), -1), axis=1)
-        m = self.margin * self.scale(frame)
+        sc = self.scale(frame)
+        if self.quantile_scaled:
+            q = q * sc[:, None]
+        m = self.margin * sc
         return mean, q[:, 0] - m, q[:, -1] + m
 
     def save(self, folder: str | Path) -> Path:
@@ -656,7 +690,8 @@ class CostModelBundle:
         self.quantile.save_model(str(out / "quantile.json"))
         (out / "bundle.json").write_text(json.dumps({
             "features": self.features, "margin": self.margin,
-            "noise_floor_bps": self.noise_floor_bps}, indent=2))
+            "noise_floor_bps": self.noise_floor_bps,
+            "quantile_scaled": self.quantile_scaled}, indent=2))
         return out
 
     @classmethod
@@ -668,4 +703,5 @@ class CostModelBundle:
         mean, quant = xgb.Booster(), xgb.Booster()
         mean.load_model(str(f / "mean.json"))
         quant.load_model(str(f / "quantile.json"))
-        return cls(mean, quant, meta["features"], meta["margin"], meta["noise_floor_bps"])
+        return cls(mean, quant, meta["features"], meta["margin"], meta["noise_floor_bps"],
+                   quantile_scaled=meta.get("quantile_scaled", False))

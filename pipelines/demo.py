@@ -62,6 +62,10 @@ def _table(header: Sequence[str], rows: list[list[Any]]) -> str:
 _DEGRADED = {"ops": {"synth_cost_model": {"config": {"shuffle_labels": True}}}}
 
 
+def _fmt(x: Any) -> str:
+    return "n/a" if x is None else f"{x:.2f}" if isinstance(x, float) else str(x)
+
+
 def _registry_step(instance: dg.DagsterInstance) -> tuple[bool, list[str]]:
     """After the runs: the first version passing its gates becomes champion (the demo stands in
     for the person who promotes); later versions stay challengers, with their gate decision and
@@ -119,7 +123,7 @@ def _results_summary(champion: str | None) -> list[str]:
         out.append(f"  MAE vs true expected cost {h['truth_mae']:.2f} bps; square-root law "
                    f"{h['sqrt_truth_mae']:.2f} (ratio {h['truth_mae'] / h['sqrt_truth_mae']:.2f})"
                    f"; R2/oracle R2 {h['r2_over_oracle']:.3f}; 80% band coverage "
-                   f"{h['coverage_80']:.3f}; PBO {m['pbo']}")
+                   f"{h['coverage_80']:.3f}; PBO {_fmt(m.get('pbo'))}")
     st = home / "reports" / "validation" / "stress" / "calibration.csv"
     if st.is_file():
         t = pd.read_csv(st)

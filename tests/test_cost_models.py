@@ -94,6 +94,48 @@ def test_conformal_band_covers_80pct_out_of_sample():
     assert 0.75 <= covered <= 0.85, covered
 
 
+def test_standardized_band_keeps_coverage_in_a_4x_volatility_regime():
+    # Arrange: train and calibrate on normal volatility; measure on orders whose sigma is 4x
+    # anything seen (a 2008-like week). The noise scale sd = 0.3 sigma sqrt(T) is known pre-trade.
+    X, y, _ = _orders(9000, seed=2)
+    Xc, yc, _ = _orders(3000, seed=3)
+    Xc, yc = Xc.assign(sigma=4 * Xc["sigma"]), None
+    rng = np.random.default_rng(4)
+    truth_c = (0.5 * Xc["arrival_spread_bps"] * (1 + 0.5 * (Xc["time_of_day"] < 0.1))
+               + 0.8 * Xc["sigma"] * np.sqrt(Xc["qty"] / Xc["adv"]) * 1e4 * (1 + 0.5 * Xc["regime"])
+               + 3e3 * Xc["sigma"] * Xc["implied_participation"] ** 1.5).to_numpy()
+    sd = lambda F: (0.3 * F["sigma"] * np.sqrt(F["duration_days"]) * 1e4).to_numpy()  # noqa: E731
+    yc = truth_c + rng.normal(0, 1, len(Xc)) * sd(Xc)
+    fit, cal = slice(0, 5000), slice(5000, None)
+
+    def coverage(scaled: bool) -> float:
+        qm = QuantileCostModel(FAST).fit(X.iloc[fit], y[fit],
+                                         scale=sd(X.iloc[fit]) if scaled else None)
+        s_cal, s_new = (sd(X.iloc[cal]), sd(Xc)) if scaled else (None, None)
+        conf = ConformalInterval(0.8).fit(qm.predict(X.iloc[cal], s_cal), y[cal], sd(X.iloc[cal]))
+        band = conf.apply(qm.predict(Xc, s_new), sd(Xc))
+        return float(np.mean((band[:, 0] <= yc) & (yc <= band[:, 2])))
+
+    # Act
+    raw, standardized = coverage(False), coverage(True)
+    # Assert: bps-quantile trees stay as narrow as the widest leaf they saw; the standardized
+    # band stretches with sd and keeps the 80% target
+    assert 0.74 <= standardized <= 0.86, standardized
+    assert raw < standardized - 0.05, (raw, standardized)
+
+
+def test_scaled_quantile_model_needs_its_scale_to_predict(orders):
+    X, y, _ = orders
+    scale = np.full(len(X), 2.0)
+    qm = QuantileCostModel(FAST).fit(X, y, scale=scale)
+    np.testing.assert_allclose(qm.predict(X.iloc[:5], scale[:5] * 2),
+                               2 * qm.predict(X.iloc[:5], scale[:5]))
+    with pytest.raises(ValueError, match="pass `scale` to predict"):
+        qm.predict(X.iloc[:5])
+    with pytest.raises(ValueError, match="`scale` must be > 0"):
+        QuantileCostModel(FAST).fit(X, y, scale=np.zeros(len(X)))
+
+
 def test_conformal_margin_by_hand():
     # scores max(lo - y, y - hi): 1, -1, 3, 0 -> sorted -1, 0, 1, 3; k = ceil(5 * 0.6) = 3 -> 1.0
     q = np.array([[0.0, 1.0, 2.0]] * 4)
