@@ -316,7 +316,8 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
                "train_end": _iso(train["decision_ts"].max()),
                "train_max_t1": _iso(train["t1"].max()), "holdout_start": _iso(hold_start),
                "holdout_end": _iso(hold["decision_ts"].max()),
-               "embargo_s": str(embargo.total_seconds())}
+               "embargo_s": str(embargo.total_seconds()),
+               "holdout_purged_orders": str(cut - len(train))}
     digests = {"dataset_digest_train": content_hash(train),
                "dataset_digest_holdout": content_hash(hold)}
     tags = {"dagster_run_id": context.run.run_id, "code_version": _git_sha(),

@@ -211,10 +211,12 @@ def cmd_ui(args: argparse.Namespace) -> int:
 def _job_run(job_name: str, op: str, config: dict[str, Any]) -> Any:
     """Run a promotion job in process, recorded in the instance under ``BESTEX_HOME``."""
     from pipelines import promotion
-    from pipelines.demo import _QUIET, _instance
+    from pipelines.demo import _instance
 
     job = {"promote": promotion.promote, "rollback": promotion.rollback}[job_name]
-    return job.execute_in_process(run_config={**_QUIET, "ops": {op: {"config": config}}},
+    # the op's failure (a refusal) is kept in the run record and printed once by the caller
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    return job.execute_in_process(run_config={**quiet, "ops": {op: {"config": config}}},
                                   instance=_instance(), raise_on_error=False)
 
 
@@ -229,14 +231,24 @@ def _job_error(result: Any) -> BaseException | None:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    from pipelines.registry import default_registry
+    from pipelines.registry import UnknownVersion, default_registry
 
-    default_registry().version(args.version)  # a clear error for an unknown version
+    try:
+        info = default_registry().version(args.version)
+    except UnknownVersion as exc:
+        raise BadInput(str(exc)) from None
     result = _job_run("promote", "promote_version", {
         "version": str(args.version), "reason": args.reason, "override": args.override,
         "user": args.user})
     if not result.success:  # a refusal is recorded in the audit table as "refused"
-        print(f"bestex: {_job_error(result)}", file=sys.stderr)
+        if info.gates_passed or args.override:
+            print(f"bestex: error (Dagster run {result.run_id}): {_job_error(result)}",
+                  file=sys.stderr)
+        else:
+            print(f"bestex: promotion of v{info.version} REFUSED (Dagster run {result.run_id}; "
+                  "audit action 'refused'); failed gates:\n"
+                  + "\n".join(f"  - {f}" for f in info.gate_failures)
+                  + "\nto promote anyway: --override REASON (recorded)", file=sys.stderr)
         return 1
     out = result.output_for_node("promote_version")
     print(f"v{out['version']} is champion" + (" (OVERRIDE recorded)" if args.override else "")
@@ -255,7 +267,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
-    from pipelines.registry import default_registry, format_lineage
+    from pipelines.registry import UnknownVersion, default_registry, format_lineage
 
     reg = default_registry()
     v = args.version
@@ -264,7 +276,10 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         if info is None:
             raise BadInput(f"no {v} registered yet; run `make demo` first")
         v = info.version
-    lineage = reg.lineage(v)
+    try:
+        lineage = reg.lineage(v)
+    except UnknownVersion as exc:
+        raise BadInput(str(exc)) from None
     print(format_lineage(lineage))
     return 0 if lineage["proof"].get("holds") else 1
 
@@ -275,10 +290,23 @@ def cmd_models(args: argparse.Namespace) -> int:
     reg = default_registry()
     import pandas as pd
 
-    with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(reg.versions().to_string(index=False))
+    def short(frame: pd.DataFrame) -> pd.DataFrame:  # the full text stays in the tags / table
+        out = frame.copy()
+        for c in out.columns:
+            if not pd.api.types.is_numeric_dtype(out[c]):
+                out[c] = out[c].map(lambda v: v if not isinstance(v, str) or len(v) <= 48
+                                    else v[:45] + "...")
+        return out
+
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        versions, audit = reg.versions(), reg.audit().tail(args.audit)
+        if versions.empty:
+            print(f"no version of {reg.name} registered yet under {reg.tracking_uri} "
+                  "(run `make demo`)")
+            return 0
+        print(short(versions).to_string(index=False))
         print()
-        print(reg.audit().tail(args.audit).to_string(index=False))
+        print(short(audit).to_string(index=False))
     return 0
 
 

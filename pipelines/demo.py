@@ -164,25 +164,30 @@ def run_demo(*, real_data: bool = True, degraded: bool = False) -> int:
     print(f"bestex demo: BESTEX_HOME={settings.home()}  real data: "
           f"{settings.data_dir() or 'not found (synthetic only)'}", flush=True)
 
-    def _run(selection: list[dg.AssetsDefinition], partition: str | None, label: str) -> None:
+    def _run(assets: list[dg.AssetsDefinition], partition: str | None, label: str,
+             selection: list[dg.AssetKey] | None = None) -> None:
         nonlocal ok
         t0 = time.perf_counter()
         print(f"- materializing {label} ...", flush=True)
-        result = dg.materialize(selection, instance=instance, resources=resources,
-                                partition_key=partition, raise_on_error=False,
+        result = dg.materialize(assets, instance=instance, resources=resources,
+                                partition_key=partition, raise_on_error=False, selection=selection,
                                 run_config={**_QUIET, **(_DEGRADED if degraded else {})})
         ok = ok and result.success
         _summarize(result, rows, checks)
         print(f"  {'ok' if result.success else 'FAILED'} in {time.perf_counter() - t0:.1f} s",
               flush=True)
 
-    if degraded:
+    if degraded:  # retrain from the training set already in the lake; nothing upstream reruns
+        if not (settings.lake() / "training_set").exists():
+            print("bestex demo --degraded-challenger: no training set in "
+                  f"{settings.lake()}; run `make demo` first", file=sys.stderr)
+            return 2
         groups = ("learning", "validation", "registry")
-        sel = [a for a in unpartitioned
-               if any(a.group_names_by_key.get(k) in groups for k in a.keys)]
-        unpartitioned, partitioned = sel, []
-
-    if unpartitioned:
+        keys = [k for a in unpartitioned for k in a.keys
+                if a.group_names_by_key.get(k) in groups]
+        _run(unpartitioned, None, f"{len(keys)} assets on shuffled labels", selection=keys)
+        partitioned = []
+    elif unpartitioned:
         _run(unpartitioned, None, f"{len(unpartitioned)} asset definitions")
     by_def: dict[Any, list[dg.AssetsDefinition]] = {}
     for a in partitioned:

@@ -21,6 +21,36 @@ _METRICS = ("holdout_truth_mae", "holdout_sqrt_truth_mae", "holdout_athl_truth_m
             "holdout_wrmse", "cv_wrmse", "oos_degradation_pct", "pbo", "gates_passed")
 
 
+def demote_headings(md: str) -> str:
+    """``md`` with every markdown heading one level lower, code fences left as they are."""
+    out, fence = [], None
+    for line in md.splitlines():
+        stripped = line.lstrip()
+        if stripped.startswith(("```", "~~~")):
+            mark = stripped[:3]
+            fence = mark if fence is None else (None if mark == fence else fence)
+        elif fence is None and line.startswith("#"):
+            line = "#" + line
+        out.append(line)
+    return "\n".join(out) + ("\n" if md.endswith("\n") else "")
+
+
+def _stage_report(run_id: str, stage: str) -> str | None:
+    """The ``validation/<stage>/report.md`` logged on the model's own MLflow run (not the latest
+    file on disk, which may belong to a later model), or None when that stage did not report."""
+    import tempfile
+
+    import mlflow
+
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=f"validation/{stage}/report.md", dst_path=tmp)
+            return Path(path).read_text()
+    except (OSError, mlflow.exceptions.MlflowException):
+        return None
+
+
 def promotion_report(version: str) -> Path:
     """Markdown report of ``version`` against the champion: metrics side by side, gates, stress."""
     import mlflow
@@ -46,9 +76,9 @@ def promotion_report(version: str) -> Path:
                      + " |")
     home = settings.home()
     for stage in ("gates", "stress", "walk_forward"):
-        f = home / "reports" / "validation" / stage / "report.md"
-        if f.is_file():
-            lines += ["", f.read_text().replace("\n# ", "\n## ")]
+        text = _stage_report(cand.run_id, stage)
+        if text is not None:
+            lines += ["", demote_headings(text)]
     lines += ["", "## Lineage", "", "```", _lineage_text(version), "```"]
     out = home / "reports" / "promotion" / f"v{cand.version}.md"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,9 @@ timestamps ISO 8601, read as UTC when they carry no offset):
 ``embargo_s``
     the embargo between training labels and the holdout, in seconds as a float string
     (``"10800.0"`` for three hours); ``"0"`` when there is none.
+``holdout_purged_orders`` (optional)
+    orders before the holdout left out of training because their label window reached the
+    embargo before ``holdout_start`` (the purge at the train/holdout boundary).
 ``dataset_digest_train``, ``dataset_digest_holdout``
     content digests of the two data sets (the digests logged as the run's MLflow inputs).
 ``source_partitions``
@@ -46,8 +49,8 @@ timestamps ISO 8601, read as UTC when they carry no offset):
 ``mlflow_run_id``
     the MLflow run that logged the model (set from ``run_id`` when absent).
 
-The registry itself sets ``gates_passed`` (``"true"``/``"false"``), ``gate_failures`` (the failed
-gates joined by ``"; "``), ``audit.registered_by``/``audit.registered_at``, and on later actions
+The registry itself sets ``gates_passed`` (``"true"``/``"false"``), ``gate_failures`` (one line per
+failed gate: a gate's detail may itself contain ``;``), ``audit.registered_by``/``audit.registered_at``, and on later actions
 ``audit.promoted_by``/``_at``, ``audit.promotion_reason``, ``audit.override_reason``,
 ``audit.rolled_back_by``/``_at``/``_reason`` and ``audit.restored_by``/``_at``/``_reason``.
 
@@ -94,7 +97,7 @@ AUDIT_COLUMNS = tuple(AUDIT_SCHEMA.names)
 
 LINEAGE_TAGS = (
     "train_start", "train_end", "train_max_t1", "holdout_start", "holdout_end", "embargo_s",
-    "dataset_digest_train", "dataset_digest_holdout", "source_partitions", "code_version",
+    "holdout_purged_orders", "dataset_digest_train", "dataset_digest_holdout", "source_partitions", "code_version",
     "dagster_run_id", "cv_scheme", "mlflow_run_id",
 )
 # run tags the training code already sets on the MLflow run; used when a version tag is missing
@@ -111,7 +114,7 @@ class PromotionRefused(Exception):
     def __init__(self, version: str, reasons: list[str]):
         self.version = version
         self.reasons = list(reasons)
-        listed = "; ".join(self.reasons) or "no gate results recorded"
+        listed = " | ".join(self.reasons) or "no gate results recorded"
         super().__init__(
             f"promotion of {MODEL_NAME} version {version} refused, gates failed: {listed} "
             "(promote with an override reason to force it; the override is recorded)"
@@ -135,7 +138,7 @@ class VersionInfo:
     @property
     def gate_failures(self) -> list[str]:
         raw = self.tags.get("gate_failures", "")
-        return [s.strip() for s in raw.split(";") if s.strip()]
+        return [s.strip() for s in raw.splitlines() if s.strip()]
 
 
 def current_user(user: str | None = None) -> str:
@@ -170,6 +173,7 @@ class Registry:
 
     def __init__(self, tracking_uri: str, audit_path: Path, *, model_name: str = MODEL_NAME):
         os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         from mlflow import MlflowClient
 
         if tracking_uri.startswith("sqlite:///"):
@@ -342,7 +346,7 @@ class Registry:
         except MlflowException as e:
             if e.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                 raise
-        failures = "; ".join(str(f) for f in gate_failures)
+        failures = "\n".join(str(f).replace("\n", " ") for f in gate_failures)
         now = _now()
         all_tags = {str(k): str(v) for k, v in tags.items()}
         all_tags.setdefault("mlflow_run_id", run_id)
@@ -487,7 +491,8 @@ class Registry:
             "datasets": {
                 "train": {"digest": tags.get("dataset_digest_train", ""),
                           "start": tags.get("train_start", ""), "end": tags.get("train_end", ""),
-                          "max_t1": tags.get("train_max_t1", "")},
+                          "max_t1": tags.get("train_max_t1", ""),
+                          "purged": tags.get("holdout_purged_orders", "")},
                 "holdout": {"digest": tags.get("dataset_digest_holdout", ""),
                             "start": tags.get("holdout_start", ""),
                             "end": tags.get("holdout_end", "")},
@@ -562,7 +567,7 @@ def format_lineage(info: dict[str, Any]) -> str:
     """The chain printed by ``bestex lineage VERSION``, ending with the ``PROOF`` line."""
     m, run, ds = info["model"], info["mlflow_run"], info["datasets"]
     aliases = f" [{', '.join(m['aliases'])}]" if m["aliases"] else ""
-    gates = "passed" if m["gates_passed"] else f"FAILED ({'; '.join(m['gate_failures']) or '?'})"
+    gates = "passed" if m["gates_passed"] else f"FAILED ({' | '.join(m['gate_failures']) or '?'})"
     lines = [f"model          {m['name']} v{m['version']}{aliases}  {m['uri']}  "
              f"created {_fmt_ts(str(m['created']))}  gates {gates}"]
     run_bits = f"{run.get('run_id') or '?'}"
@@ -578,6 +583,9 @@ def format_lineage(info: dict[str, Any]) -> str:
     tr, ho = ds["train"], ds["holdout"]
     lines.append(f"       train    digest {tr['digest'] or '?'}  decision_ts "
                  f"{_fmt_ts(tr['start'])} .. {_fmt_ts(tr['end'])}  max t1 {_fmt_ts(tr['max_t1'])}")
+    if tr.get("purged"):
+        lines.append(f"       purged   {tr['purged']} orders before the holdout whose label "
+                     "(decision .. t1) ended within the embargo of holdout_start: in neither set")
     lines.append(f"       holdout  digest {ho['digest'] or '?'}  decision_ts "
                  f"{_fmt_ts(ho['start'])} .. {_fmt_ts(ho['end'])}")
     for d in info.get("logged_datasets", []):

@@ -95,6 +95,7 @@ class MLflowResource(dg.ConfigurableResource):
 
     def _mlflow(self) -> Any:
         os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         import mlflow
 
         Path(self.root).mkdir(parents=True, exist_ok=True)

@@ -87,6 +87,7 @@ def _lineage_tags(holdout_start: str = "2025-01-20T14:31:00Z",
         "train_start": "2025-01-02T14:30:00Z", "train_end": "2025-01-17T20:00:00Z",
         "train_max_t1": train_max_t1, "holdout_start": holdout_start,
         "holdout_end": "2025-01-31T21:00:00Z", "embargo_s": str(embargo_s),
+        "holdout_purged_orders": "17",
         "dataset_digest_train": "abc123", "dataset_digest_holdout": "def456",
         "source_partitions": json.dumps(["raw/synth/quotes", "raw/synth/orders/2025-01-02"]),
         "code_version": "857f530", "dagster_run_id": "dagster-run-0",
@@ -169,7 +170,8 @@ def test_promotion_moves_champion_and_previous(reg, logged):
 def test_failed_gates_refuse_promotion_until_overridden(reg, logged):
     _register(reg, logged, 0)
     reg.promote("1", reason="baseline")
-    failures = ["coverage_80 0.71 < 0.75", "pbo 0.62 > 0.5"]
+    failures = ["coverage_80 0.71 < 0.75", "stress: 1 of 5 pass; failing: crisis_2008",
+                "pbo 0.62 > 0.5"]
     _register(reg, logged, 1, passed=False, failures=failures)
     with pytest.raises(PromotionRefused) as exc:
         reg.promote("2", reason="looks better", user="carol")
@@ -181,7 +183,8 @@ def test_failed_gates_refuse_promotion_until_overridden(reg, logged):
     assert refused["user"] == "carol"
     assert refused["reason"] == "looks better"
     assert not refused["gates_passed"]
-    assert refused["gate_failures"] == "; ".join(failures)
+    assert refused["gate_failures"] == "\n".join(failures)  # a detail may contain ';'
+    assert reg.version("2").gate_failures == failures
 
     v2 = reg.promote("2", reason="desk needs the new venue", user="carol",
                      override="coverage miss is one illiquid name; accepted by risk")
@@ -269,6 +272,7 @@ def test_lineage_chain_and_proof(reg, logged):
     assert "<- MLflow run" in text
     assert "<- Dagster run dagster-run-0" in text
     assert "raw/synth/quotes" in text
+    assert "purged   17 orders" in text
     assert text.splitlines()[-1] == (
         "PROOF holdout_start 2025-01-20T14:31:00Z > train max t1 2025-01-17T20:59:00Z "
         "+ embargo 0 days 03:00:00 = 2025-01-17T23:59:00Z : OK (margin 2 days 14:32:00)")
