@@ -1,5 +1,6 @@
 """Small PNG reports attached to materializations (saved under ``BESTEX_HOME/reports``)."""
 
+import base64
 from pathlib import Path
 
 import matplotlib
@@ -15,6 +16,16 @@ def reports_dir() -> Path:
     path = settings.home() / "reports"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def md_images(paths: list[str] | list[Path]) -> str:
+    """Markdown that shows the PNGs inline in the Dagster UI (embedded as data URIs: the UI
+    cannot read files under ``BESTEX_HOME``), one per paragraph with its file name."""
+    parts = []
+    for p in map(Path, paths):
+        data = base64.b64encode(p.read_bytes()).decode("ascii")
+        parts.append(f"**{p.name}**\n\n![{p.stem}](data:image/png;base64,{data})")
+    return "\n\n".join(parts)
 
 
 def survivorship_plot(report: pd.DataFrame, name: str) -> Path:

@@ -3,7 +3,6 @@
 Leakage guards are blocking asset checks; the cost-model materialization links its MLflow run.
 """
 
-import os
 import subprocess
 import time
 from typing import Any
@@ -14,7 +13,7 @@ import pandas as pd
 import xgboost as xgb
 
 from assets._meta import content_hash, frame_metadata
-from assets._plots import plt, reports_dir
+from assets._plots import md_images, plt, reports_dir
 from assets.execution import PARENT_CONTRACT_COLUMNS as _PARENT
 from bestex import settings
 from pipelines.resources import MLflowResource
@@ -382,7 +381,7 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
         "holdout": dg.MetadataValue.json(summary["holdout"]),
         "pbo": summary["pbo"], "best_cv_loss_bps": float(tuned.best_value),
         "tuning_s": round(tune_s, 2), "stage1_report": dg.MetadataValue.md(cv_md),
-        "plots": dg.MetadataValue.json(sorted(os.path.basename(p) for p in plots.values())),
+        "plots": dg.MetadataValue.md(md_images([*sorted(plots.values()), cv_plot])),
     })
     yield dg.Output(preds, output_name="holdout", metadata=frame_metadata(preds))
 

@@ -12,7 +12,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from assets._plots import plt, reports_dir
+from assets._plots import md_images, plt, reports_dir
 from assets.learning import COST_MODEL_KEY, HOLDOUT_KEY
 from pipelines.resources import MLflowResource
 
@@ -103,7 +103,8 @@ def synth_out_of_sample(model: dict[str, Any], holdout: pd.DataFrame,
          "holdout_after_train": bool(proof), **{f"holdout_{k}": v for k, v in h.items()}},
         metadata={"report": dg.MetadataValue.md(md), "degradation_pct": round(degradation, 2),
                   "holdout_after_train": bool(proof),
-                  "plot": dg.MetadataValue.path(str(out / "holdout_by_day.png"))})
+                  "plot": dg.MetadataValue.path(str(out / "holdout_by_day.png")),
+                  "plots": dg.MetadataValue.md(md_images([out / "holdout_by_day.png"]))})
 
 
 @dg.asset(key=WF_KEY, group_name="validation",
@@ -185,7 +186,8 @@ def synth_walk_forward(context: dg.AssetExecutionContext, config: WalkForwardPar
     return dg.Output(windows, metadata={
         "report": dg.MetadataValue.md(md),
         "stability": dg.MetadataValue.json(json.loads(stab.to_json(orient="records"))),
-        "plot": dg.MetadataValue.path(str(out / "walk_forward.png"))})
+        "plot": dg.MetadataValue.path(str(out / "walk_forward.png")),
+        "plots": dg.MetadataValue.md(md_images([out / "walk_forward.png"]))})
 
 
 # --------------------------------------------------------------------------- stage 4: stress
@@ -218,7 +220,7 @@ def synth_stress(context: dg.AssetExecutionContext, config: StressParams,
                                           *plots], "stress")
     return dg.Output(result.calibration, metadata={
         "report": dg.MetadataValue.md(md),
-        "plots": dg.MetadataValue.json([p.rsplit("/", 1)[-1] for p in plots])})
+        "plots": dg.MetadataValue.md(md_images(plots))})
 
 
 # --------------------------------------------------------------------------- gates + registry

@@ -71,3 +71,21 @@ def test_blocking_check_failure_stops_downstream(tmp_path):
               if c.asset_key.to_user_string() == "cleansed/synth/daily_bars"}
     assert checks["rows_reconcile"] is False
     assert not (tmp_path / "lake" / "universe" / "synth.parquet").exists()
+
+
+def test_md_images_embeds_the_png_bytes(tmp_path):
+    import base64
+    import re
+
+    from assets._plots import md_images, plt
+
+    fig, ax = plt.subplots(figsize=(2, 2))
+    ax.plot([0, 1], [0, 1])
+    path = tmp_path / "line.png"
+    fig.savefig(path)
+    plt.close(fig)
+    md = md_images([path, path])
+    uris = re.findall(r"!\[line\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", md)
+    assert len(uris) == 2  # one image per path, shown inline by the Dagster UI
+    assert base64.b64decode(uris[0]) == path.read_bytes()
+    assert md.startswith("**line.png**")
