@@ -348,7 +348,7 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
             ml.log_artifact(path, artifact_path="plots")
         ml.log_artifact(str(out / "stage1_cv.md"), artifact_path="reports")
         model_uri = mlflow.log_xgboost(ml, booster, name="mean_model",
-                                       input_example=hold[feats].head(5),
+                                       input_example=hold[feats].head(5).astype("float64"),
                                        predictions=pred[:5])
         bundle_dir = bundle.save(settings.home() / "models" / run_id)
         ml.log_artifacts(str(bundle_dir), artifact_path="bundle")
