@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -136,8 +137,10 @@ class MLflowResource(dg.ConfigurableResource):
         tags = {}
         if time_col and time_col in df.columns and len(df):
             tags = {"time_min": str(df[time_col].min()), "time_max": str(df[time_col].max())}
-        ds = from_pandas(df, name=name, digest=digest)
-        mlflow.log_input(ds, context=context, tags=tags)
+        with warnings.catch_warnings():  # the schema is a record of the data, not a contract
+            warnings.filterwarnings("ignore", message=".*Inferred schema contains integer")
+            ds = from_pandas(df, name=name, digest=digest)
+            mlflow.log_input(ds, context=context, tags=tags)  # the schema is inferred here
 
     def log_xgboost(self, mlflow: Any, booster: Any, *, name: str, input_example: Any,
                     predictions: Any) -> str:
