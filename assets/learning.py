@@ -289,7 +289,9 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
     # the band's margin from the purged out-of-fold quantiles of every training regime
     conformal = ConformalInterval(0.8).fit(cvres.oof[["p10", "p50", "p90"]].to_numpy(), y, scale)
     bundle = CostModelBundle(mean.booster_, qmodel.booster_, feats, conformal.margin_,
-                             config.noise_floor_bps, quantile_scaled=True)
+                             config.noise_floor_bps, quantile_scaled=True,
+                             domain=CostModelBundle.fit_domain(X),
+                             risk_fill_bps=float(np.nanmedian(train["timing_risk_bps"])))
     pred, lo, hi = bundle.predict(hold)
     band = np.column_stack([lo, hi])
     baselines = {"sqrt": SquareRootBaseline().fit(train, y).predict(hold),

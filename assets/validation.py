@@ -162,7 +162,8 @@ def synth_walk_forward(context: dg.AssetExecutionContext, config: WalkForwardPar
                        ("athl_truth_mae", "ATHL")):
             a.plot(g["window"], g[c], marker="o", label=lab)
         a.set_title(f"{scheme} window")
-        a.set_xlabel("window")
+        a.set_xticks(g["window"], [f"{pd.Timestamp(t):%m-%d}" for t in g["test_start"]])
+        a.set_xlabel("test window starts (UTC date)")
     ax[0].set_ylabel("MAE vs true expected cost (bps)")
     ax[0].legend()
     fig.suptitle("Stage 3 — walk-forward, retrained each window")
@@ -210,7 +211,8 @@ def synth_stress(context: dg.AssetExecutionContext, config: StressParams,
 
     bundle = CostModelBundle.load(model["bundle_dir"])
     result = run_stress_suite(bundle.predict, n_orders=config.n_orders, seed=config.seed,
-                              data_dir=settings.data_dir(), progress=context.log.info)
+                              data_dir=settings.data_dir(), progress=context.log.info,
+                              domain=bundle.outside_domain)
     out = _out("stress")
     plots = [str(p) for p in plot(result, out)]
     md = "# Stage 4 — stress\n\n" + result.to_markdown()

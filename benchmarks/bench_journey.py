@@ -73,14 +73,26 @@ def main() -> int:
     rows.append(("1 `bestex demo` (fresh home)", dt, f"exit {rc}, champion v{champ}",
                  rc == 0 and champ == "1" and dt <= DEMO_TARGET_S))
 
+    def version(v: str):
+        try:
+            return default_registry().version(v)
+        except LookupError:
+            return None
+
     rc, _, dt = run("2 second demo", "demo")
-    v2 = default_registry().version("2")
+    v2 = version("2")
+    if v2 is None:
+        rows.append(("2 `bestex demo` again", dt, f"exit {rc}, no v2 registered", False))
+        return _report(rows, home, args)
     rows.append(("2 `bestex demo` again", dt, f"exit {rc}, v2 challenger, gates "
                  f"{'PASS' if v2.gates_passed else 'FAIL: ' + ' | '.join(v2.gate_failures)}",
                  rc == 0 and state()[0] == "1" and "challenger" in v2.aliases))
 
     rc, _, dt = run("3 degraded challenger", "demo", "--degraded-challenger")
-    v3 = default_registry().version("3")
+    v3 = version("3")
+    if v3 is None:
+        rows.append(("3 `bestex demo --degraded-challenger`", dt, f"exit {rc}, no v3", False))
+        return _report(rows, home, args)
     failed = [f.split(":")[0] for f in v3.gate_failures]
     rows.append(("3 `bestex demo --degraded-challenger`", dt,
                  f"exit {rc}, v3 gates FAIL ({', '.join(failed)})",
@@ -120,6 +132,11 @@ def main() -> int:
     rows.append(("9 `bestex lineage champion`", dt, proof.replace("|", "/"),
                  rc == 0 and proof.endswith(")") and ": OK" in proof))
 
+    return _report(rows, home, args)
+
+
+def _report(rows: list[tuple[str, float, str, bool]], home: Path, args: argparse.Namespace
+            ) -> int:
     print("\n| step | s | outcome | check |\n|---|---:|---|---|")
     for label, dt, outcome, ok in rows:
         print(f"| {label} | {dt:.0f} | {outcome} | {'ok' if ok else 'FAIL'} |")

@@ -220,14 +220,16 @@ def _job_run(job_name: str, op: str, config: dict[str, Any]) -> Any:
                                   instance=_instance(), raise_on_error=False)
 
 
-def _job_error(result: Any) -> BaseException | None:
+def _job_error(result: Any) -> tuple[str, str]:
+    """(exception class name, message) of the root cause of a failed in-process run."""
     for ev in result.all_events:
         if ev.is_failure and ev.event_specific_data is not None:
             err = ev.event_specific_data.error
             while err is not None and err.cause is not None:
                 err = err.cause
-            return RuntimeError(err.message.strip() if err is not None else "failed")
-    return None
+            if err is not None:
+                return err.cls_name or "", err.message.strip()
+    return "", "failed"
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
@@ -240,15 +242,16 @@ def cmd_promote(args: argparse.Namespace) -> int:
     result = _job_run("promote", "promote_version", {
         "version": str(args.version), "reason": args.reason, "override": args.override,
         "user": args.user})
-    if not result.success:  # a refusal is recorded in the audit table as "refused"
-        if info.gates_passed or args.override:
-            print(f"bestex: error (Dagster run {result.run_id}): {_job_error(result)}",
-                  file=sys.stderr)
-        else:
+    if not result.success:
+        cls, message = _job_error(result)
+        if cls == "PromotionRefused":  # recorded in the audit table as "refused"
+            failures = info.gate_failures or ["(no gate results recorded)"]
             print(f"bestex: promotion of v{info.version} REFUSED (Dagster run {result.run_id}; "
                   "audit action 'refused'); failed gates:\n"
-                  + "\n".join(f"  - {f}" for f in info.gate_failures)
+                  + "\n".join(f"  - {f}" for f in failures)
                   + "\nto promote anyway: --override REASON (recorded)", file=sys.stderr)
+        else:
+            print(f"bestex: error (Dagster run {result.run_id}): {message}", file=sys.stderr)
         return 1
     out = result.output_for_node("promote_version")
     print(f"v{out['version']} is champion" + (" (OVERRIDE recorded)" if args.override else "")
@@ -260,7 +263,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     result = _job_run("rollback", "rollback_champion", {"reason": args.reason,
                                                         "user": args.user})
     if not result.success:
-        print(f"bestex: error: {_job_error(result)}", file=sys.stderr)
+        print(f"bestex: error (Dagster run {result.run_id}): {_job_error(result)[1]}",
+              file=sys.stderr)
         return 1
     print(f"rolled back: v{result.output_for_node('rollback_champion')['version']} is champion")
     return 0
@@ -294,8 +298,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         out = frame.copy()
         for c in out.columns:
             if not pd.api.types.is_numeric_dtype(out[c]):
-                out[c] = out[c].map(lambda v: v if not isinstance(v, str) or len(v) <= 48
-                                    else v[:45] + "...")
+                out[c] = out[c].map(lambda v: v if not isinstance(v, str)
+                                    else (lambda t: t if len(t) <= 48 else t[:45] + "...")(
+                                        v.strip().replace("\n", " | ")))
         return out
 
     with pd.option_context("display.width", 200, "display.max_columns", 20):

@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -395,12 +395,16 @@ def fold_loss(y_true: ArrayLike, pred: ArrayLike, loss: Loss = "rmse",
     raise ValueError(f"unknown loss {loss!r}; use 'rmse' or 'mae'")
 
 
-def noise_sd_bps(timing_risk_bps: ArrayLike, floor_bps: float = 5.0) -> Floats:
-    """Noise sd of each order, ``sqrt(timing_risk^2 + floor^2)`` bps (a missing risk: the
-    median risk); the unit of the scaled conformal band."""
+def noise_sd_bps(timing_risk_bps: ArrayLike, floor_bps: float = 5.0, *,
+                 fill_bps: float | None = None) -> Floats:
+    """Noise sd of each order, ``sqrt(timing_risk^2 + floor^2)`` bps; the unit of the scaled
+    conformal band. A missing risk gets ``fill_bps`` (a deployed model passes its training
+    median, so an order's band does not depend on the batch it is priced in), else the median
+    risk of ``timing_risk_bps``."""
     r = np.asarray(timing_risk_bps, dtype=np.float64)
-    med = np.nanmedian(r) if np.isfinite(r).any() else 0.0
-    r = np.where(np.isfinite(r), r, med)
+    if fill_bps is None:
+        fill_bps = np.nanmedian(r) if np.isfinite(r).any() else 0.0
+    r = np.where(np.isfinite(r), r, fill_bps)
     return np.sqrt(r * r + floor_bps * floor_bps)
 
 
@@ -644,6 +648,11 @@ def _metrics(y: Floats, part: pd.DataFrame, truth: Floats | None, quantiles: boo
     return m
 
 
+BUNDLE_FORMAT: Final = 2
+"""Version of ``bundle.json``: 2 adds the standardized quantile booster, the training domain
+and the risk fill; a loader refuses a newer format than it knows (it would misread the band)."""
+
+
 class CostModelBundle:
     """A trained cost model as it is deployed: mean and quantile boosters, the conformal margin.
 
@@ -657,18 +666,50 @@ class CostModelBundle:
     """
 
     def __init__(self, mean: xgb.Booster, quantile: xgb.Booster, features: Sequence[str],
-                 margin: float, noise_floor_bps: float, *, quantile_scaled: bool = False
-                 ) -> None:
+                 margin: float, noise_floor_bps: float, *, quantile_scaled: bool = False,
+                 domain: Mapping[str, Sequence[float | bool]] | None = None,
+                 risk_fill_bps: float | None = None) -> None:
         self.mean, self.quantile = mean, quantile
         self.features = list(features)
         self.margin, self.noise_floor_bps = float(margin), float(noise_floor_bps)
         self.quantile_scaled = bool(quantile_scaled)
+        self.risk_fill_bps = None if risk_fill_bps is None else float(risk_fill_bps)
+        self.domain = {k: (float(v[0]), float(v[1]), bool(v[2]))
+                       for k, v in (domain or {}).items()}
+
+    @staticmethod
+    def fit_domain(X: pd.DataFrame, q: float = 0.005) -> dict[str, tuple[float, float, bool]]:
+        """The training domain of each column of ``X``: its ``q`` and ``1 - q`` quantiles and
+        whether it was ever missing (trees send a missing value down a learned branch only
+        when training had some)."""
+        out = {}
+        for c in X.columns:
+            v = pd.to_numeric(X[c], errors="coerce").to_numpy(np.float64)
+            ok = v[np.isfinite(v)]
+            lo, hi = (np.quantile(ok, [q, 1 - q]) if ok.size else (np.nan, np.nan))
+            out[str(c)] = (float(lo), float(hi), bool(ok.size < v.size))
+        return out
+
+    def outside_domain(self, frame: pd.DataFrame) -> list[str]:
+        """Per row of ``frame``, the features outside the training domain (comma-separated;
+        '' when every feature is inside): below the 0.5% or above the 99.5% training quantile,
+        or missing where training never was. Empty strings when no domain was recorded."""
+        bad = np.zeros((len(frame), 0), bool)
+        names = []
+        for c, (lo, hi, nan_seen) in self.domain.items():
+            if c not in frame.columns or not (np.isfinite(lo) and np.isfinite(hi)):
+                continue
+            v = pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64)
+            out = (v < lo) | (v > hi) | (~np.isfinite(v) & (not nan_seen))
+            bad = np.column_stack([bad, out])
+            names.append(c)
+        return [",".join(n for n, b in zip(names, row, strict=True) if b) for row in bad]
 
     def scale(self, frame: pd.DataFrame) -> Floats:
         """Noise sd of each order (bps): the conformal unit (:func:`noise_sd_bps`)."""
         r = frame["timing_risk_bps"] if "timing_risk_bps" in frame \
             else np.full(len(frame), np.nan)
-        return noise_sd_bps(r, self.noise_floor_bps)
+        return noise_sd_bps(r, self.noise_floor_bps, fill_bps=self.risk_fill_bps)
 
     def predict(self, frame: pd.DataFrame) -> tuple[Floats, Floats, Floats]:
         missing = [c for c in self.features if c not in frame.columns]
@@ -689,9 +730,11 @@ class CostModelBundle:
         self.mean.save_model(str(out / "mean.json"))
         self.quantile.save_model(str(out / "quantile.json"))
         (out / "bundle.json").write_text(json.dumps({
-            "features": self.features, "margin": self.margin,
+            "format": BUNDLE_FORMAT, "features": self.features, "margin": self.margin,
             "noise_floor_bps": self.noise_floor_bps,
-            "quantile_scaled": self.quantile_scaled}, indent=2))
+            "quantile_scaled": self.quantile_scaled,
+            "domain": {k: list(v) for k, v in self.domain.items()},
+            "risk_fill_bps": self.risk_fill_bps}, indent=2))
         return out
 
     @classmethod
@@ -700,8 +743,12 @@ class CostModelBundle:
         if not (f / "bundle.json").is_file():
             raise FileNotFoundError(f"{f}: no bundle.json; not a saved cost model")
         meta = json.loads((f / "bundle.json").read_text())
+        if meta.get("format", 1) > BUNDLE_FORMAT:
+            raise ValueError(f"{f}: bundle format {meta['format']} is newer than this code "
+                             f"reads ({BUNDLE_FORMAT}); upgrade bestex to load it")
         mean, quant = xgb.Booster(), xgb.Booster()
         mean.load_model(str(f / "mean.json"))
         quant.load_model(str(f / "quantile.json"))
         return cls(mean, quant, meta["features"], meta["margin"], meta["noise_floor_bps"],
-                   quantile_scaled=meta.get("quantile_scaled", False))
+                   quantile_scaled=meta.get("quantile_scaled", False),
+                   domain=meta.get("domain"), risk_fill_bps=meta.get("risk_fill_bps"))

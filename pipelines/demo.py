@@ -81,7 +81,7 @@ def _registry_step(instance: dg.DagsterInstance) -> tuple[bool, list[str]]:
         return champ is not None, ["no new model version was registered"]
     verdict = "PASS" if new.gates_passed else "FAIL"
     lines.append(f"new version v{new.version}: gates {verdict}"
-                 + ("" if new.gates_passed else " — " + "; ".join(new.gate_failures)))
+                 + ("" if new.gates_passed else " — " + " | ".join(new.gate_failures)))
     if champ is None and new.gates_passed:
         res = promotion.promote.execute_in_process(instance=instance, raise_on_error=False,
                                                    run_config={**_QUIET, "ops": {
@@ -128,7 +128,7 @@ def _results_summary(champion: str | None) -> list[str]:
     if st.is_file():
         t = pd.read_csv(st)
         cols = [c for c in ("scenario", "kind", "n", "bias_bps", "noise_sd_bps", "coverage_80",
-                            "note") if c in t.columns]
+                            "outside_domain", "outside_features") if c in t.columns]
         out += ["stress (stage 4):", _table(cols, t[cols].round(3).fillna("").values.tolist())]
     out += [f"champion: {'v' + champion if champion else 'none'} (bestex models; "
             "bestex lineage champion)",
@@ -182,9 +182,10 @@ def run_demo(*, real_data: bool = True, degraded: bool = False) -> int:
             print("bestex demo --degraded-challenger: no training set in "
                   f"{settings.lake()}; run `make demo` first", file=sys.stderr)
             return 2
-        groups = ("learning", "validation", "registry")
-        keys = [k for a in unpartitioned for k in a.keys
-                if a.group_names_by_key.get(k) in groups]
+        from assets.learning import COST_MODEL_KEY, HOLDOUT_KEY
+
+        graph = dg.AssetSelection.assets(COST_MODEL_KEY, HOLDOUT_KEY).downstream()
+        keys = sorted(graph.resolve(unpartitioned), key=lambda k: k.to_user_string())
         _run(unpartitioned, None, f"{len(keys)} assets on shuffled labels", selection=keys)
         partitioned = []
     elif unpartitioned:

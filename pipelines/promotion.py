@@ -67,7 +67,7 @@ def promotion_report(version: str) -> Path:
     cols = {name: mlflow.get_run(rid).data.metrics for name, rid in runs.items()}
     lines = [f"# Promotion report — bestex-cost-model v{cand.version}", "",
              f"Gates passed: **{cand.gates_passed}**"
-             + (f" — failures: {'; '.join(cand.gate_failures)}" if cand.gate_failures else ""),
+             + (f" — failures: {' | '.join(cand.gate_failures)}" if cand.gate_failures else ""),
              "", "| metric | " + " | ".join(cols) + " |",
              "|---|" + "---|" * len(cols)]
     for m in _METRICS:

@@ -50,7 +50,7 @@ timestamps ISO 8601, read as UTC when they carry no offset):
     the MLflow run that logged the model (set from ``run_id`` when absent).
 
 The registry itself sets ``gates_passed`` (``"true"``/``"false"``), ``gate_failures`` (one line per
-failed gate: a gate's detail may itself contain ``;``), ``audit.registered_by``/``audit.registered_at``, and on later actions
+failed gate, each ending in a newline: a gate's detail may itself contain ``;``), ``audit.registered_by``/``audit.registered_at``, and on later actions
 ``audit.promoted_by``/``_at``, ``audit.promotion_reason``, ``audit.override_reason``,
 ``audit.rolled_back_by``/``_at``/``_reason`` and ``audit.restored_by``/``_at``/``_reason``.
 
@@ -138,6 +138,8 @@ class VersionInfo:
     @property
     def gate_failures(self) -> list[str]:
         raw = self.tags.get("gate_failures", "")
+        if "\n" not in raw and "; " in raw:  # written before one-per-line (best effort)
+            return [s.strip() for s in raw.split("; ") if s.strip()]
         return [s.strip() for s in raw.splitlines() if s.strip()]
 
 
@@ -346,7 +348,9 @@ class Registry:
         except MlflowException as e:
             if e.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                 raise
-        failures = "\n".join(str(f).replace("\n", " ") for f in gate_failures)
+        # one line per gate, each ending in a newline (which also marks the format: tags
+        # written before it joined the gates with "; ")
+        failures = "".join(str(f).replace("\n", " ") + "\n" for f in gate_failures)
         now = _now()
         all_tags = {str(k): str(v) for k, v in tags.items()}
         all_tags.setdefault("mlflow_run_id", run_id)

@@ -124,12 +124,15 @@ def test_standardized_band_keeps_coverage_in_a_4x_volatility_regime():
     assert raw < standardized - 0.05, (raw, standardized)
 
 
-def test_scaled_quantile_model_needs_its_scale_to_predict(orders):
+def test_scaled_quantile_model_learns_the_standardized_cost(orders):
+    # Arrange: a per-row scale; the same booster trained by hand on y / scale
     X, y, _ = orders
-    scale = np.full(len(X), 2.0)
+    scale = np.exp(np.random.default_rng(5).normal(0, 0.5, len(X)))
     qm = QuantileCostModel(FAST).fit(X, y, scale=scale)
-    np.testing.assert_allclose(qm.predict(X.iloc[:5], scale[:5] * 2),
-                               2 * qm.predict(X.iloc[:5], scale[:5]))
+    by_hand = QuantileCostModel(FAST).fit(X, y / scale)
+    # Act / Assert: its predictions are the hand-trained quantiles times each row's scale
+    np.testing.assert_allclose(qm.predict(X.iloc[:50], scale[:50]),
+                               by_hand.predict(X.iloc[:50]) * scale[:50, None], rtol=1e-6)
     with pytest.raises(ValueError, match="pass `scale` to predict"):
         qm.predict(X.iloc[:5])
     with pytest.raises(ValueError, match="`scale` must be > 0"):
@@ -256,3 +259,73 @@ def test_cross_validation_trains_every_fold_and_fits_parametric_on_train_only(or
     assert m["r2_over_oracle"] > 0.8
     assert 0.7 <= m["coverage_80"] <= 0.9
     assert (res.oof[["lo80", "hi80"]].notna()).all().all()
+
+
+def test_bundle_training_domain_by_hand(tmp_path):
+    # a = 0..999: the 0.5% / 99.5% quantiles are 4.995 and 994.005 (linear interpolation);
+    # b was missing in training, so a missing b is inside the domain; a missing a is not
+    import xgboost as xgb
+
+    from models.cost_models import CostModelBundle
+
+    X = pd.DataFrame({"a": np.arange(1000.0), "b": np.r_[np.nan, np.ones(999)]})
+    dom = CostModelBundle.fit_domain(X)
+    assert dom["a"] == pytest.approx((4.995, 994.005, False))
+    assert dom["b"] == (1.0, 1.0, True)
+    booster = xgb.train({"max_depth": 1}, xgb.DMatrix(X.to_numpy(), label=np.zeros(1000)), 1)
+    bundle = CostModelBundle(booster, booster, ["a", "b"], 0.5, 5.0, domain=dom)
+    new = pd.DataFrame({"a": [500.0, 1.0, np.nan, 995.0], "b": [np.nan, 1.0, 2.0, 1.0]})
+    assert bundle.outside_domain(new) == ["", "a", "a,b", "a"]
+    loaded = CostModelBundle.load(bundle.save(tmp_path / "m"))
+    assert loaded.outside_domain(new) == ["", "a", "a,b", "a"]
+
+
+def test_bundle_band_equals_the_cv_construction_and_survives_save_load(tmp_path):
+    # the deployed band = conformal.apply(quantile.predict(X, sd), sd), as in the CV folds;
+    # a missing timing risk gets the training median, whatever the batch
+    from models.cost_models import CostModelBundle, noise_sd_bps
+
+    X, y, _ = _orders(3000, seed=6)
+    risk = (0.3 * X["sigma"] * np.sqrt(X["duration_days"]) * 1e4).to_numpy()
+    sd = noise_sd_bps(risk, 5.0)
+    mean = MeanCostModel(FAST).fit(X, y)
+    qm = QuantileCostModel(FAST).fit(X.iloc[:2000], y[:2000], scale=sd[:2000])
+    conf = ConformalInterval(0.8).fit(qm.predict(X.iloc[2000:], sd[2000:]), y[2000:], sd[2000:])
+    bundle = CostModelBundle(mean.booster_, qm.booster_, list(X.columns), conf.margin_, 5.0,
+                             quantile_scaled=True, risk_fill_bps=float(np.median(risk)))
+    frame = X.assign(timing_risk_bps=risk)
+    _, lo, hi = CostModelBundle.load(bundle.save(tmp_path / "b")).predict(frame)
+    band = conf.apply(qm.predict(X, sd), sd)
+    np.testing.assert_allclose(lo, band[:, 0], rtol=1e-6)
+    np.testing.assert_allclose(hi, band[:, 2], rtol=1e-6)
+    # one order with no risk: the same band alone as inside a batch of very risky orders
+    one = frame.iloc[:1].assign(timing_risk_bps=np.nan)
+    batch = pd.concat([one, frame.iloc[1:50].assign(timing_risk_bps=1e3)])
+    assert bundle.predict(one)[1][0] == pytest.approx(bundle.predict(batch)[1][0])
+
+
+def test_bundle_refuses_a_newer_format(tmp_path):
+    import json
+
+    import xgboost as xgb
+
+    from models.cost_models import BUNDLE_FORMAT, CostModelBundle
+
+    booster = xgb.train({"max_depth": 1}, xgb.DMatrix(np.zeros((4, 1)), label=np.zeros(4)), 1)
+    folder = CostModelBundle(booster, booster, ["a"], 0.5, 5.0).save(tmp_path / "b")
+    meta = json.loads((folder / "bundle.json").read_text())
+    meta["format"] = BUNDLE_FORMAT + 1
+    (folder / "bundle.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="newer than this code"):
+        CostModelBundle.load(folder)
+
+
+def test_cv_with_interval_scale_keeps_coverage():
+    X, y, _ = _orders(4000, seed=7)
+    sd = (0.3 * X["sigma"] * np.sqrt(X["duration_days"]) * 1e4).to_numpy()
+    res = cross_validate_cost_model(X, y, KFold(4), FAST, baselines=False, interval_scale=sd)
+    assert 0.74 <= res.metrics["coverage_80"] <= 0.86, res.metrics["coverage_80"]
+    # the band's width follows sd: the noisiest quarter's band is wider than the calmest's
+    width = (res.oof["hi80"] - res.oof["lo80"]).to_numpy()
+    q = np.quantile(sd, [0.25, 0.75])
+    assert np.median(width[sd >= q[1]]) > 2 * np.median(width[sd <= q[0]])

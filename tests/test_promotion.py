@@ -109,7 +109,11 @@ def test_promote_refuse_override_and_rollback_as_dagster_runs(home):
 def test_promotion_report_uses_the_versions_own_stage_reports(home):
     v1 = _log_model(home, 0, True)
     assert _promote(v1, "first").success
-    v2 = _log_model(home, 1, False)  # logged after v1: the newest files on disk are v2's
+    v2 = _log_model(home, 1, False)
+    # the newest stage report on disk belongs to v2: v1's promotion report must not read it
+    stale = home / "reports" / "validation" / "gates" / "report.md"
+    stale.parent.mkdir(parents=True, exist_ok=True)
+    stale.write_text(GATES_MD.format(verdict="FAIL"))
 
     text = promotion.promotion_report(v1).read_text()
     # v1's own gate report (PASS), its headings one level down, the toml comment untouched
@@ -140,3 +144,19 @@ def test_sensor_requests_a_report_only_for_versions_that_passed():
     assert [r.run_key for r in data.run_requests] == ["promotion-report-v8"]
     cfg = data.run_requests[0].run_config["ops"]["write_promotion_report"]["config"]
     assert cfg == {"version": "8"}
+
+
+def test_cli_promote_lists_the_failed_gates_and_exits_1(home, capsys):
+    from bestex.cli import main
+
+    v1, v2 = _log_model(home, 0, True), _log_model(home, 1, False)
+    assert main(["promote", v1, "--reason", "first"]) == 0
+    capsys.readouterr()
+    assert main(["promote", v2, "--reason", "try"]) == 1
+    err = capsys.readouterr().err
+    assert f"promotion of v{v2} REFUSED" in err
+    assert "  - stress: 1 of 5 pass; failing: crisis\n" in err  # one gate per line, whole
+    # not a refusal: an empty reason is an error of its own, not reported as REFUSED
+    assert main(["promote", v2, "--reason", " ", "--override", "x"]) == 1
+    assert "REFUSED" not in capsys.readouterr().err
+    assert main(["promote", "99", "--reason", "x"]) == 2  # unknown version: bad input

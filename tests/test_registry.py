@@ -183,7 +183,7 @@ def test_failed_gates_refuse_promotion_until_overridden(reg, logged):
     assert refused["user"] == "carol"
     assert refused["reason"] == "looks better"
     assert not refused["gates_passed"]
-    assert refused["gate_failures"] == "\n".join(failures)  # a detail may contain ';'
+    assert refused["gate_failures"] == "".join(f + "\n" for f in failures)  # ';' in a detail
     assert reg.version("2").gate_failures == failures
 
     v2 = reg.promote("2", reason="desk needs the new venue", user="carol",
@@ -343,3 +343,9 @@ def test_default_registry_uses_the_projects_tracking_database(tmp_path, monkeypa
     assert reg.champion() is None
     assert reg.versions().empty
     assert PREVIOUS == "previous-champion"
+
+
+def test_gate_failures_written_before_one_per_line_still_split(reg, logged):
+    v = _register(reg, logged, 0, passed=False)
+    reg.client.set_model_version_tag(reg.name, v.version, "gate_failures", "oos: 30%; pbo 0.6")
+    assert reg.version(v.version).gate_failures == ["oos: 30%", "pbo 0.6"]

@@ -342,8 +342,12 @@ def test_real_episodes_and_index_stress_days():
         sd = f["timing_risk_bps"].to_numpy(float)
         return m, m - Z80 * sd, m + Z80 * sd
 
+    def domain(f: pd.DataFrame):  # a model trained on equities below $1bn ADV
+        return ["adv" if a > 1e9 else "" for a in f["adv"]]
+
     res = run_stress_suite(spread_model, scenarios={}, n_orders=N_ORDERS,
-                           data_dir=require_data_dir(), progress=None, real_orders=300)
+                           data_dir=require_data_dir(), progress=None, real_orders=300,
+                           domain=domain)
     days = res.index_days
     dates = set(pd.to_datetime(days["date"]).dt.date)
     assert {dt.date(2008, 9, 29), dt.date(2008, 10, 13), dt.date(2008, 10, 15)} <= dates
@@ -361,6 +365,11 @@ def test_real_episodes_and_index_stress_days():
         assert cal.loc[name, "n"] > 50  # features exist where the plan and the quotes do
         assert "desk's estimates" in cal.loc[name, "note"]  # adv, sigma_daily: no daily bars
         assert 0 <= cal.loc[name, "coverage_80"] <= 1
+    # the desk's XBTUSD ADV ($3bn) is outside that domain on every order; AMZN's is inside
+    assert cal.loc["bitmex_2020_03_10", "outside_domain"] == 1.0
+    assert cal.loc["bitmex_2020_03_10", "outside_features"] == "adv 100%"
+    assert cal.loc["amzn_2012_06_21", "outside_domain"] == 0.0
+    assert cal.loc["index_stress_days", "outside_domain"] == 0.0
     sm = res.summary.set_index("scenario")
     assert sm.loc["bitmex_2020_03_10", "spread_stressed_bps"] < 5  # XBTUSD: 0.5 USD at ~7,900
     assert 2 < sm.loc["amzn_2012_06_21", "spread_normal_bps"] < 15  # AMZN median $0.13 at $223

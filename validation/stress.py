@@ -67,7 +67,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -130,7 +130,8 @@ QUOTE_COLUMNS: Final = ("ts", "available_at", "symbol", "bid_px", "bid_sz", "ask
 TRADE_COLUMNS: Final = ("ts", "available_at", "symbol", "px", "qty", "aggressor")
 CALIBRATION_COLUMNS: Final = ("scenario", "kind", "n", "bias_bps", "bias_se_bps", "noise_sd_bps",
                               "coverage_80", "mae", "n_normal", "bias_normal_bps",
-                              "coverage_80_normal", "note")
+                              "coverage_80_normal", "outside_domain", "outside_features",
+                              "note")
 SCHEDULE_COLUMNS: Final = ("scenario", "sessions", "strategy", "n", "mean_cost_bps",
                            "minus_twap_bps", "se_bps", "truth_minus_twap_bps")
 RISK_COLUMNS: Final = ("scenario", "engine", "mode", "reason", "limit", "fired_stressed", "fired_normal",
@@ -140,6 +141,9 @@ SUMMARY_COLUMNS: Final = ("scenario", "kind", "n_stressed", "n_normal", "cost_st
                           "cost_stressed_se_bps", "cost_normal_bps", "spread_stressed_bps",
                           "spread_normal_bps", "note")
 Predict = Callable[[pd.DataFrame], tuple[np.ndarray, np.ndarray, np.ndarray]]
+Domain = Callable[[pd.DataFrame], Sequence[str]]
+"""``domain(features) -> one str per row``: the comma-separated features outside the model's
+training domain ('' inside), e.g. :meth:`models.cost_models.CostModelBundle.outside_domain`."""
 
 
 class _Frozen(BaseModel):
@@ -462,7 +466,8 @@ def _predict(predict: Predict, feats: pd.DataFrame) -> tuple[np.ndarray, ...]:
 
 
 def _calibration_row(name: str, kind: str, feats: pd.DataFrame, realized: np.ndarray,
-                     pred: tuple[np.ndarray, ...], note: str = "") -> dict:
+                     pred: tuple[np.ndarray, ...], note: str = "",
+                     domain: Domain | None = None) -> dict:
     st = feats["stressed"].to_numpy(bool)
     sd = feats["timing_risk_bps"].to_numpy(np.float64)
     s = score_calibration(*(a[st] for a in pred), realized[st], sd[st])
@@ -471,14 +476,29 @@ def _calibration_row(name: str, kind: str, feats: pd.DataFrame, realized: np.nda
         note = "not scored: no finite prediction on the stressed orders"
     return {"scenario": name, "kind": kind, **s, "n_normal": c["n"],
             "bias_normal_bps": c["bias_bps"], "coverage_80_normal": c["coverage_80"],
-            "note": note}
+            **_domain_summary(domain, feats[st]), "note": note}
+
+
+def _domain_summary(domain: Domain | None, feats: pd.DataFrame) -> dict:
+    """Share of ``feats`` rows with a feature outside the training domain, and the features
+    most often outside (``adv 100%, time_of_day 98%``); NaN / '' without ``domain``."""
+    if domain is None or not len(feats):
+        return {"outside_domain": np.nan, "outside_features": ""}
+    flags = [str(f) for f in domain(feats)]
+    counts: dict[str, int] = {}
+    for f in flags:
+        for name in filter(None, f.split(",")):
+            counts[name] = counts.get(name, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:3]
+    return {"outside_domain": float(np.mean([bool(f) for f in flags])),
+            "outside_features": ", ".join(f"{k} {v / len(flags):.0%}" for k, v in top)}
 
 
 def _not_scored(name: str, kind: str, reason: str) -> dict:
     return {"scenario": name, "kind": kind, "n": 0, "bias_bps": np.nan, "bias_se_bps": np.nan,
             "noise_sd_bps": np.nan, "coverage_80": np.nan, "mae": np.nan, "n_normal": 0,
-            "bias_normal_bps": np.nan, "coverage_80_normal": np.nan,
-            "note": f"not scored: {reason}"}
+            "bias_normal_bps": np.nan, "coverage_80_normal": np.nan, "outside_domain": np.nan,
+            "outside_features": "", "note": f"not scored: {reason}"}
 
 
 def _schedule_rows(name: str, strategy: np.ndarray, cost: np.ndarray, truth: np.ndarray,
@@ -753,7 +773,8 @@ def _with_desk_estimates(feats: pd.DataFrame, est: Mapping[str, float]) -> pd.Da
 
 
 def _real_episode(name: str, data_dir: Path, predict: Predict, limits: StressLimits,
-                  n_orders: int, seed: int) -> tuple[dict, list[dict], list[dict], dict]:
+                  n_orders: int, seed: int, domain: Domain | None = None
+                  ) -> tuple[dict, list[dict], list[dict], dict]:
     (est, fees, calendar, session_ns, child_min, max_min, (lo, hi), is_stress,
      note) = _EPISODES[name]
     quotes, trades, symbol, source = _load_episode(name, data_dir)
@@ -780,11 +801,13 @@ def _real_episode(name: str, data_dir: Path, predict: Predict, limits: StressLim
     kind = "real"
     try:
         pred = _predict(predict, feats)
-        cal = _calibration_row(name, kind, feats, realized, pred)
+        cal = _calibration_row(name, kind, feats, realized, pred, domain=domain)
         if not is_stress:  # a calm reference day: score it as the 'stressed' columns too
-            cal_all = _calibration_row(name, kind, feats.assign(stressed=True), realized, pred)
+            cal_all = _calibration_row(name, kind, feats.assign(stressed=True), realized, pred,
+                                       domain=domain)
             cal |= {k: cal_all[k] for k in ("n", "bias_bps", "bias_se_bps", "noise_sd_bps",
-                                            "coverage_80", "mae", "note")}
+                                            "coverage_80", "mae", "outside_domain",
+                                            "outside_features", "note")}
         if cal["n"] == 0:
             cal["note"] = "not scored: the predictor returned no finite value on the real features"
         else:
@@ -912,7 +935,10 @@ class StressResult:
         parts = ["# Stress suite", "",
                  "## Calibration of the cost model on the stressed orders",
                  "bias = mean(realized - predicted), bps; coverage_80 = share inside the 80% "
-                 "band; noise_sd = mean timing risk (the irreducible noise).", "",
+                 "band; noise_sd = mean timing risk (the irreducible noise); outside_domain = "
+                 "share of those orders with a feature outside the model's training domain "
+                 "(the model extrapolates there), outside_features = the most frequent ones.",
+                 "",
                  table(self.calibration), "", "## Schedules against TWAP",
                  "mean realized cost minus the TWAP mean (bps), with its standard error; "
                  "truth_minus_twap: the same on the true expected cost (synthetic only).", "",
@@ -932,8 +958,8 @@ class StressResult:
 
 
 def _synthetic(name: str, scenario: StressScenario, predict: Predict, limits: StressLimits,
-               n_orders: int, seed: int, n_symbols: int, n_sessions: int
-               ) -> tuple[dict, list[dict], list[dict], dict, dict]:
+               n_orders: int, seed: int, n_symbols: int, n_sessions: int,
+               domain: Domain | None = None) -> tuple[dict, list[dict], list[dict], dict, dict]:
     market, hist, feats = stress_desk(scenario, n_orders=n_orders, seed=seed,
                                       n_symbols=n_symbols, n_sessions=n_sessions)
     po = hist.parent_orders
@@ -941,7 +967,8 @@ def _synthetic(name: str, scenario: StressScenario, predict: Predict, limits: St
     out = hist.outcomes.set_index(hist.outcomes["order_id"].astype(str)).reindex(oid)
     realized = out["shortfall_bps"].to_numpy(np.float64)
     feats["scenario"] = name
-    cal = _calibration_row(name, "synthetic", feats, realized, _predict(predict, feats))
+    cal = _calibration_row(name, "synthetic", feats, realized, _predict(predict, feats),
+                           domain=domain)
     stressed = feats["stressed"].to_numpy(bool)
     sched = _schedule_rows(name, po["strategy"].astype(str).to_numpy(), realized,
                            out["truth_bps"].to_numpy(np.float64), stressed)
@@ -980,7 +1007,8 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
                      n_orders: int = 2000, seed: int = 0, data_dir: str | Path | None = None,
                      limits: StressLimits | None = None,
                      progress: Callable[[str], object] | None = print, n_symbols: int = 4,
-                     n_sessions: int = 12, real_orders: int = 500) -> StressResult:
+                     n_sessions: int = 12, real_orders: int = 500,
+                     domain: Domain | None = None) -> StressResult:
     """Run every scenario (and the real episodes when ``data_dir`` is given) and score them.
 
     Parameters
@@ -1003,6 +1031,11 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
         Size of each synthetic market.
     real_orders : int, default=500
         Parent orders of each real replay.
+    domain : callable, optional
+        ``domain(features)`` names, per row, the features outside the model's training domain
+        (:meth:`models.cost_models.CostModelBundle.outside_domain`); each calibration row then
+        says which share of its scored orders the model extrapolates to (``outside_domain``)
+        and on which features (``outside_features``).
 
     Returns
     -------
@@ -1037,7 +1070,8 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
             cal.append(_not_scored("index_stress_days", "synthetic", f"S&P index file: {exc}"))
     for name, sc in used.items():
         t0 = time.perf_counter()
-        c, s, r, m, rl = _synthetic(name, sc, predict, lim, n_orders, seed, n_symbols, n_sessions)
+        c, s, r, m, rl = _synthetic(name, sc, predict, lim, n_orders, seed, n_symbols,
+                                    n_sessions, domain)
         cal.append(c)
         sched += s
         risk += r
@@ -1055,7 +1089,7 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
             cal.append(_not_scored(name, "real", "no data_dir"))
             continue
         try:
-            c, s, r, m = _real_episode(name, data, predict, lim, real_orders, seed)
+            c, s, r, m = _real_episode(name, data, predict, lim, real_orders, seed, domain)
         except (FileNotFoundError, OSError, ContractError) as exc:
             cal.append(_not_scored(name, "real", f"data missing or unreadable: {exc}"))
             continue
