@@ -140,9 +140,11 @@ def _report(rows: list[tuple[str, float, str, bool]], home: Path, args: argparse
     print("\n| step | s | outcome | check |\n|---|---:|---|---|")
     for label, dt, outcome, ok in rows:
         print(f"| {label} | {dt:.0f} | {outcome} | {'ok' if ok else 'FAIL'} |")
-    print(f"\nlogs: {home / 'journey_logs'}")
     if args.home is None and not args.keep:
         shutil.rmtree(home, ignore_errors=True)
+        print("\n(the temporary home and its logs are removed; --keep or --home DIR keeps them)")
+    else:
+        print(f"\nlogs: {home / 'journey_logs'}")
     return 0 if all(ok for *_, ok in rows) else 1
 
 
