@@ -294,14 +294,15 @@ def cmd_models(args: argparse.Namespace) -> int:
     reg = default_registry()
     import pandas as pd
 
-    def short(frame: pd.DataFrame) -> pd.DataFrame:  # the full text stays in the tags / table
-        out = frame.copy()
-        for c in out.columns:
-            if not pd.api.types.is_numeric_dtype(out[c]):
-                out[c] = out[c].map(lambda v: v if not isinstance(v, str)
-                                    else (lambda t: t if len(t) <= 48 else t[:45] + "...")(
-                                        v.strip().replace("\n", " | ")))
-        return out
+    def cell(v: Any) -> Any:  # one line, at most 48 characters (the full text stays stored)
+        if not isinstance(v, str):
+            return v
+        t = v.strip().replace("\n", " | ")
+        return t if len(t) <= 48 else t[:45] + "..."
+
+    def short(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame.apply(lambda col: col if pd.api.types.is_numeric_dtype(col)
+                           else col.map(cell))
 
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         versions, audit = reg.versions(), reg.audit().tail(args.audit)

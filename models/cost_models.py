@@ -694,16 +694,12 @@ class CostModelBundle:
         """Per row of ``frame``, the features outside the training domain (comma-separated;
         '' when every feature is inside): below the 0.5% or above the 99.5% training quantile,
         or missing where training never was. Empty strings when no domain was recorded."""
-        bad = np.zeros((len(frame), 0), bool)
-        names = []
+        flags: dict[str, NDArray[np.bool_]] = {}
         for c, (lo, hi, nan_seen) in self.domain.items():
-            if c not in frame.columns or not (np.isfinite(lo) and np.isfinite(hi)):
-                continue
-            v = pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64)
-            out = (v < lo) | (v > hi) | (~np.isfinite(v) & (not nan_seen))
-            bad = np.column_stack([bad, out])
-            names.append(c)
-        return [",".join(n for n, b in zip(names, row, strict=True) if b) for row in bad]
+            if c in frame.columns and np.isfinite(lo) and np.isfinite(hi):
+                v = pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64)
+                flags[c] = (v < lo) | (v > hi) | (~np.isfinite(v) & (not nan_seen))
+        return [",".join(c for c, f in flags.items() if f[i]) for i in range(len(frame))]
 
     def scale(self, frame: pd.DataFrame) -> Floats:
         """Noise sd of each order (bps): the conformal unit (:func:`noise_sd_bps`)."""
