@@ -6,7 +6,6 @@ metadata and logs both to the cost model's MLflow run (artifacts under ``validat
 """
 
 import json
-from typing import Any
 
 import dagster as dg
 import numpy as np
@@ -14,7 +13,14 @@ import pandas as pd
 
 from assets._plots import md_images, plt, reports_dir
 from assets.learning import COST_MODEL_KEY, HOLDOUT_KEY
-from pipelines.resources import MLflowResource
+from assets.records import CostModelRecord
+from bestex import settings
+from models.cost_models import ATHLBaseline, CostModelParams, SquareRootBaseline
+from models.cost_training import TrainingConfig, fit_mean_predictor
+from validation.gates import evaluate_gates, load_gates
+from validation.leakage import embargo_proof
+from validation.stress import plot, run_stress_suite
+from validation.walk_forward_stage import stability, walk_forward
 
 OOS_KEY = dg.AssetKey(["validation", "out_of_sample", "synth"])
 WF_KEY = dg.AssetKey(["validation", "walk_forward", "synth"])
@@ -29,17 +35,6 @@ def _out(stage: str):
     return out
 
 
-def _log(mlflow: MLflowResource, run_id: str, files: list[str], stage: str,
-         metrics: dict[str, float] | None = None) -> None:
-    """Attach a stage's report and plots (and metrics) to the model's MLflow run."""
-    with mlflow.resume_run(run_id) as ml:
-        for f in files:
-            ml.log_artifact(f, artifact_path=f"validation/{stage}")
-        if metrics:
-            ml.log_metrics({k: float(v) for k, v in metrics.items()
-                            if v is not None and np.isfinite(v)})
-
-
 class WalkForwardParams(dg.Config):
     """Run config of the walk-forward stage."""
 
@@ -47,18 +42,16 @@ class WalkForwardParams(dg.Config):
     embargo_hours: float = 24.0
 
 
-@dg.asset(key=OOS_KEY, group_name="validation",
+@dg.asset(required_resource_keys={"registry"}, key=OOS_KEY, group_name="validation",
           ins={"model": dg.AssetIn(COST_MODEL_KEY), "holdout": dg.AssetIn(HOLDOUT_KEY)},
           description="Stage 2: the later holdout, never used to train or tune — degradation "
           "against purged CV, metrics against the baselines and the oracle, by day.")
-def synth_out_of_sample(model: dict[str, Any], holdout: pd.DataFrame,
-                        mlflow: MLflowResource) -> dg.Output[dict]:
-    h = model["holdout"]
-    cv, oos = float(model["cv_wrmse"]), float(h["wrmse"])
+def synth_out_of_sample(context: dg.AssetExecutionContext, model: CostModelRecord,
+                        holdout: pd.DataFrame) -> dg.Output[dict]:
+    h = model.holdout
+    cv, oos = float(model.cv_wrmse), float(h["wrmse"])
     degradation = (oos - cv) / cv * 100
-    proof = pd.Timestamp(model["holdout_start"]) > (pd.Timestamp(model["train_max_t1"])
-                                                    + pd.Timedelta(seconds=float(
-                                                        model["embargo_s"])))
+    proof = embargo_proof(model.model_dump())["holds"]
     d = holdout.assign(day=holdout["decision_ts"].dt.date)
     d["err"] = (d["pred_bps"] - d["truth_bps"]).abs()
     d["sqrt_err"] = (d["sqrt_bps"] - d["truth_bps"]).abs()
@@ -84,10 +77,10 @@ def synth_out_of_sample(model: dict[str, Any], holdout: pd.DataFrame,
     plt.close(fig)
     md = "\n".join([
         "# Stage 2 — out-of-sample holdout", "",
-        f"Holdout {model['holdout_start']} .. {model['holdout_end']} "
+        f"Holdout {model.holdout_start} .. {model.holdout_end} "
         f"({len(holdout)} orders), fixed before tuning. Training decisions "
-        f"{model['train_start']} .. {model['train_end']}, labels end by "
-        f"{model['train_max_t1']}; embargo {float(model['embargo_s']) / 3600:g} h. "
+        f"{model.train_start} .. {model.train_end}, labels end by "
+        f"{model.train_max_t1}; embargo {float(model.embargo_s) / 3600:g} h. "
         f"Holdout start > training max t1 + embargo: **{proof}**.", "",
         f"Weighted RMSE: CV {cv:.3f} bps, holdout {oos:.3f} bps, degradation "
         f"{degradation:+.1f}%.", "",
@@ -95,9 +88,9 @@ def synth_out_of_sample(model: dict[str, Any], holdout: pd.DataFrame,
         *(f"| {k} | {v:.4f} |" for k, v in h.items()), "",
         by_day.round(3).to_markdown(index=False)])
     (out / "report.md").write_text(md)
-    _log(mlflow, model["mlflow_run_id"], [str(out / "report.md"),
-                                          str(out / "holdout_by_day.png")], "out_of_sample",
-         {"oos_degradation_pct": degradation})
+    context.resources.registry.attach(
+        model.mlflow_run_id, "out_of_sample",
+        [out / "report.md", out / "holdout_by_day.png"], {"oos_degradation_pct": degradation})
     return dg.Output(
         {"cv_wrmse": cv, "oos_wrmse": oos, "degradation_pct": degradation,
          "holdout_after_train": bool(proof), **{f"holdout_{k}": v for k, v in h.items()}},
@@ -107,35 +100,19 @@ def synth_out_of_sample(model: dict[str, Any], holdout: pd.DataFrame,
                   "plots": dg.MetadataValue.md(md_images([out / "holdout_by_day.png"]))})
 
 
-@dg.asset(key=WF_KEY, group_name="validation",
+@dg.asset(required_resource_keys={"registry"}, key=WF_KEY, group_name="validation",
           ins={"model": dg.AssetIn(COST_MODEL_KEY),
                "training_set": dg.AssetIn(["training_set", "synth"])},
           description="Stage 3: walk-forward — retrained in every window (expanding and "
           "rolling), scored against the square-root and ATHL baselines; stability.")
 def synth_walk_forward(context: dg.AssetExecutionContext, config: WalkForwardParams,
-                       model: dict[str, Any], training_set: pd.DataFrame,
-                       mlflow: MLflowResource) -> dg.Output[pd.DataFrame]:
-    from models.cost_models import (
-        ATHLBaseline,
-        CostModelParams,
-        MeanCostModel,
-        SquareRootBaseline,
-        inverse_noise_weights,
-    )
-    from validation.walk_forward_stage import stability, walk_forward
-
-    feats = model["features"]
-    params = CostModelParams(**model["params"])
-    floor = float(model["noise_floor_bps"])
-    shuffled = bool(model.get("shuffled_labels", False))
-    rng = np.random.default_rng(0)
-
-    def fit_predict(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
-        y = train["is_bps"].to_numpy()
-        if shuffled:  # the drill model is retrained the way it was trained
-            y = rng.permutation(y)
-        w = inverse_noise_weights(train["timing_risk_bps"], floor)
-        return MeanCostModel(params).fit(train[feats], y, sample_weight=w).predict(test[feats])
+                       model: CostModelRecord, training_set: pd.DataFrame
+                       ) -> dg.Output[pd.DataFrame]:
+    # retrained the way the model was trained (labels, weights, the drill's shuffle seed)
+    fit_predict = fit_mean_predictor(
+        CostModelParams(**model.params), model.features,
+        TrainingConfig(noise_floor_bps=model.noise_floor_bps,
+                       shuffle_labels=model.shuffled_labels, seed=model.seed))
 
     def _baseline(cls):
         def fit_predict_baseline(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
@@ -149,7 +126,7 @@ def synth_walk_forward(context: dg.AssetExecutionContext, config: WalkForwardPar
     sqrt, athl = _baseline(SquareRootBaseline), _baseline(ATHLBaseline)
 
     # the holdout stays untouched: the walk-forward runs on the training period only
-    ds = training_set[training_set["decision_ts"] < pd.Timestamp(model["holdout_start"])]
+    ds = training_set[training_set["decision_ts"] < pd.Timestamp(model.holdout_start)]
     windows = walk_forward(ds, fit_predict, baselines={"sqrt": sqrt, "athl": athl},
                            n_windows=config.n_windows,
                            embargo=pd.Timedelta(hours=config.embargo_hours),
@@ -180,10 +157,10 @@ def synth_walk_forward(context: dg.AssetExecutionContext, config: WalkForwardPar
                     stab.round(3).to_markdown(index=False)])
     (out / "report.md").write_text(md)
     windows.to_csv(out / "windows.csv", index=False)
-    _log(mlflow, model["mlflow_run_id"], [str(out / "report.md"), str(out / "walk_forward.png"),
-                                          str(out / "windows.csv")], "walk_forward",
-         {f"wf_{r['scheme']}_share_beats_sqrt": r["share_beats_sqrt"]
-          for _, r in stab.iterrows()})
+    context.resources.registry.attach(
+        model.mlflow_run_id, "walk_forward",
+        [out / "report.md", out / "walk_forward.png", out / "windows.csv"],
+        {f"wf_{r['scheme']}_share_beats_sqrt": r["share_beats_sqrt"] for _, r in stab.iterrows()})
     return dg.Output(windows, metadata={
         "report": dg.MetadataValue.md(md),
         "stability": dg.MetadataValue.json(json.loads(stab.to_json(orient="records"))),
@@ -199,17 +176,13 @@ class StressParams(dg.Config):
     seed: int = 0
 
 
-@dg.asset(key=STRESS_KEY, group_name="validation", ins={"model": dg.AssetIn(COST_MODEL_KEY)},
+@dg.asset(required_resource_keys={"registry"}, key=STRESS_KEY, group_name="validation", ins={"model": dg.AssetIn(COST_MODEL_KEY)},
           description="Stage 4: stress — the REFERENCES §5 scenario library on the synthetic "
           "market, the real BitMEX 2020-03-10 book, the AMZN replay and the S&P index stress "
           "days; the cost model's bias and coverage, schedules against TWAP, risk controls.")
 def synth_stress(context: dg.AssetExecutionContext, config: StressParams,
-                 model: dict[str, Any], mlflow: MLflowResource) -> dg.Output[pd.DataFrame]:
-    from bestex import settings
-    from models.cost_models import CostModelBundle
-    from validation.stress import plot, run_stress_suite
-
-    bundle = CostModelBundle.load(model["bundle_dir"])
+                 model: CostModelRecord) -> dg.Output[pd.DataFrame]:
+    bundle = context.resources.registry.load_bundle(model.model_uri)
     result = run_stress_suite(bundle.predict, n_orders=config.n_orders, seed=config.seed,
                               data_dir=settings.data_dir(), progress=context.log.info,
                               domain=bundle.outside_domain)
@@ -218,58 +191,48 @@ def synth_stress(context: dg.AssetExecutionContext, config: StressParams,
     md = "# Stage 4 — stress\n\n" + result.to_markdown()
     (out / "report.md").write_text(md)
     result.calibration.to_csv(out / "calibration.csv", index=False)
-    _log(mlflow, model["mlflow_run_id"], [str(out / "report.md"), str(out / "calibration.csv"),
-                                          *plots], "stress")
+    context.resources.registry.attach(model.mlflow_run_id, "stress",
+                                      [out / "report.md", out / "calibration.csv", *plots])
     return dg.Output(result.calibration, metadata={
         "report": dg.MetadataValue.md(md),
         "plots": dg.MetadataValue.md(md_images(plots))})
 
 
 # --------------------------------------------------------------------------- gates + registry
-def _champion_errors(holdout: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
+def _champion_errors(registry, holdout: pd.DataFrame) -> tuple[np.ndarray | None, str | None]:
     """Absolute errors of the current champion on this holdout (None without a champion)."""
-    from bestex import settings
-    from models.cost_models import CostModelBundle
-    from pipelines.registry import default_registry
-
-    champ = default_registry().champion()
+    champ = registry.champion()
     if champ is None:
         return None, None
-    folder = settings.home() / "models" / champ.run_id
-    if not (folder / "bundle.json").is_file():
-        import mlflow
-
-        folder = mlflow.artifacts.download_artifacts(run_id=champ.run_id, artifact_path="bundle")
-    pred, _, _ = CostModelBundle.load(folder).predict(holdout)
+    pred, _, _ = registry.load_bundle(champ.version).predict(holdout)
     return np.abs(pred - holdout["is_bps"].to_numpy()), champ.version
 
 
-@dg.asset(key=GATES_KEY, group_name="validation",
+@dg.asset(required_resource_keys={"registry"}, key=GATES_KEY, group_name="validation",
           ins={"model": dg.AssetIn(COST_MODEL_KEY), "holdout": dg.AssetIn(HOLDOUT_KEY),
                "oos": dg.AssetIn(OOS_KEY), "walk_forward": dg.AssetIn(WF_KEY),
                "stress": dg.AssetIn(STRESS_KEY)},
           description="Promotion gates (validation/gates.toml, shown in the report): OOS "
           "degradation, walk-forward vs baseline and stability, stress bias and coverage, and "
           "challenger vs champion on the same holdout (paired block bootstrap).")
-def synth_gates(model: dict[str, Any], holdout: pd.DataFrame, oos: dict[str, Any],
-                walk_forward: pd.DataFrame, stress: pd.DataFrame,
-                mlflow: MLflowResource) -> dg.Output[dict]:
-    from validation.gates import evaluate_gates, load_gates
-
+def synth_gates(context: dg.AssetExecutionContext, model: CostModelRecord,
+                holdout: pd.DataFrame, oos: dict, walk_forward: pd.DataFrame,
+                stress: pd.DataFrame) -> dg.Output[dict]:
+    registry = context.resources.registry
     cfg = load_gates()
-    champ_err, champ_v = _champion_errors(holdout)
+    champ_err, champ_v = _champion_errors(registry, holdout)
     err = np.abs(holdout["pred_bps"].to_numpy() - holdout["is_bps"].to_numpy())
     report = evaluate_gates(cfg=cfg, cv_loss=oos["cv_wrmse"], oos_loss=oos["oos_wrmse"],
                             walk_forward=walk_forward, stress=stress,
                             challenger_err=err if champ_err is not None else None,
                             champion_err=champ_err)
-    md = (f"# Promotion gates\n\nModel run `{model['mlflow_run_id']}`; champion compared: "
+    md = (f"# Promotion gates\n\nModel run `{model.mlflow_run_id}`; champion compared: "
           f"{'version ' + champ_v if champ_v else 'none yet'}.\n\n"
           + report.to_markdown(cfg.render()))
     out = _out("gates")
     (out / "report.md").write_text(md)
-    _log(mlflow, model["mlflow_run_id"], [str(out / "report.md")], "gates",
-         {"gates_passed": float(report.passed)})
+    registry.attach(model.mlflow_run_id, "gates", [out / "report.md"],
+                    {"gates_passed": float(report.passed)})
     value = {"passed": report.passed, "failures": report.failures,
              "champion_compared": champ_v, "results": report.to_dict()}
     return dg.Output(value, metadata={"report": dg.MetadataValue.md(md),
@@ -277,22 +240,20 @@ def synth_gates(model: dict[str, Any], holdout: pd.DataFrame, oos: dict[str, Any
                                       "failures": dg.MetadataValue.json(report.failures)})
 
 
-@dg.asset(key=VERSION_KEY, group_name="registry",
+@dg.asset(required_resource_keys={"registry"}, key=VERSION_KEY, group_name="registry",
           ins={"model": dg.AssetIn(COST_MODEL_KEY), "gates": dg.AssetIn(GATES_KEY)},
           description="The trained model as a version of bestex-cost-model (alias challenger), "
           "tagged with its data windows, digests, code version, Dagster run id and gate results.")
-def cost_model_version(model: dict[str, Any], gates: dict[str, Any]) -> dg.Output[dict]:
-    from pipelines.registry import LINEAGE_TAGS, default_registry
-
-    tags = {k: (json.dumps(model[k]) if isinstance(model[k], list) else str(model[k]))
-            for k in LINEAGE_TAGS if k in model}
-    tags["shuffled_labels"] = str(model.get("shuffled_labels", False)).lower()
-    info = default_registry().register(model["mlflow_run_id"], "mean_model", tags=tags,
-                                       gates_passed=bool(gates["passed"]),
-                                       gate_failures=list(gates["failures"]),
-                                       model_uri=model.get("model_uri"))
+def cost_model_version(context: dg.AssetExecutionContext, model: CostModelRecord,
+                       gates: dict) -> dg.Output[dict]:
+    registry = context.resources.registry
+    tags = model.lineage_tags(registry.lineage_tags)
+    tags["shuffled_labels"] = str(model.shuffled_labels).lower()
+    info = registry.register(model.mlflow_run_id, registry.model_artifact, tags=tags,
+                             gates_passed=bool(gates["passed"]),
+                             gate_failures=list(gates["failures"]), model_uri=model.model_uri)
     value = {"version": info.version, "gates_passed": bool(gates["passed"]),
-             "failures": list(gates["failures"]), "mlflow_run_id": model["mlflow_run_id"]}
+             "failures": list(gates["failures"]), "mlflow_run_id": model.mlflow_run_id}
     return dg.Output(value, metadata={"version": info.version,
                                       "gates_passed": bool(gates["passed"]),
                                       "aliases": ", ".join(info.aliases)})

@@ -211,13 +211,13 @@ def cmd_ui(args: argparse.Namespace) -> int:
 def _job_run(job_name: str, op: str, config: dict[str, Any]) -> Any:
     """Run a promotion job in process, recorded in the instance under ``BESTEX_HOME``."""
     from pipelines import promotion
-    from pipelines.demo import _instance
+    from pipelines.demo import dagster_instance
 
     job = {"promote": promotion.promote, "rollback": promotion.rollback}[job_name]
     # the op's failure (a refusal) is kept in the run record and printed once by the caller
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     return job.execute_in_process(run_config={**quiet, "ops": {op: {"config": config}}},
-                                  instance=_instance(), raise_on_error=False)
+                                  instance=dagster_instance(), raise_on_error=False)
 
 
 def _job_error(result: Any) -> tuple[str, str]:
@@ -271,7 +271,8 @@ def cmd_rollback(args: argparse.Namespace) -> int:
 
 
 def cmd_lineage(args: argparse.Namespace) -> int:
-    from pipelines.registry import UnknownVersion, default_registry, format_lineage
+    from bestex.lineage import format_lineage
+    from pipelines.registry import UnknownVersion, default_registry
 
     reg = default_registry()
     v = args.version

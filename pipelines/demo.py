@@ -21,7 +21,8 @@ from bestex import settings
 _QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
-def _instance() -> dg.DagsterInstance:
+def dagster_instance() -> dg.DagsterInstance:
+    """The Dagster instance under ``BESTEX_HOME/dagster`` (runs recorded for ``make ui``)."""
     dagster_home = settings.home() / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
@@ -151,7 +152,7 @@ def run_demo(*, real_data: bool = True, degraded: bool = False) -> int:
     if not real_data:
         os.environ["BESTEX_DATA"] = "/nonexistent"
     defs = build_definitions()
-    instance = _instance()
+    instance = dagster_instance()
     resources = defs.resources
     all_assets = list(defs.assets or [])
     unpartitioned = [a for a in all_assets if isinstance(a, dg.AssetsDefinition)

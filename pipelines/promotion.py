@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from bestex import settings
+from pipelines.registry import default_registry
 
 _METRICS = ("holdout_truth_mae", "holdout_sqrt_truth_mae", "holdout_athl_truth_mae",
             "holdout_r2_over_oracle", "holdout_coverage_80", "holdout_mae", "holdout_rmse",
@@ -35,36 +36,15 @@ def demote_headings(md: str) -> str:
     return "\n".join(out) + ("\n" if md.endswith("\n") else "")
 
 
-def _stage_report(run_id: str, stage: str) -> str | None:
-    """The ``validation/<stage>/report.md`` logged on the model's own MLflow run (not the latest
-    file on disk, which may belong to a later model), or None when that stage did not report."""
-    import tempfile
-
-    import mlflow
-
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = mlflow.artifacts.download_artifacts(
-                run_id=run_id, artifact_path=f"validation/{stage}/report.md", dst_path=tmp)
-            return Path(path).read_text()
-    except (OSError, mlflow.exceptions.MlflowException):
-        return None
-
-
 def promotion_report(version: str) -> Path:
     """Markdown report of ``version`` against the champion: metrics side by side, gates, stress."""
-    import mlflow
-
-    from pipelines.registry import default_registry
-
     reg = default_registry()
-    mlflow.set_tracking_uri(reg.tracking_uri)
     cand = reg.version(version)
     champ = reg.champion()
     runs = {"challenger v" + cand.version: cand.run_id}
     if champ is not None and champ.version != cand.version:
         runs["champion v" + champ.version] = champ.run_id
-    cols = {name: mlflow.get_run(rid).data.metrics for name, rid in runs.items()}
+    cols = {name: reg.run_metrics(rid) for name, rid in runs.items()}
     lines = [f"# Promotion report — bestex-cost-model v{cand.version}", "",
              f"Gates passed: **{cand.gates_passed}**"
              + (f" — failures: {' | '.join(cand.gate_failures)}" if cand.gate_failures else ""),
@@ -74,24 +54,30 @@ def promotion_report(version: str) -> Path:
         vals = [cols[n].get(m) for n in cols]
         lines.append(f"| {m} | " + " | ".join("" if v is None else f"{v:.4f}" for v in vals)
                      + " |")
-    home = settings.home()
     for stage in ("gates", "stress", "walk_forward"):
-        text = _stage_report(cand.run_id, stage)
+        # the stage report logged on the version's own run, not the latest file on disk
+        text = reg.stage_report(cand.run_id, stage)
         if text is not None:
             lines += ["", demote_headings(text)]
-    lines += ["", "## Lineage", "", "```", _lineage_text(version), "```"]
-    out = home / "reports" / "promotion" / f"v{cand.version}.md"
+    lines += ["", "## Lineage", "", *_lineage_table(reg.lineage(version))]
+    out = settings.home() / "reports" / "promotion" / f"v{cand.version}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")
-    with mlflow.start_run(run_id=cand.run_id):
-        mlflow.log_artifact(str(out), artifact_path="promotion")
+    with reg.resume_run(cand.run_id) as run:
+        run.log_artifact(out, artifact_path="promotion")
     return out
 
 
-def _lineage_text(version: str) -> str:
-    from pipelines.registry import default_registry, format_lineage
-
-    return format_lineage(default_registry().lineage(version))
+def _lineage_table(info: dict[str, Any]) -> list[str]:
+    """The lineage record as a markdown table (``bestex lineage`` prints the full chain)."""
+    tr, ho, p = info["datasets"]["train"], info["datasets"]["holdout"], info["proof"]
+    rows = [("model", info["model"]["uri"]), ("MLflow run", info["mlflow_run"].get("run_id")),
+            ("Dagster run", info["dagster_run_id"]), ("code", info["code_version"]),
+            ("CV", info["cv_scheme"]),
+            ("train", f"{tr['start']} .. {tr['end']} (max t1 {tr['max_t1']}) {tr['digest']}"),
+            ("holdout", f"{ho['start']} .. {ho['end']} {ho['digest']}"),
+            ("embargo proof", "OK" if p["holds"] else f"FAIL {p['missing'] or ''}")]
+    return ["| | |", "|---|---|", *(f"| {k} | {v or '?'} |" for k, v in rows)]
 
 
 class PromoteConfig(dg.Config):
@@ -108,8 +94,6 @@ class RollbackConfig(dg.Config):
 
 @dg.op
 def promote_version(context: dg.OpExecutionContext, config: PromoteConfig) -> dict[str, Any]:
-    from pipelines.registry import default_registry
-
     report = promotion_report(config.version)
     info = default_registry().promote(config.version, reason=config.reason, user=config.user,
                                       override=config.override)
@@ -119,8 +103,6 @@ def promote_version(context: dg.OpExecutionContext, config: PromoteConfig) -> di
 
 @dg.op
 def rollback_champion(context: dg.OpExecutionContext, config: RollbackConfig) -> dict[str, Any]:
-    from pipelines.registry import default_registry
-
     info = default_registry().rollback(reason=config.reason, user=config.user)
     context.log.info(f"rolled back: v{info.version} is champion again ({config.reason})")
     return {"version": info.version}

@@ -266,7 +266,7 @@ def test_bundle_training_domain_by_hand(tmp_path):
     # b was missing in training, so a missing b is inside the domain; a missing a is not
     import xgboost as xgb
 
-    from models.cost_models import CostModelBundle
+    from models.cost_bundle import CostModelBundle
 
     X = pd.DataFrame({"a": np.arange(1000.0), "b": np.r_[np.nan, np.ones(999)]})
     dom = CostModelBundle.fit_domain(X)
@@ -283,7 +283,8 @@ def test_bundle_training_domain_by_hand(tmp_path):
 def test_bundle_band_equals_the_cv_construction_and_survives_save_load(tmp_path):
     # the deployed band = conformal.apply(quantile.predict(X, sd), sd), as in the CV folds;
     # a missing timing risk gets the training median, whatever the batch
-    from models.cost_models import CostModelBundle, noise_sd_bps
+    from models.cost_bundle import CostModelBundle
+    from models.cost_models import noise_sd_bps
 
     X, y, _ = _orders(3000, seed=6)
     risk = (0.3 * X["sigma"] * np.sqrt(X["duration_days"]) * 1e4).to_numpy()
@@ -309,7 +310,7 @@ def test_bundle_refuses_a_newer_format(tmp_path):
 
     import xgboost as xgb
 
-    from models.cost_models import BUNDLE_FORMAT, CostModelBundle
+    from models.cost_bundle import BUNDLE_FORMAT, CostModelBundle
 
     booster = xgb.train({"max_depth": 1}, xgb.DMatrix(np.zeros((4, 1)), label=np.zeros(4)), 1)
     folder = CostModelBundle(booster, booster, ["a"], 0.5, 5.0).save(tmp_path / "b")

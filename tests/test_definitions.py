@@ -48,12 +48,13 @@ def test_blocking_checks_guard_every_cleansed_table():
         assert (key, "meets_contract") in checks, key
 
 
-def test_mlflow_resource_keeps_state_under_bestex_home(tmp_path):
-    from pipelines.resources import MLflowResource
+def test_registry_resource_keeps_state_under_bestex_home(tmp_path):
+    from pipelines.registry import ModelRegistry
 
-    res = MLflowResource(root=str(tmp_path / "mlflow"))
-    with res.start_run(experiment="smoke", run_name="t") as mlflow:
-        mlflow.log_metric("x", 1.0)
+    res = ModelRegistry(root=str(tmp_path / "mlflow"), audit_path=str(tmp_path / "audit.pq"))
+    with res.start_run(experiment="smoke", run_name="t") as run:
+        run.log_metrics({"x": 1.0})
+    assert res.run_metrics(run.run_id) == {"x": 1.0}
     assert (tmp_path / "mlflow" / "mlflow.db").exists()
     assert not (tmp_path / "mlruns").exists()
 

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import assets.learning
 import models.features
 from assets.cleansed import cleansed_table
 from assets.execution import execution_assets
@@ -58,7 +59,9 @@ def canary(monkeypatch):
             .to_numpy()
         return out
 
+    # planted in the feature code, wherever the graph calls it
     monkeypatch.setattr(models.features, "build_features", with_canary)
+    monkeypatch.setattr(assets.learning, "build_features", with_canary)
 
 
 def test_without_the_canary_the_run_is_green(tmp_path):

@@ -15,19 +15,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bestex.lineage import format_lineage
 from pipelines.registry import (
     AUDIT_COLUMNS,
     CHALLENGER,
     CHAMPION,
     MODEL_NAME,
     PREVIOUS,
+    ModelRegistry,
     PromotionRefused,
-    Registry,
     UnknownVersion,
     default_registry,
-    embargo_proof,
-    format_lineage,
 )
+from validation.leakage import embargo_proof
 
 os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
 
@@ -36,12 +36,14 @@ os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
 def _tracking(uri: str):
     import mlflow
 
-    before = mlflow.get_tracking_uri()
+    before = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     try:
         yield mlflow
     finally:
-        mlflow.set_tracking_uri(before)
+        mlflow.set_tracking_uri(before[0])
+        mlflow.set_registry_uri(before[1])
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +78,9 @@ def logged(tmp_path_factory):
 @pytest.fixture
 def reg(logged, tmp_path):
     uri, _ = logged
-    return Registry(uri, tmp_path / "registry" / "audit.parquet",
-                    model_name=f"test-model-{uuid.uuid4().hex[:8]}")
+    root = uri.removeprefix("sqlite:///").removesuffix("/mlflow.db")
+    return ModelRegistry(root=root, audit_path=str(tmp_path / "registry" / "audit.parquet"),
+                         model_name=f"test-model-{uuid.uuid4().hex[:8]}")
 
 
 def _lineage_tags(holdout_start: str = "2025-01-20T14:31:00Z",
@@ -95,7 +98,7 @@ def _lineage_tags(holdout_start: str = "2025-01-20T14:31:00Z",
     }
 
 
-def _register(reg: Registry, logged, i: int = 0, *, passed: bool = True,
+def _register(reg: ModelRegistry, logged, i: int = 0, *, passed: bool = True,
               failures: list[str] | None = None, tags: dict[str, str] | None = None):
     run_id, model_uri = logged[1][i]
     return reg.register(run_id, "mean_model", tags=tags or _lineage_tags(), gates_passed=passed,
@@ -236,7 +239,8 @@ def test_reasons_are_required(reg, logged):
 
 
 def test_unknown_version_names_the_versions(logged, tmp_path):
-    reg = Registry(logged[0], tmp_path / "audit.parquet")  # the real model name
+    root = logged[0].removeprefix("sqlite:///").removesuffix("/mlflow.db")
+    reg = ModelRegistry(root=root, audit_path=str(tmp_path / "audit.parquet"))  # real name
     assert reg.name == MODEL_NAME
     with pytest.raises(UnknownVersion, match="has no version 1; versions: \\(none registered\\)"):
         reg.version("1")
@@ -337,8 +341,8 @@ def test_default_registry_uses_the_projects_tracking_database(tmp_path, monkeypa
 
     monkeypatch.setenv("BESTEX_HOME", str(tmp_path))
     reg = default_registry()
-    assert reg.tracking_uri == local_resources()["mlflow"].tracking_uri
-    assert reg.audit_path == tmp_path.resolve() / "registry" / "audit.parquet"
+    assert reg.tracking_uri == local_resources()["registry"].tracking_uri
+    assert reg.audit_file == tmp_path.resolve() / "registry" / "audit.parquet"
     assert reg.name == MODEL_NAME
     assert reg.champion() is None
     assert reg.versions().empty

@@ -10,9 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-import numpy as np
 import pytest
-import xgboost as xgb
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,19 +43,16 @@ def registered_home(tmp_path, monkeypatch):
     """A BESTEX_HOME with one registered cost-model version (a tiny real booster)."""
     monkeypatch.setenv("BESTEX_HOME", str(tmp_path))
     monkeypatch.setenv("MLFLOW_UV_AUTO_DETECT", "false")
-    from pipelines.registry import default_registry
-    from pipelines.resources import MLflowResource
+    from conftest import serving_rows, tiny_bundle
 
-    res = MLflowResource(root=str(tmp_path / "mlflow"))
-    rng = np.random.default_rng(0)
-    d = xgb.DMatrix(rng.random((50, 2)), rng.random(50))
-    booster = xgb.train({"max_depth": 2}, d, 2)
-    with res.start_run(experiment="cost_model_xgboost", run_name="ui") as ml:
-        run_id = ml.active_run().info.run_id
-        uri = ml.xgboost.log_model(booster, name="mean_model",
-                                   pip_requirements=["xgboost-cpu"]).model_uri
-    default_registry().register(run_id, "mean_model", tags={}, gates_passed=True,
-                                gate_failures=[], model_uri=uri)
+    from pipelines.registry import default_registry
+
+    reg = default_registry()
+    rows = serving_rows(50)
+    with reg.start_run(experiment="cost_model_xgboost", run_name="ui") as run:
+        uri = run.log_cost_model(tiny_bundle(rows), example_rows=rows.head(3))
+    reg.register(run.run_id, reg.model_artifact, tags={}, gates_passed=True,
+                 gate_failures=[], model_uri=uri)
     return tmp_path
 
 

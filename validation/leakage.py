@@ -34,6 +34,7 @@ __all__ = [
     "assert_no_leakage",
     "assert_truncation_invariant",
     "calibration_fitted_before",
+    "embargo_proof",
     "inject_future_feature",
     "knowledge_after_decision",
     "labels_end_after_decisions",
@@ -332,3 +333,43 @@ def assert_no_leakage(features: pd.DataFrame, labels: pd.DataFrame | None = None
     assert_knowledge_before_decision(features)
     if labels is not None:
         assert_labels_end_after_decisions(labels)
+
+
+# =========================================================================== holdout embargo
+def _as_utc(raw: str) -> pd.Timestamp:
+    ts = pd.Timestamp(raw)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def embargo_proof(tags: dict[str, str]) -> dict[str, Any]:
+    """``holdout_start > train_max_t1 + embargo`` from the tag contract.
+
+    Returns ``holds`` (the inequality), ``holdout_after_train_end`` (``holdout_start >
+    train_end``), the timestamps, the ``bound`` (``train_max_t1 + embargo``), the ``margin``
+    (``holdout_start - bound``, a ``Timedelta``) and ``margin_s``; ``missing`` lists absent or
+    unreadable tags, in which case ``holds`` is False and the margin is None.
+    """
+    need = ("holdout_start", "train_max_t1", "embargo_s")
+    missing = [k for k in need if not tags.get(k)]
+    out: dict[str, Any] = {"holds": False, "holdout_after_train_end": None, "holdout_start": None,
+                           "train_max_t1": None, "embargo": None, "bound": None, "margin": None,
+                           "margin_s": None, "missing": missing}
+    if missing:
+        return out
+    try:
+        hs, t1 = _as_utc(tags["holdout_start"]), _as_utc(tags["train_max_t1"])
+        emb = pd.Timedelta(seconds=float(tags["embargo_s"]))
+    except (ValueError, TypeError) as e:
+        out["missing"] = [f"unreadable window tags: {e}"]
+        return out
+    bound = t1 + emb
+    margin = hs - bound
+    out.update({"holds": bool(hs > bound), "holdout_start": hs, "train_max_t1": t1,
+                "embargo": emb, "bound": bound, "margin": margin,
+                "margin_s": margin.total_seconds()})
+    if tags.get("train_end"):
+        try:
+            out["holdout_after_train_end"] = bool(hs > _as_utc(tags["train_end"]))
+        except ValueError:
+            pass
+    return out

@@ -87,7 +87,7 @@ from models.desk_history import (
     replay_desk_history,
     simulate_desk_history,
 )
-from models.features import FeatureConfig, build_features, calibration_rows
+from models.features import FeatureConfig, point_in_time_features
 from models.risk_controls import REASONS, RiskLimits
 from models.simulator import Children, FeeSchedule, Parents, SimulatorConfig, replay_l1
 from models.synthetic_market import (
@@ -396,13 +396,12 @@ def desk_features(market, history: DeskHistory, stressed: list[dt.date] | None =
     if daily is None:
         daily = empty("daily_bars")
     orders = po[[*ORDER_COLUMNS, *PLAN_COLUMNS]]
-    kw = {"quotes": market.quotes, "trades": market.trades, "daily_bars": daily,
-          "config": config}
-    feats = build_features(orders, **kw)
+    labels = None
     if parametric and len(history.child_fills):
         labels = compute_tca(po[[*ORDER_COLUMNS]], history.child_fills, market.quotes,
                              trades=market.trades).labels
-        feats = build_features(orders, labels_history=calibration_rows(feats, labels), **kw)
+    feats = point_in_time_features(orders, quotes=market.quotes, trades=market.trades,
+                                   daily_bars=daily, labels=labels, config=config)
     feats["strategy"] = po["strategy"].astype(str).to_numpy()
     feats["session"] = _session(po["decision_ts"])
     feats["stressed"] = np.isin(feats["session"], np.asarray(stressed or [], dtype=object))

@@ -1,0 +1,49 @@
+"""Typed records that travel between assets (stored by the lake IO manager as JSON with their
+type, and validated when read back)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class CostModelRecord(BaseModel):
+    """A trained cost model as the rest of the graph sees it: where it is logged (the MLflow run
+    and the pyfunc model URI), how it was trained, and its lineage windows and digests (the
+    registry's tag contract, :mod:`pipelines.registry`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    mlflow_run_id: str
+    model_uri: str
+    features: list[str]
+    params: dict[str, Any]
+    seed: int
+    noise_floor_bps: float
+    conformal_margin: float
+    cv_scheme: str
+    cv_wrmse: float
+    cv_metrics: dict[str, float]
+    holdout: dict[str, float]
+    pbo: float | None
+    shuffled_labels: bool
+    source_partitions: list[str]
+    dagster_run_id: str
+    code_version: str
+    train_start: str
+    train_end: str
+    train_max_t1: str
+    holdout_start: str
+    holdout_end: str
+    embargo_s: str
+    holdout_purged_orders: str
+    dataset_digest_train: str
+    dataset_digest_holdout: str
+
+    def lineage_tags(self, names: tuple[str, ...]) -> dict[str, str]:
+        """The registry version tags ``names`` (lists as JSON, everything else as text)."""
+        data = self.model_dump()
+        return {k: (json.dumps(data[k]) if isinstance(data[k], list) else str(data[k]))
+                for k in names if k in data}

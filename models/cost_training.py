@@ -1,0 +1,300 @@
+"""The training core: from a training set to a deployable cost model, in one pure call.
+
+:func:`train_cost_model` ``(training_set, config) -> TrainedCostModel`` does, in order:
+
+1. the **holdout** cut by time, fixed before any tuning (:func:`holdout_split`): the last
+   ``holdout_fraction`` of orders; training keeps only orders whose label ended an embargo
+   before the holdout's first decision;
+2. the labels (shuffled with the config's seed for a deliberately degraded drill model) and the
+   weights ``1 / (timing_risk^2 + floor^2)`` (:func:`models.cost_models.inverse_noise_weights`);
+3. Optuna tuning of the mean model on purged K-fold (:func:`models.tuning.tune`, stage 1), and
+   the purged-CV scores of the tuned parameters;
+4. the fit: mean model, standardized quantile model, conformal margin from the out-of-fold
+   quantiles, training domain, parametric calibrations: a :class:`CostModelBundle`;
+5. the holdout predictions, the baselines (square-root law, ATHL) and the metrics; gain
+   importance and mean |SHAP| as data.
+
+Every random choice takes ``config.seed``. Walk-forward retraining (stage 3) refits with
+:func:`fit_mean_predictor`, the same labels and weights. Nothing here logs, plots or writes:
+the Dagster asset records what this returns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+from pydantic import BaseModel, ConfigDict, Field
+
+from models.cost_bundle import CostModelBundle
+from models.cost_models import (
+    ATHLBaseline,
+    ConformalInterval,
+    CostModelParams,
+    CVResult,
+    MeanCostModel,
+    QuantileCostModel,
+    SquareRootBaseline,
+    cross_validate_cost_model,
+    evaluate,
+    fold_loss,
+    inverse_noise_weights,
+    noise_sd_bps,
+)
+from models.features import MODEL_FEATURES, FeatureConfig, feature_table, fit_parametric
+from models.tuning import TuningResult, tune
+from validation.splitters import PurgedKFold
+
+__all__ = ["HoldoutSplit", "TrainedCostModel", "TrainingConfig", "fit_mean_predictor",
+           "holdout_split", "model_features", "train_cost_model"]
+
+_EXTRA_FEATURES = ("qty", "shares_outstanding")
+
+
+class TrainingConfig(BaseModel):
+    """Everything :func:`train_cost_model` decides (frozen); ``seed`` drives every random draw."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    n_trials: int = Field(8, ge=1)
+    n_splits: int = Field(5, ge=2)
+    embargo_pct: float = Field(0.01, ge=0)
+    holdout_fraction: float = Field(0.2, gt=0, lt=1)
+    holdout_embargo_hours: float = Field(24.0, ge=0)
+    noise_floor_bps: float = Field(5.0, gt=0)
+    shuffle_labels: bool = False
+    max_depth: int = Field(6, ge=1)  # cost surfaces are smooth, low-order interactions
+    max_rounds: int = Field(400, ge=100)
+    coverage: float = Field(0.8, gt=0, lt=1)
+    seed: int = 0
+
+    @property
+    def cv_scheme(self) -> str:
+        return f"PurgedKFold(n_splits={self.n_splits}, embargo_pct={self.embargo_pct})"
+
+
+@dataclass(frozen=True)
+class HoldoutSplit:
+    """The time cut: training rows (embargoed before the holdout) and the later holdout."""
+
+    train: pd.DataFrame
+    holdout: pd.DataFrame
+    holdout_start: pd.Timestamp
+    embargo: pd.Timedelta
+    purged: int  # orders before the cut left out because their label ran into the embargo
+
+    def windows(self) -> dict[str, str]:
+        """The lineage windows as ISO strings (the registry's tags)."""
+        t, h = self.train, self.holdout
+        return {"train_start": _iso(t["decision_ts"].min()),
+                "train_end": _iso(t["decision_ts"].max()),
+                "train_max_t1": _iso(t["t1"].max()), "holdout_start": _iso(self.holdout_start),
+                "holdout_end": _iso(h["decision_ts"].max()),
+                "embargo_s": str(self.embargo.total_seconds()),
+                "holdout_purged_orders": str(self.purged)}
+
+
+@dataclass(frozen=True)
+class TrainedCostModel:
+    """What one training run produced, as data (nothing here refers to a tracking server).
+
+    Attributes
+    ----------
+    bundle : CostModelBundle
+        The deployable model: mean and quantile boosters, conformal margin, domain, calibrations.
+    params : CostModelParams
+        The tuned hyperparameters.
+    features : pandas.DataFrame
+        The model's inputs, in order: ``name, group, unit, sources, lookback, description``.
+    config : TrainingConfig
+    split : HoldoutSplit
+    metrics : dict
+        ``holdout`` (:func:`evaluate` on the holdout, plus ``wrmse``), ``cv`` (pooled
+        out-of-fold), ``cv_wrmse``, ``pbo``, ``best_cv_loss``, ``tuning_s``,
+        ``tuning_overhead_pct``.
+    holdout_predictions : pandas.DataFrame
+        Per holdout order: ids, times, label, truth (when known), inputs, ``pred_bps``,
+        ``lo80_bps``, ``hi80_bps``, ``noise_sd_bps`` and one ``<baseline>_bps`` per baseline.
+    importance : dict
+        Gain importance of the mean model per feature.
+    shap_mean : pandas.Series
+        Mean |SHAP| (bps) of the mean model per feature on the holdout.
+    cv : CVResult
+    tuning : TuningResult
+    """
+
+    bundle: CostModelBundle
+    params: CostModelParams
+    features: pd.DataFrame
+    config: TrainingConfig
+    split: HoldoutSplit
+    metrics: dict[str, Any]
+    holdout_predictions: pd.DataFrame
+    importance: dict[str, float]
+    shap_mean: pd.Series
+    cv: CVResult
+    tuning: TuningResult
+
+    @property
+    def feature_names(self) -> list[str]:
+        return list(self.features["name"])
+
+
+def _iso(t: Any) -> str:
+    return pd.Timestamp(t).isoformat()
+
+
+def model_features(training_set: pd.DataFrame) -> list[str]:
+    """The registry's model inputs present in ``training_set``, plus raw size and float."""
+    return [c for c in MODEL_FEATURES if c in training_set.columns] + list(_EXTRA_FEATURES)
+
+
+def holdout_split(ds: pd.DataFrame, config: TrainingConfig) -> HoldoutSplit:
+    """Cut ``ds`` (sorted by ``decision_ts``) into training rows and the later holdout."""
+    if not ds["decision_ts"].is_monotonic_increasing:
+        raise ValueError("training set: rows must be sorted by decision_ts")
+    cut = int(len(ds) * (1 - config.holdout_fraction))
+    if cut <= 0 or cut >= len(ds):
+        raise ValueError(f"training set: {len(ds)} rows leave no training or no holdout rows "
+                         f"at holdout_fraction {config.holdout_fraction}")
+    start = ds["decision_ts"].iloc[cut]
+    embargo = pd.Timedelta(hours=config.holdout_embargo_hours)
+    train = ds.iloc[:cut]
+    train = train[train["t1"] + embargo < start].reset_index(drop=True)
+    return HoldoutSplit(train, ds.iloc[cut:].reset_index(drop=True), start, embargo,
+                        cut - len(train))
+
+
+def _labels(train: pd.DataFrame, config: TrainingConfig) -> np.ndarray:
+    y = train["is_bps"].to_numpy(np.float64)
+    if config.shuffle_labels:  # a deliberately degraded model, for gate drills
+        y = np.random.default_rng(config.seed).permutation(y)
+    return y
+
+
+def _space(config: TrainingConfig) -> Callable[[Any], dict[str, Any]]:
+    def space(trial: Any) -> dict[str, Any]:
+        return {
+            "learning_rate": trial.suggest_float("learning_rate", 0.02, 0.2, log=True),
+            "max_depth": trial.suggest_int("max_depth", 2, config.max_depth),
+            "min_child_weight": trial.suggest_float("min_child_weight", 1.0, 100.0, log=True),
+            "subsample": trial.suggest_float("subsample", 0.5, 1.0),
+            "colsample_bytree": trial.suggest_float("colsample_bytree", 0.5, 1.0),
+            "reg_lambda": trial.suggest_float("reg_lambda", 1e-3, 100.0, log=True),
+            "num_boost_round": trial.suggest_int("num_boost_round", 100, config.max_rounds,
+                                                 step=50)}
+    return space
+
+
+def fit_mean_predictor(params: CostModelParams, features: list[str], config: TrainingConfig
+                       ) -> Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]:
+    """``fit_predict(train, test)`` that refits the mean model as :func:`train_cost_model` does
+    (same labels, shuffled with the same seed for a drill model, same weights)."""
+    def fit_predict(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
+        w = inverse_noise_weights(train["timing_risk_bps"], config.noise_floor_bps)
+        model = MeanCostModel(params).fit(train[features], _labels(train, config),
+                                          sample_weight=w)
+        return model.predict(test[features])
+    return fit_predict
+
+
+def _truth(frame: pd.DataFrame) -> np.ndarray | None:
+    return frame["truth_bps"].to_numpy(np.float64) if "truth_bps" in frame else None
+
+
+def _feature_frame(names: list[str], config: FeatureConfig) -> pd.DataFrame:
+    reg = feature_table(config).set_index("name")
+    rows = []
+    for n in names:
+        r = reg.loc[n] if n in reg.index else None
+        rows.append({"name": n, "group": r["group"] if r is not None else "",
+                     "unit": r["unit"] if r is not None else "",
+                     "sources": r["sources"] if r is not None else "",
+                     "lookback": r["lookback"] if r is not None else "",
+                     "description": r["description"] if r is not None else ""})
+    return pd.DataFrame(rows)
+
+
+def train_cost_model(training_set: pd.DataFrame, config: TrainingConfig | None = None, *,
+                     feature_config: FeatureConfig | None = None,
+                     storage_path: str | Path | None = None, study_name: str = "cost_model",
+                     progress: Callable[[str], None] | None = None) -> TrainedCostModel:
+    """Train, calibrate and score the cost model on ``training_set`` (see the module doc).
+
+    ``training_set``: one row per parent order sorted by ``decision_ts`` with the feature
+    columns, ``is_bps``, ``t1``, ``timing_risk_bps`` and, for synthetic data, ``truth_bps``.
+    ``feature_config`` is the configuration the features were built with (kept in the bundle
+    so serving derives them the same way). ``storage_path``: the Optuna journal (None: memory).
+    """
+    cfg = config or TrainingConfig()
+    fcfg = feature_config or FeatureConfig()
+    say = progress or (lambda _m: None)
+    split = holdout_split(training_set, cfg)
+    train, hold = split.train, split.holdout
+    feats = model_features(training_set)
+    X, y = train[feats], _labels(train, cfg)
+    w = inverse_noise_weights(train["timing_risk_bps"], cfg.noise_floor_bps)
+    scale = noise_sd_bps(train["timing_risk_bps"], cfg.noise_floor_bps)
+    cv = PurgedKFold(cfg.n_splits, t1=pd.Series(train["t1"].to_numpy(),
+                                                index=train["decision_ts"]),
+                     embargo_pct=cfg.embargo_pct)
+
+    say(f"tuning {cfg.n_trials} trials on {len(train)} orders, {cfg.cv_scheme}")
+    t0 = time.perf_counter()
+    tuned = tune(X, y, cv, n_trials=cfg.n_trials, seed=cfg.seed, storage_path=storage_path,
+                 search_space=_space(cfg), study_name=study_name, sample_weight=w)
+    tune_s = time.perf_counter() - t0
+    say(f"tuned in {tune_s:.1f} s; purged CV of the best parameters")
+    cvres = cross_validate_cost_model(X, y, cv, tuned.best_params, truth=_truth(train),
+                                      sample_weight=w, interval_scale=scale,
+                                      coverage=cfg.coverage)
+
+    mean = MeanCostModel(tuned.best_params).fit(X, y, sample_weight=w)
+    # the band in units of each order's noise sd: quantiles of the standardized cost, so it
+    # stretches with the timing risk of regimes the training data never reached
+    qmodel = QuantileCostModel(tuned.best_params).fit(X, y, scale=scale)
+    # the band's margin from the purged out-of-fold quantiles of every training regime
+    conformal = ConformalInterval(cfg.coverage).fit(
+        cvres.oof[["p10", "p50", "p90"]].to_numpy(), y, scale)
+    calibrations = fit_parametric(train.assign(is_bps=y), config=fcfg)
+    bundle = CostModelBundle(mean.booster_, qmodel.booster_, feats, conformal.margin_,
+                             cfg.noise_floor_bps, quantile_scaled=True,
+                             domain=CostModelBundle.fit_domain(X),
+                             risk_fill_bps=float(np.nanmedian(train["timing_risk_bps"])),
+                             feature_config=fcfg, calibrations=calibrations)
+
+    pred, lo, hi = bundle.predict(hold)
+    baselines = {"sqrt": SquareRootBaseline().fit(train, y).predict(hold),
+                 "athl": ATHLBaseline().fit(train, y).predict(hold)}
+    yh = hold["is_bps"].to_numpy(np.float64)
+    holdout = evaluate(yh, pred, truth=_truth(hold), q_lo=lo, q_hi=hi, baseline_pred=baselines)
+    holdout["wrmse"] = fold_loss(yh, pred, "rmse",
+                                 inverse_noise_weights(hold["timing_risk_bps"],
+                                                       cfg.noise_floor_bps))
+    dmat = xgb.DMatrix(hold[feats].to_numpy(np.float32), feature_names=feats)
+    contribs = mean.booster_.predict(dmat, pred_contribs=True)[:, :-1]
+    shap_mean = pd.Series(np.abs(contribs).mean(axis=0), index=feats)
+
+    keep = ["order_id", "decision_ts", "t1", "is_bps", "truth_bps", "timing_risk_bps", *feats]
+    preds = hold[[c for c in dict.fromkeys(keep) if c in hold.columns]].copy()
+    preds["pred_bps"], preds["lo80_bps"], preds["hi80_bps"] = pred, lo, hi
+    preds["noise_sd_bps"] = bundle.scale(hold)
+    for k, v in baselines.items():
+        preds[f"{k}_bps"] = v
+    metrics = {"holdout": {k: float(v) for k, v in holdout.items()},
+               "cv": {k: float(v) for k, v in cvres.metrics.items()},
+               "cv_wrmse": float(np.mean(cvres.fold_losses)),
+               "pbo": None if tuned.pbo is None else float(tuned.pbo),
+               "best_cv_loss": float(tuned.best_value), "tuning_s": tune_s,
+               "tuning_overhead_pct": float(tuned.overhead_pct)}
+    return TrainedCostModel(
+        bundle=bundle, params=tuned.best_params, features=_feature_frame(feats, fcfg),
+        config=cfg, split=split, metrics=metrics, holdout_predictions=preds,
+        importance=dict(mean.booster_.get_score(importance_type="gain")), shap_mean=shap_mean,
+        cv=cvres, tuning=tuned)
