@@ -167,7 +167,7 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
     record = CostModelRecord(
         mlflow_run_id=run_id, model_uri=model_uri, features=trained.feature_names,
         params=trained.params.model_dump(), seed=cfg.seed, noise_floor_bps=cfg.noise_floor_bps,
-        conformal_margin=trained.bundle.margin, cv_scheme=cfg.cv_scheme,
+        conformal_margin=trained.bundle.margin,
         cv_wrmse=m["cv_wrmse"], cv_metrics=m["cv"],
         holdout={k: m["holdout"][k] for k in _HOLDOUT_KEEP if k in m["holdout"]}, pbo=m["pbo"],
         shuffled_labels=cfg.shuffle_labels, source_partitions=SOURCE_PARTITIONS,

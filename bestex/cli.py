@@ -317,6 +317,56 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- predict
+def _write_table(df: Any, out: Path) -> None:
+    name = out.name.lower()
+    if name.endswith(".parquet"):
+        df.to_parquet(out, index=False)
+    elif name.endswith((".csv", ".csv.gz")):
+        df.to_csv(out, index=False)
+    else:
+        _fail(f"{out}: output must end in .parquet, .csv or .csv.gz")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Cost, band and domain flag of each raw row of ``FILE`` from a registered model."""
+    import time
+
+    from models.cost_bundle import SERVING_OUTPUTS, check_serving_rows
+    from pipelines.registry import UnknownVersion, default_registry
+    from sources._io import read_table_file
+    from validation.contracts import ContractError
+
+    path = Path(args.file)
+    rows = read_table_file(path)
+    try:
+        checked = check_serving_rows(rows)
+    except ContractError as exc:
+        raise BadInput(f"{path}: {exc}") from None
+    reg = default_registry()
+    try:
+        uri = reg.model_uri(args.model)
+    except (LookupError, UnknownVersion) as exc:
+        raise BadInput(f"{exc} (run `make demo` to register one)") from None
+    t0 = time.perf_counter()
+    model = reg.load_pyfunc(uri)
+    t1 = time.perf_counter()
+    pred = reg.predict(checked, model=model)
+    t2 = time.perf_counter()
+    out = rows.drop(columns=[c for c in SERVING_OUTPUTS if c in rows.columns])
+    out = out.join(pred[list(SERVING_OUTPUTS)])
+    if args.out:
+        _write_table(out, Path(args.out))
+        where = args.out
+    else:
+        out.to_csv(sys.stdout, index=False)
+        where = "stdout"
+    print(f"bestex predict: {len(out)} rows from {path} with {uri} -> {where} "
+          f"(load {t1 - t0:.2f} s, predict {t2 - t1:.2f} s; "
+          f"{int((~out['in_domain']).sum())} outside the training domain)", file=sys.stderr)
+    return 0
+
+
 # ----------------------------------------------------------------------------- main
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bestex", description=__doc__.splitlines()[0])
@@ -382,6 +432,16 @@ def build_parser() -> argparse.ArgumentParser:
     md = sub.add_parser("models", help="registered versions and the audit trail")
     md.add_argument("--audit", type=int, default=20, help="last audit rows to show")
     md.set_defaults(func=cmd_models)
+
+    pd_ = sub.add_parser("predict", help="expected cost, 80%% band and domain flag of raw "
+                                         "order rows (CSV/Parquet) from a registered model")
+    pd_.add_argument("file", help="one row per parent order with its point-in-time market "
+                                  "state (schema: README, 'Serving the cost model')")
+    pd_.add_argument("--model", default="champion",
+                     help="alias (champion, challenger), version number or models:/ URI")
+    pd_.add_argument("--out", default=None,
+                     help="output .csv/.csv.gz/.parquet (default: CSV on stdout)")
+    pd_.set_defaults(func=cmd_predict)
 
     u = sub.add_parser("ui", help="start the Dagster UI and the MLflow UI on 127.0.0.1")
     u.add_argument("--dagster-port", type=int, default=3000)

@@ -99,6 +99,7 @@ def _run(book: dict, parents: Parents, children: Children, config: SimulatorConf
                              f"({pd.Timestamp(parents.start_ns[p], tz='UTC')})")
         mid[grp] = 0.5 * (bid[j, 0] + ask[j, 0])
     sig, adv = parents.sigma_daily, parents.adv
+    impact = cfg.impact_model()
     fees = cfg.fees
     out = child_outputs(len(children))
     n_par = len(parents)
@@ -108,8 +109,10 @@ def _run(book: dict, parents: Parents, children: Children, config: SimulatorConf
         prep.by_time, children.parent_idx, prep.arrival_ns, children.qty, children.kind,
         prep.limit_frac, prep.mvol, prep.slot_ns,
         prep.p_side, mid, p_lo, p_hi,
-        cfg.gamma * sig * (parents.shares_outstanding / adv) ** cfg.delta / adv, cfg.eta * sig,
-        parents.end_ns, ts, bid, book["bid_sz"], ask, book["ask_sz"], cfg.beta, excess_impact,
+        impact.permanent_per_share(adv=adv, sigma_daily=sig,
+                                   shares_outstanding=parents.shares_outstanding), sig,
+        parents.end_ns, ts, bid, book["bid_sz"], ask, book["ask_sz"], impact.eta, impact.beta,
+        excess_impact,
         fees.taker_fee_bps, fees.taker_fee_per_share, fees.maker_rebate_bps,
         fees.maker_rebate_per_share,
         np.inf if cfg.participation_cap is None else cfg.participation_cap, *lim.kernel_args(),

@@ -11,6 +11,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from models._synth_config import ImpactConfig
+from models.impact import ATHLImpact
 from models.risk_controls import rejections_frame
 
 MARKETABLE: Final = 0
@@ -100,7 +101,9 @@ class SimulatorConfig(_Frozen):
         ATHL permanent impact ``I = gamma * sigma * (X/V) * (Theta/V)^delta`` (fraction of mid).
     eta, beta : float
         ATHL temporary impact ``K = eta * sigma * |rate|^beta``, rate = child / market volume of
-        its slot (= ``X/(V T)`` for a uniform schedule).
+        its slot (= ``X/(V T)`` for a uniform schedule). The four are the simulator's impact
+        model, :meth:`impact_model` (a linear-permanent :class:`models.impact.ATHLImpact`);
+        :meth:`from_impact` builds a config from such a model.
     session_ns : int, default=23_400 s
         Length of the trading day that ``sigma_daily`` and ``adv`` refer to.
     latency_ns : int, default=0
@@ -150,6 +153,31 @@ class SimulatorConfig(_Frozen):
         """The config whose impact is ``impact`` (e.g. ``generate_market(...).truth.impact``)."""
         return cls.model_validate({"gamma": impact.athl_gamma, "delta": impact.athl_delta,
                                    "eta": impact.athl_eta, "beta": impact.athl_beta, **overrides})
+
+    @classmethod
+    def from_impact(cls, model: ATHLImpact, **overrides: object) -> SimulatorConfig:
+        """The config whose impact is the ATHL ``model`` (its ``gamma, delta, eta, beta``).
+
+        Raises
+        ------
+        ValueError
+            If ``model.alpha != 1``: the simulator's permanent impact is linear in shares.
+        """
+        if model.alpha != 1.0:
+            raise ValueError(f"SimulatorConfig.from_impact: the simulator's permanent impact is "
+                             f"linear (alpha=1), got alpha={model.alpha}")
+        return cls.model_validate({"gamma": model.gamma, "delta": model.delta, "eta": model.eta,
+                                   "beta": model.beta, **overrides})
+
+    def impact_model(self) -> ATHLImpact:
+        """The simulator's impact: :class:`models.impact.ATHLImpact` with these ``gamma, delta,
+        eta, beta`` and ``alpha=1``; the kernels compute every child's impact through it.
+
+        Built without re-validating: the config checked its own fields, and ATHLImpact's ranges
+        of published values are narrower than what a simulator config may ask for.
+        """
+        return ATHLImpact.model_construct(gamma=self.gamma, eta=self.eta, beta=self.beta,
+                                          delta=self.delta, alpha=1.0)
 
 
 # --------------------------------------------------------------------------- inputs

@@ -36,6 +36,8 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from models.impact import ATHLImpact, athl_permanent, athl_temporary
+
 __all__ = [
     "AlmgrenChrissParams",
     "Trajectory",
@@ -371,10 +373,14 @@ def params_from_linear_bps(*, qty: float, days: float, n_intervals: int, price: 
         eta=price * temporary_bps_per_adv_per_day * 1e-4 / adv, lam=lam)
 
 
+_ATHL = ATHLImpact()
+"""ATHL at its published defaults (the source of ``params_from_athl``'s defaults)."""
+
+
 def params_from_athl(*, qty: float, days: float, n_intervals: int, price: float, adv: float,
                      sigma_daily: float, shares_outstanding: float, spread_bps: float = 0.0,
-                     lam: float = 0.0, gamma: float = 0.314, eta: float = 0.142,
-                     beta: float = 0.6, delta: float = 0.25) -> AlmgrenChrissParams:
+                     lam: float = 0.0, gamma: float = _ATHL.gamma, eta: float = _ATHL.eta,
+                     beta: float = _ATHL.beta, delta: float = _ATHL.delta) -> AlmgrenChrissParams:
     """Almgren–Chriss parameters from a calibrated ATHL (2005) impact model.
 
     Parameters
@@ -384,8 +390,10 @@ def params_from_athl(*, qty: float, days: float, n_intervals: int, price: float,
     shares_outstanding : float
         Shares outstanding ``Theta`` (the permanent term's inverse-turnover factor).
     gamma, eta, beta, delta : float, default=0.314, 0.142, 0.6, 0.25
-        ATHL coefficients (``models.impact.ATHLImpact`` fields; REFERENCES.md §3.1); the
-        permanent exponent ``alpha`` is taken as 1 (linear), as Almgren–Chriss requires.
+        ATHL coefficients (defaults: those of ``models.impact.ATHLImpact``; REFERENCES.md
+        §3.1); the permanent exponent ``alpha`` is taken as 1 (linear), as Almgren–Chriss
+        requires. The impacts are :func:`models.impact.athl_permanent` and
+        :func:`models.impact.athl_temporary` with the coefficients in dollars (times ``price``).
 
     Notes
     -----
@@ -401,8 +409,9 @@ def params_from_athl(*, qty: float, days: float, n_intervals: int, price: float,
     With ``lam = 0`` and many intervals, ``E / (X price)`` tends to ATHL's ``J = I/2 + K``.
     """
     v0 = qty / days
-    gamma_ac = price * gamma * sigma_daily * (shares_outstanding / adv) ** delta / adv
-    eta_ac = price * eta * sigma_daily * (v0 / adv) ** beta / v0
+    gamma_ac = athl_permanent(price * gamma, sigma_daily, 1.0, shares_outstanding / adv,
+                              delta) / adv
+    eta_ac = float(athl_temporary(price * eta, sigma_daily, v0 / adv, beta)) / v0
     return AlmgrenChrissParams(
         X=qty, T=days, N=n_intervals, sigma=price * sigma_daily,
         epsilon=price * spread_bps / 2.0 * 1e-4, gamma=gamma_ac, eta=eta_ac, lam=lam)

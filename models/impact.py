@@ -16,17 +16,32 @@ vectorized over numpy arrays (arguments broadcast). Units, everywhere in this mo
 
 Families: :class:`SquareRootImpact`, :class:`ATHLImpact` (Almgren, Thum, Hauptmann & Li 2005),
 :class:`IStarImpact` (Kissell), :class:`PropagatorImpact` (transient impact with a decay kernel,
-Bouchaud et al. 2004), and the deterministic baseline :class:`ZeroImpact`. Configs are frozen
+Bouchaud et al. 2004, with its kernels in ``models._impact_propagator``), and the deterministic
+baseline :class:`ZeroImpact`. Configs are frozen
 pydantic models; defaults are the published values and are written once, in the field.
+
+The ATHL formula itself is written once, in :func:`athl_permanent`, :func:`athl_temporary` and
+its inverse :func:`athl_temporary_rate`: plain arithmetic on floats or numpy arrays, so the
+execution simulator's compiled kernels (``models._sim_kernels``) call the very same functions
+(``numba.njit`` of them) as :class:`ATHLImpact`, the simulator's closed form and
+``models.almgren_chriss.params_from_athl``.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field
+from numpy.typing import ArrayLike
+from pydantic import Field
+
+from models._impact_base import MINUTES_PER_DAY, Floats, Num, _arr, _Frozen
+from models._impact_propagator import (
+    ExponentialKernel,
+    PowerLawKernel,
+    PropagatorImpact,
+    propagate,
+)
 
 if TYPE_CHECKING:
     from models._synth_config import ImpactConfig
@@ -41,17 +56,96 @@ __all__ = [
     "PropagatorImpact",
     "SquareRootImpact",
     "ZeroImpact",
+    "athl_permanent",
+    "athl_temporary",
+    "athl_temporary_rate",
     "propagate",
 ]
 
-MINUTES_PER_DAY = 390.0
-"""Minutes in one trading day (a 6.5-hour session)."""
+def athl_permanent(gamma: Num, sigma_daily: Num, size: Num, turnover: Num, delta: float) -> Num:
+    """ATHL permanent impact ``gamma * sigma * size * turnover^delta`` (fraction of price).
 
-Floats = NDArray[np.float64]
+    Parameters
+    ----------
+    gamma : float or numpy.ndarray
+        Permanent coefficient (times the price for an impact in currency).
+    sigma_daily : float or numpy.ndarray
+        Daily volatility, decimal.
+    size : float or numpy.ndarray
+        ``(X/V)^alpha``: order size over ADV, raised to the permanent exponent (``X/V`` for the
+        linear law; ``1.0`` gives the impact of one ADV, i.e. ``V`` times the impact per share).
+    turnover : float or numpy.ndarray
+        Inverse turnover ``Theta/V`` (shares outstanding over ADV).
+    delta : float
+        Inverse-turnover exponent.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        ``gamma * sigma_daily * size * turnover ** delta``, evaluated left to right (arguments
+        broadcast). Plain arithmetic, so ``numba.njit`` compiles it unchanged.
+
+    Examples
+    --------
+    >>> round(athl_permanent(0.314, 0.02, 0.1, 200.0, 0.25) * 1e4, 1)
+    23.6
+    """
+    return gamma * sigma_daily * size * turnover ** delta
 
 
-def _arr(x: ArrayLike) -> Floats:
-    return np.asarray(x, dtype=np.float64)
+def athl_temporary(eta: Num, sigma_daily: Num, rate: Num, beta: float) -> Num:
+    """ATHL temporary impact ``eta * sigma * |rate|^beta`` (fraction of price).
+
+    Parameters
+    ----------
+    eta : float or numpy.ndarray
+        Temporary coefficient (times the price for an impact in currency).
+    sigma_daily : float or numpy.ndarray
+        Daily volatility, decimal.
+    rate : float or numpy.ndarray
+        Trade rate as a fraction of the market volume: ``X/(V T)`` for a constant-rate order, a
+        child's share of its slot's volume in the simulator.
+    beta : float
+        Temporary exponent.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        ``eta * sigma_daily * abs(rate) ** beta``, evaluated left to right (arguments broadcast);
+        ``numba.njit`` compiles it unchanged.
+
+    Examples
+    --------
+    >>> round(float(athl_temporary(0.142, 0.02, 0.1, 0.6)) * 1e4, 1)
+    7.1
+    """
+    return eta * sigma_daily * np.abs(rate) ** beta
+
+
+def athl_temporary_rate(eta: Num, sigma_daily: Num, impact: Num, beta: float) -> Num:
+    """Inverse of :func:`athl_temporary`: the rate whose temporary impact is ``impact``.
+
+    Parameters
+    ----------
+    eta, sigma_daily, beta
+        As in :func:`athl_temporary` (``eta * sigma_daily > 0``).
+    impact : float or numpy.ndarray
+        Temporary impact, fraction of price, ``>= 0``.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        ``(impact / (eta * sigma_daily)) ** (1 / beta)``, the ``|rate|`` with
+        ``athl_temporary(eta, sigma_daily, rate, beta) == impact`` (up to rounding). The
+        simulator uses it for the size a limit price lets a marketable child fill.
+
+    Examples
+    --------
+    >>> r = athl_temporary_rate(0.142, 0.02, athl_temporary(0.142, 0.02, 0.1, 0.6), 0.6)
+    >>> round(float(r), 12)
+    0.1
+    """
+    return (impact / (eta * sigma_daily)) ** (1.0 / beta)
 
 
 @runtime_checkable
@@ -63,10 +157,6 @@ class ImpactModel(Protocol):
                           pov: ArrayLike | None = None) -> Floats:
         """Expected cost (bps, positive = cost) of each order; arguments broadcast."""
         ...
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class ZeroImpact(_Frozen):
@@ -164,22 +254,49 @@ class ATHLImpact(_Frozen):
         if shares_outstanding is None:
             raise ValueError("ATHLImpact needs `shares_outstanding` (shares) for the permanent "
                              "term's inverse-turnover factor (Theta/V)^delta; pass it")
-        return (_arr(shares_outstanding) / adv) ** self.delta
+        return _arr(shares_outstanding) / adv
 
     def permanent_bps(self, *, qty: ArrayLike, adv: ArrayLike, sigma_daily: ArrayLike,
                       duration_days: ArrayLike | None = None,
                       shares_outstanding: ArrayLike | None = None) -> Floats:
         """Permanent impact ``I`` (bps) of the whole order; ``duration_days`` is ignored."""
         v = _arr(adv)
-        return (self.gamma * _arr(sigma_daily) * (_arr(qty) / v) ** self.alpha
-                * self._turnover(v, shares_outstanding) * 1e4)
+        return athl_permanent(self.gamma, _arr(sigma_daily), (_arr(qty) / v) ** self.alpha,
+                              self._turnover(v, shares_outstanding), self.delta) * 1e4
+
+    def permanent_per_share(self, *, adv: ArrayLike, sigma_daily: ArrayLike,
+                            shares_outstanding: ArrayLike) -> Floats:
+        """Permanent impact of one share traded, fraction of price (the linear law, ``alpha=1``).
+
+        Parameters
+        ----------
+        adv, sigma_daily, shares_outstanding : array_like of float
+            Market state (shares, decimal daily volatility, shares); arguments broadcast.
+
+        Returns
+        -------
+        numpy.ndarray
+            ``gamma sigma (Theta/V)^delta / V``: ``q`` shares move the price by ``q`` times this,
+            whatever was traded before (the execution simulator's footprint per fill).
+
+        Raises
+        ------
+        ValueError
+            If ``alpha != 1`` (the impact of a share then depends on what was traded before).
+        """
+        if self.alpha != 1.0:
+            raise ValueError(f"ATHLImpact.permanent_per_share needs the linear permanent law "
+                             f"alpha=1, got alpha={self.alpha}")
+        v = _arr(adv)
+        return athl_permanent(self.gamma, _arr(sigma_daily), 1.0,
+                              self._turnover(v, shares_outstanding), self.delta) / v
 
     def temporary_bps(self, *, qty: ArrayLike, adv: ArrayLike, sigma_daily: ArrayLike,
                       duration_days: ArrayLike, shares_outstanding: ArrayLike | None = None
                       ) -> Floats:
         """Temporary impact ``K`` (bps) of trading ``qty`` at a constant rate over ``duration_days``."""
-        rate = np.abs(_arr(qty) / (_arr(adv) * _arr(duration_days)))
-        return self.eta * _arr(sigma_daily) * rate ** self.beta * 1e4
+        rate = _arr(qty) / (_arr(adv) * _arr(duration_days))
+        return athl_temporary(self.eta, _arr(sigma_daily), rate, self.beta) * 1e4
 
     def expected_cost_bps(self, *, qty: ArrayLike, adv: ArrayLike, sigma_daily: ArrayLike,
                           duration_days: ArrayLike, shares_outstanding: ArrayLike | None = None,
@@ -216,9 +333,9 @@ class ATHLImpact(_Frozen):
             raise ValueError("`child_qty` and `child_duration_days` must be 1-D of equal length "
                              "with qty >= 0 and durations > 0")
         before = np.cumsum(q) - q
-        perm = (self.gamma * sigma_daily * ((before + q / 2) / adv) ** self.alpha
-                * (shares_outstanding / adv) ** self.delta)
-        temp = self.eta * sigma_daily * (q / (adv * tau)) ** self.beta
+        perm = athl_permanent(self.gamma, sigma_daily, ((before + q / 2) / adv) ** self.alpha,
+                              shares_outstanding / adv, self.delta)
+        temp = athl_temporary(self.eta, sigma_daily, q / (adv * tau), self.beta)
         return float(np.sum(q * (perm + temp)) / np.sum(q) * 1e4)
 
 
@@ -292,149 +409,3 @@ class IStarImpact(_Frozen):
         p = _arr(pov)
         years = _arr(qty) * (1.0 - p) / (3.0 * self.trading_days_per_year * _arr(adv) * p)
         return self.sigma_annual(sigma_daily) * np.sqrt(years) * 1e4
-
-
-class PowerLawKernel(_Frozen):
-    """Power-law decay ``G(l) = g0 (1 + l/l0_min)^-beta`` (``form="shifted"``), i.e. ``G0/(l0+l)^beta``.
-
-    ``form="lorentzian"`` is ``g0 (1 + (l/l0_min)^2)^(-beta/2)``, i.e. BGPW's ``G0/(l0^2+l^2)^(beta/2)``.
-    ``G(0) = g0``; lags are in minutes. Square-root impact with ``beta = 1/2`` is admissible
-    (Gatheral 2010: exponent of f plus beta >= 1).
-    """
-
-    kind: Literal["power"] = "power"
-    g0: float = Field(default=1.0, gt=0.0)
-    l0_min: float = Field(default=1.0, gt=0.0)
-    beta: float = Field(default=0.5, gt=0.0, le=2.0)
-    form: Literal["shifted", "lorentzian"] = "shifted"
-
-    def __call__(self, lag_min: ArrayLike) -> Floats:
-        """Kernel at lags (minutes, >= 0)."""
-        x = _arr(lag_min) / self.l0_min
-        if self.form == "shifted":
-            return self.g0 * (1.0 + x) ** -self.beta
-        return self.g0 * (1.0 + x * x) ** (-self.beta / 2)
-
-
-class ExponentialKernel(_Frozen):
-    """Exponential decay ``G(l) = g0 exp(-l / tau_min)`` (consistent only with linear impact)."""
-
-    kind: Literal["exp"] = "exp"
-    g0: float = Field(default=1.0, gt=0.0)
-    tau_min: float = Field(default=30.0, gt=0.0)
-
-    def __call__(self, lag_min: ArrayLike) -> Floats:
-        """Kernel at lags (minutes, >= 0)."""
-        return self.g0 * np.exp(-_arr(lag_min) / self.tau_min)
-
-
-def propagate(flow: ArrayLike, kernel: ArrayLike) -> Floats:
-    """Price path of a flow on a regular grid: ``p_t = sum_{s<=t} kernel[t-s] * flow[s]``.
-
-    Examples
-    --------
-    >>> propagate([1, 0, 0], [1, .5, 0]).tolist()
-    [1.0, 0.5, 0.0]
-    """
-    f = _arr(flow)
-    return np.convolve(f, _arr(kernel))[: f.size]
-
-
-class PropagatorImpact(_Frozen):
-    """Transient impact (Bouchaud, Gefen, Potters & Wyart 2004) with a concave instantaneous impact.
-
-    Parameters
-    ----------
-    kernel : PowerLawKernel or ExponentialKernel, default=PowerLawKernel()
-        Decay of each child's impact with the lag (minutes).
-    y : float, default=0.8
-        A child of ``q`` shares moves the mid by ``f(q) = y sigma_daily (q/adv)^exponent 1e4`` bps
-        at lag 0 (times ``G(0)``).
-    exponent : float, default=0.5
-        Concavity of ``f`` (1/2: the "double square-root" picture, Maitrier et al. 2025).
-    n_slices : int, default=20
-        ``expected_cost_bps`` executes each order as ``n_slices`` equal children spread evenly
-        over ``duration_days`` (``MINUTES_PER_DAY`` minutes a day).
-
-    Notes
-    -----
-    Impact at time ``t`` (bps) ``p(t) = sum_{s: t_s <= t} G(t - t_s) f(q_s)``. A child pays the
-    impact standing when it executes, its own included (lag 0), so the cost of a schedule is the
-    quantity-weighted mean ``sum_s q_s p(t_s) / sum_s q_s``.
-    """
-
-    kind: Literal["propagator"] = "propagator"
-    kernel: Annotated[PowerLawKernel | ExponentialKernel, Field(discriminator="kind")] = (
-        PowerLawKernel())
-    y: float = Field(default=0.8, gt=0.0, le=10.0)
-    exponent: float = Field(default=0.5, gt=0.0, le=1.5)
-    n_slices: int = Field(default=20, ge=1, le=10_000)
-
-    @classmethod
-    def from_truth(cls, impact: ImpactConfig) -> Self:
-        """The synthetic market's truth: sqrt-law ``y``, power-law decay ``t^-decay_exponent``."""
-        return cls(y=impact.sqrt_law_y, exponent=impact.sqrt_law_exponent,
-                   kernel=PowerLawKernel(beta=impact.propagator_decay_exponent))
-
-    def _f(self, q: Floats, adv: float, sigma_daily: float) -> Floats:
-        return self.y * sigma_daily * (np.abs(q) / adv) ** self.exponent * 1e4
-
-    def price_path_bps(self, child_qty: ArrayLike, child_time_min: ArrayLike, *, adv: float,
-                       sigma_daily: float, at_time_min: ArrayLike | None = None) -> Floats:
-        """Impact of a schedule on the mid (bps of arrival, signed like ``child_qty``).
-
-        Parameters
-        ----------
-        child_qty : array_like of float
-            Signed child sizes, shares (buys positive).
-        child_time_min : array_like of float
-            Execution time of each child, minutes from the decision.
-        adv, sigma_daily : float
-            Shares per day and decimal daily volatility.
-        at_time_min : array_like of float, optional
-            Where to evaluate the path (minutes); default the child times.
-
-        Returns
-        -------
-        numpy.ndarray
-            ``p(t) = sum_{s: t_s <= t} G(t - t_s) sign(q_s) f(|q_s|)`` at each time.
-        """
-        q, ts = _arr(child_qty), _arr(child_time_min)
-        if q.shape != ts.shape or q.ndim != 1:
-            raise ValueError("`child_qty` and `child_time_min` must be 1-D arrays of equal length")
-        at = ts if at_time_min is None else _arr(at_time_min)
-        lag = at[:, None] - ts[None, :]
-        g = np.where(lag >= 0, self.kernel(np.maximum(lag, 0.0)), 0.0)
-        return g @ (np.sign(q) * self._f(q, adv, sigma_daily))
-
-    def schedule_cost_bps(self, child_qty: ArrayLike, child_time_min: ArrayLike, *, adv: float,
-                          sigma_daily: float) -> float:
-        """Expected cost (bps, positive = cost) of a one-sided schedule of non-negative child sizes.
-
-        Examples
-        --------
-        >>> m = PropagatorImpact(kernel=PowerLawKernel(beta=0.5), y=1.0)
-        >>> round(m.schedule_cost_bps([1e4], [0.0], adv=1e6, sigma_daily=0.02), 6)
-        20.0
-        """
-        q = _arr(child_qty)
-        if np.any(q < 0) or q.sum() <= 0:
-            raise ValueError("`child_qty` must be non-negative with a positive total (one side)")
-        path = self.price_path_bps(q, child_time_min, adv=adv, sigma_daily=sigma_daily)
-        return float(np.sum(q * path) / q.sum())
-
-    def expected_cost_bps(self, *, qty: ArrayLike, adv: ArrayLike, sigma_daily: ArrayLike,
-                          duration_days: ArrayLike, shares_outstanding: ArrayLike | None = None,
-                          pov: ArrayLike | None = None) -> Floats:
-        """Cost of ``n_slices`` equal children, ``duration_days/n_slices`` apart, starting at 0.
-
-        Uses ``sum_k sum_{j<=k} G((k-j) dt) = sum_m (n - m) G(m dt)``, so it is
-        O(orders x n_slices).
-        """
-        qty_, adv_, sig, dur = np.broadcast_arrays(_arr(qty), _arr(adv), _arr(sigma_daily),
-                                                   _arr(duration_days))
-        n = self.n_slices
-        m = np.arange(n, dtype=np.float64)
-        dt_min = dur[..., None] * MINUTES_PER_DAY / n
-        kernel_sum = (self.kernel(m * dt_min) * (n - m)).sum(axis=-1) / n
-        return self.y * sig * (qty_ / (n * adv_)) ** self.exponent * 1e4 * kernel_sum

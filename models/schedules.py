@@ -18,12 +18,14 @@ per order), used by the simulator; :func:`schedule_orders` wraps it for a ``pare
 VWAP and the POV forecast use an intraday volume profile built **only from sessions before the
 decision session** (the first session that closes after ``decision_ts``); see
 :func:`volume_profile`.
+
+Layout: the time grids and lot rounding are in ``models._schedules_grid``, the volume profiles
+and the volume schedules' fractions in ``models._schedules_volume``; every public name is
+importable from here.
 """
 
 from __future__ import annotations
 
-import functools
-import warnings
 from collections.abc import Mapping
 from typing import Any, Final, Literal, NamedTuple
 
@@ -33,8 +35,27 @@ import pandera.pandas as pa
 from numpy.typing import ArrayLike, NDArray
 from pandera.typing import Series
 
+from models._schedules_grid import (
+    Flat,
+    Floats,
+    Ints,
+    edges_grid,
+    elapsed,
+    round_lots,
+    ts_ns,
+    uniform_grid,
+)
+from models._schedules_volume import (
+    BIN_NS,
+    VolumeProfile,
+    build_history,
+    cum_curve,
+    forecast_volume,
+    pov_frac,
+    volume_fracs,
+    volume_profile,
+)
 from models.almgren_chriss import AlmgrenChrissParams, holdings_fraction, kappa
-from validation.errors import LeakageError
 
 __all__ = [
     "KINDS",
@@ -55,9 +76,6 @@ __all__ = [
 
 Kind = Literal["twap", "vwap", "pov", "almgren_chriss", "is_urgency"]
 KINDS: Final = ("twap", "vwap", "pov", "almgren_chriss", "is_urgency")
-BIN_NS: Final = 300_000_000_000  # 5-minute volume bins
-Ints = NDArray[np.int64]
-Floats = NDArray[np.float64]
 _TS = {"dtype_kwargs": {"unit": "ns", "tz": "UTC"}}
 
 
@@ -86,267 +104,6 @@ class ChildSlices(NamedTuple):
     child_qty: Floats
 
 
-class _Flat(NamedTuple):
-    idx: Ints  # order of each slice
-    start: Ints  # slice start, ns
-    stop: Ints  # slice end, ns
-
-
-# --------------------------------------------------------------------------- grids and rounding
-def _uniform_grid(dec: Ints, end: Ints, n_slices: ArrayLike | None,
-                  slice_ns: ArrayLike | None) -> _Flat:
-    if (n_slices is None) == (slice_ns is None):
-        raise ValueError("give exactly one of `n_slices` (slices per order) or `slice_ns` "
-                         "(slice length in ns)")
-    dur = end - dec
-    if n_slices is not None:
-        n = np.broadcast_to(np.asarray(n_slices, dtype=np.int64), dec.shape)
-        if (n < 1).any():
-            raise ValueError(f"`n_slices` must be >= 1, got min {int(n.min())}; use 1 for a "
-                             "single child")
-        n = np.where(dur == 0, 1, n)
-    else:
-        s = np.broadcast_to(np.asarray(slice_ns, dtype=np.int64), dec.shape)
-        if (s < 1).any():
-            raise ValueError(f"`slice_ns` must be >= 1 ns, got min {int(s.min())}; e.g. 60e9 "
-                             "for one-minute slices")
-        n = np.maximum(-(-dur // s), 1)
-    idx = np.repeat(np.arange(dec.size, dtype=np.int64), n)
-    first = np.cumsum(n) - n
-    j = np.arange(idx.size, dtype=np.int64) - first[idx]
-    d, ni = dur[idx], n[idx]
-    if n_slices is not None:  # b_j = dec + floor(j * D / n) without overflow
-        q, r = np.divmod(d, ni)
-        start, stop = j * q + (j * r) // ni, (j + 1) * q + ((j + 1) * r) // ni
-    else:
-        si = np.broadcast_to(np.asarray(slice_ns, dtype=np.int64), dec.shape)[idx]
-        start, stop = np.minimum(j * si, d), np.minimum((j + 1) * si, d)
-    return _Flat(idx, dec[idx] + start, dec[idx] + stop)
-
-
-def _elapsed(flat: _Flat, dec: Ints, end: Ints) -> Floats:
-    """Fraction of each order's horizon elapsed at the end of each slice."""
-    dur = (end - dec)[flat.idx]
-    done = (flat.stop - dec[flat.idx]).astype(np.float64)
-    return np.divide(done, dur, out=np.ones_like(done), where=dur > 0)
-
-
-def _round(flat: _Flat, frac: Floats, qty: Floats, lot: float) -> Floats:
-    """Child quantities from cumulative target fractions (see the module docstring)."""
-    if not lot > 0:
-        raise ValueError(f"`lot={lot}` must be > 0 (1 for shares, e.g. 0.001 for crypto)")
-    idx = flat.idx
-    last = np.r_[idx[1:] != idx[:-1], True]
-    n_lots = np.floor(qty / lot + 1e-9).astype(np.int64)
-    cum = np.floor(np.clip(frac, 0.0, 1.0) * n_lots[idx] + 0.5).astype(np.int64)
-    cum[last] = n_lots[idx[last]]
-    # keep the cumulative position monotone within each order (guards float noise)
-    offset = idx * (int(n_lots.max(initial=0)) + 1)
-    cum = np.maximum.accumulate(cum + offset) - offset
-    lots = np.diff(cum, prepend=0)
-    lots[np.r_[True, idx[1:] != idx[:-1]]] = cum[np.r_[True, idx[1:] != idx[:-1]]]
-    child = lots.astype(np.float64) * lot
-    child[last] += np.maximum(qty - n_lots * lot, 0.0)[idx[last]]
-    return child
-
-
-# --------------------------------------------------------------------------- volume profiles
-@functools.cache
-def _calendar(name: str, y0: int, y1: int) -> tuple[Ints, Ints, pd.DatetimeIndex]:
-    import exchange_calendars as xcals
-
-    with warnings.catch_warnings():  # exchange_calendars calls Series.values on tz-aware data
-        warnings.simplefilter("ignore")
-        cal = xcals.get_calendar(name, start=f"{y0}-01-01", end=f"{y1}-12-31")
-    sched = cal.schedule
-    return (pd.DatetimeIndex(sched["open"]).as_unit("ns").asi8.copy(),
-            pd.DatetimeIndex(sched["close"]).as_unit("ns").asi8.copy(),
-            pd.DatetimeIndex(sched.index))
-
-
-class _History(NamedTuple):
-    opens: Ints
-    closes: Ints
-    dates: pd.DatetimeIndex
-    sess: Ints  # global session index of each history row (sorted)
-    shares: Floats  # rows x bins: share of the session's volume in each bin
-    totals: Floats  # session volume
-    last_ts: Ints  # latest bin start used in each row
-    bin_ns: int
-
-
-def _history(volume_history: pd.Series, *, first_ns: int, last_ns: int, bin_ns: int,
-             calendar: str) -> _History:
-    if not isinstance(volume_history, pd.Series) or not isinstance(
-            volume_history.index, pd.DatetimeIndex) or volume_history.index.tz is None:
-        raise TypeError("`volume_history` must be a pandas Series of volume indexed by tz-aware "
-                        "bin-start timestamps, e.g. trades.set_index('ts')['qty']"
-                        ".resample('5min').sum()")
-    ts = volume_history.index.tz_convert("UTC").as_unit("ns").asi8
-    vol = volume_history.to_numpy(dtype=np.float64, na_value=0.0)
-    lo = min(int(ts.min()) if ts.size else first_ns, first_ns)
-    y0, y1 = pd.Timestamp(lo).year - 1, pd.Timestamp(max(last_ns, first_ns)).year + 1
-    opens, closes, dates = _calendar(calendar, y0, y1)
-    j = np.searchsorted(opens, ts, side="right") - 1
-    ok = (j >= 0) & (vol > 0)
-    ok[ok] &= ts[ok] < closes[j[ok]]
-    ts, vol, j = ts[ok], vol[ok], j[ok]
-    n_bins = int(-(-int((closes - opens).max()) // bin_ns))
-    sess, row = np.unique(j, return_inverse=True)
-    mat = np.zeros((sess.size, n_bins))
-    np.add.at(mat, (row, (ts - opens[j]) // bin_ns), vol)
-    totals = mat.sum(axis=1)
-    last_ts = np.full(sess.size, np.iinfo(np.int64).min)
-    np.maximum.at(last_ts, row, ts)
-    return _History(opens, closes, dates, sess.astype(np.int64), mat / totals[:, None], totals,
-                    last_ts, bin_ns)
-
-
-def _profile(h: _History, s: int, lookback: int) -> tuple[Floats, float, NDArray[np.int64]]:
-    rows = np.flatnonzero(h.sess < s)[-lookback:]
-    if rows.size == 0:
-        raise ValueError(f"volume_history has no session before the decision session "
-                         f"{h.dates[s].date()}; a VWAP/POV forecast needs at least one earlier "
-                         "session: give more history or use twap")
-    if h.last_ts[rows].max() >= h.opens[s]:  # pragma: no cover - guaranteed by the filter above
-        raise LeakageError(f"volume profile for session {h.dates[s].date()} would use a bin at "
-                           f"{pd.Timestamp(int(h.last_ts[rows].max()), tz='UTC')}")
-    return h.shares[rows].mean(axis=0), float(h.totals[rows].mean()), rows
-
-
-def _decision_session(h: _History, dec_ns: ArrayLike) -> Ints:
-    """First session that closes after the decision (the current or the next one)."""
-    return np.searchsorted(h.closes, np.asarray(dec_ns), side="right").astype(np.int64)
-
-
-def _forecast_bins(h: _History, s: int, j_last: int, prof: Floats,
-                   adv: float) -> tuple[Ints, Ints, Floats]:
-    """Forecast volume per bin over sessions ``s..j_last``: (start_ns, end_ns, volume)."""
-    js = np.arange(s, max(j_last, s - 1) + 1)
-    k = np.arange(prof.size, dtype=np.int64)
-    start = (h.opens[js][:, None] + k[None, :] * h.bin_ns).ravel()
-    close = np.repeat(h.closes[js], prof.size)
-    stop = np.minimum(start + h.bin_ns, close)
-    vol = np.tile(prof * adv, js.size) * (stop - start).clip(0) / h.bin_ns
-    keep = start < close
-    return start[keep], stop[keep], vol[keep]
-
-
-def _cum_curve(start: Ints, stop: Ints, vol: Floats, t: Ints, origin: int) -> Floats:
-    """Cumulative volume at times ``t`` for piecewise-uniform volume over non-overlapping bins."""
-    if start.size == 0:
-        return np.zeros(t.shape)
-    c = np.cumsum(vol)
-    xp = np.column_stack([start, stop]).ravel() - origin
-    fp = np.column_stack([c - vol, c]).ravel()
-    return np.interp((t - origin).astype(np.float64), xp.astype(np.float64), fp)
-
-
-class VolumeProfile(NamedTuple):
-    """Intraday volume profile of one decision session, from earlier sessions only.
-
-    ``shares[k]`` is the mean share of session volume in the bin ``[open + k*bin_ns, ...)``;
-    ``daily_volume`` the mean session volume; ``sessions_used`` the session dates averaged.
-    """
-
-    shares: Floats
-    bin_ns: int
-    daily_volume: float
-    decision_session: pd.Timestamp
-    sessions_used: pd.DatetimeIndex
-
-
-def volume_profile(volume_history: pd.Series, *, decision_ts: pd.Timestamp, bin_ns: int = BIN_NS,
-                   lookback_sessions: int = 20, calendar: str = "XNYS") -> VolumeProfile:
-    """Intraday volume profile for a decision, averaged over the sessions **before** it.
-
-    Parameters
-    ----------
-    volume_history : pandas.Series
-        Volume per bin indexed by tz-aware bin-start timestamps (any bin length <= ``bin_ns``;
-        bins outside session hours are ignored).
-    decision_ts : pandas.Timestamp
-        Decision time (tz-aware). Its session is the first that closes after it; only sessions
-        before that one are used, whatever ``volume_history`` holds.
-    bin_ns : int, default=300_000_000_000
-        Profile bin length (5 minutes), from the session open.
-    lookback_sessions : int, default=20
-        Number of earlier sessions (with volume) averaged; each session weighs the same.
-    calendar : str, default="XNYS"
-        ``exchange_calendars`` name (sessions, early closes, DST).
-
-    Raises
-    ------
-    ValueError
-        When no session with volume precedes the decision session.
-    """
-    dec = _ts_ns(decision_ts, "decision_ts")
-    h = _history(volume_history, first_ns=dec, last_ns=dec, bin_ns=bin_ns, calendar=calendar)
-    s = int(_decision_session(h, dec))
-    prof, adv, rows = _profile(h, s, lookback_sessions)
-    return VolumeProfile(prof, bin_ns, adv, h.dates[s], h.dates[h.sess[rows]])
-
-
-def forecast_volume(volume_history: pd.Series, *, decision_ts: pd.Timestamp,
-                    end_ts: pd.Timestamp, bin_ns: int = BIN_NS, lookback_sessions: int = 20,
-                    calendar: str = "XNYS") -> pd.Series:
-    """Forecast volume per bin from the decision session to ``end_ts`` (profile x mean volume).
-
-    Uses :func:`volume_profile` (earlier sessions only); the result, indexed by UTC bin starts,
-    feeds :func:`pov` as a causal forecast of market volume.
-    """
-    dec, end = _ts_ns(decision_ts, "decision_ts"), _ts_ns(end_ts, "end_ts")
-    h = _history(volume_history, first_ns=dec, last_ns=end, bin_ns=bin_ns, calendar=calendar)
-    s = int(_decision_session(h, dec))
-    prof, adv, _ = _profile(h, s, lookback_sessions)
-    j_last = int(np.searchsorted(h.opens, end, side="right") - 1)
-    start, _, vol = _forecast_bins(h, s, j_last, prof, adv)
-    return pd.Series(vol, index=pd.DatetimeIndex(pd.to_datetime(start, utc=True), name="ts"),
-                     name="volume")
-
-
-# --------------------------------------------------------------------------- fractions per kind
-def _pov_frac(cum_at: Floats, total: Floats, qty: Floats, idx: Ints, rate: float,
-              max_rate: float) -> Floats:
-    """POV: trade ``r`` x volume until done; ``r`` rises from ``rate`` up to ``max_rate`` when
-    ``rate`` x volume cannot complete the order; what even ``max_rate`` cannot absorb is left
-    to the last slice."""
-    need = np.divide(qty, total, out=np.full_like(qty, np.inf), where=total > 0)
-    r = np.maximum(rate, np.minimum(need, max_rate))
-    return np.minimum(r[idx] * cum_at / qty[idx], 1.0)
-
-
-def _volume_fracs(kind: str, flat: _Flat, dec: Ints, end: Ints, qty: Floats, h: _History,
-                  lookback: int, rate: float, max_rate: float) -> Floats:
-    sess = _decision_session(h, dec)
-    frac = np.empty(flat.idx.size)
-    slice_sess = sess[flat.idx]
-    for s in np.unique(sess):  # one pass per decision session, not per order
-        o = np.flatnonzero(sess == s)
-        m = np.flatnonzero(slice_sess == s)
-        prof, adv, _ = _profile(h, int(s), lookback)
-        j_last = int(np.searchsorted(h.opens, end[o].max(), side="right") - 1)
-        b0, b1, vol = _forecast_bins(h, int(s), j_last, prof, adv)
-        origin = int(h.opens[min(int(s), h.opens.size - 1)])
-        c_dec = _cum_curve(b0, b1, vol, dec, origin)
-        total = _cum_curve(b0, b1, vol, end[o], origin) - c_dec[o]
-        at = _cum_curve(b0, b1, vol, flat.stop[m], origin) - c_dec[flat.idx[m]]
-        pos = np.searchsorted(o, flat.idx[m])
-        if kind == "vwap":
-            if (total <= 0).any():
-                bad = int(o[np.argmax(total <= 0)])
-                raise ValueError(
-                    f"{int((total <= 0).sum())} order(s) have no forecast volume between "
-                    f"decision_ts and end_ts (first: order {bad}, "
-                    f"{pd.Timestamp(int(dec[bad]), tz='UTC')} .. "
-                    f"{pd.Timestamp(int(end[bad]), tz='UTC')}): they lie outside session hours; "
-                    "schedule them with twap")
-            frac[m] = at / total[pos]
-        else:
-            frac[m] = _pov_frac(at, total, qty[o], pos, rate, max_rate)
-    return frac
-
-
 # --------------------------------------------------------------------------- batch
 def _check_orders(dec: Ints, end: Ints, qty: Floats) -> None:
     if not (dec.shape == end.shape == qty.shape and dec.ndim == 1):
@@ -364,8 +121,8 @@ def _check_orders(dec: Ints, end: Ints, qty: Floats) -> None:
 def _schedule_flat(kind: str, dec: Ints, end: Ints, qty: Floats, *, n_slices: Any, slice_ns: Any,
                    lot: float, urgency: Any, kappa_t: Any, volume_history: pd.Series | None,
                    bin_ns: int, lookback_sessions: int, rate: float | None,
-                   max_rate: float | None, calendar: str, flat: _Flat | None = None,
-                   ) -> tuple[_Flat, Floats]:
+                   max_rate: float | None, calendar: str, flat: Flat | None = None,
+                   ) -> tuple[Flat, Floats]:
     if kind not in KINDS:
         raise ValueError(f"unknown schedule kind={kind!r}; choose one of {', '.join(KINDS)}")
     extra = {"urgency": urgency, "kappa_t": kappa_t, "volume_history": volume_history,
@@ -376,8 +133,8 @@ def _schedule_flat(kind: str, dec: Ints, end: Ints, qty: Floats, *, n_slices: An
         if val is not None and name not in wanted.get(kind, set()):
             raise ValueError(f"`{name}` does not apply to kind={kind!r}; drop it")
     _check_orders(dec, end, qty)
-    flat = flat if flat is not None else _uniform_grid(dec, end, n_slices, slice_ns)
-    s = _elapsed(flat, dec, end)
+    flat = flat if flat is not None else uniform_grid(dec, end, n_slices, slice_ns)
+    s = elapsed(flat, dec, end)
     if kind == "twap":
         frac = s
     elif kind == "is_urgency":
@@ -407,11 +164,11 @@ def _schedule_flat(kind: str, dec: Ints, end: Ints, qty: Floats, *, n_slices: An
             max_rate = rate if max_rate is None else max_rate
             if not rate <= max_rate:
                 raise ValueError(f"`max_rate={max_rate}` must be >= rate={rate}")
-        h = _history(volume_history, first_ns=int(dec.min()), last_ns=int(end.max()),
-                     bin_ns=bin_ns, calendar=calendar)
-        frac = _volume_fracs(kind, flat, dec, end, qty, h, lookback_sessions,
-                             float(rate or 0.0), float(max_rate or 0.0))
-    return flat, _round(flat, frac, qty, lot)
+        h = build_history(volume_history, first_ns=int(dec.min()), last_ns=int(end.max()),
+                          bin_ns=bin_ns, calendar=calendar)
+        frac = volume_fracs(kind, flat, dec, end, qty, h, lookback_sessions,
+                            float(rate or 0.0), float(max_rate or 0.0))
+    return flat, round_lots(flat, frac, qty, lot)
 
 
 def schedule_batch(kind: Kind, decision_ns: ArrayLike, end_ns: ArrayLike, qty: ArrayLike, *,
@@ -475,23 +232,16 @@ def schedule_batch(kind: Kind, decision_ns: ArrayLike, end_ns: ArrayLike, qty: A
 
 
 # --------------------------------------------------------------------------- frames
-def _ts_ns(value: Any, name: str) -> int:
-    ts = pd.Timestamp(value)
-    if ts.tz is None:
-        raise ValueError(f"`{name}={value}` has no time zone; give a tz-aware (UTC) timestamp")
-    return int(ts.tz_convert("UTC").as_unit("ns").value)
-
-
 def _order(order: Any) -> tuple[str, float, int, int]:
     def get(key: str) -> Any:
         return order[key] if isinstance(order, Mapping | pd.Series) else getattr(order, key)
 
     qty = float(get("qty"))
-    return (str(get("order_id")), qty, _ts_ns(get("decision_ts"), "decision_ts"),
-            _ts_ns(get("end_ts"), "end_ts"))
+    return (str(get("order_id")), qty, ts_ns(get("decision_ts"), "decision_ts"),
+            ts_ns(get("end_ts"), "end_ts"))
 
 
-def _frame(order_ids: NDArray[Any], flat: _Flat, child: Floats) -> pd.DataFrame:
+def _frame(order_ids: NDArray[Any], flat: Flat, child: Floats) -> pd.DataFrame:
     keep = child > 0
     return pd.DataFrame({
         "order_id": pd.array(order_ids[flat.idx[keep]], dtype="str"),
@@ -538,7 +288,7 @@ def check_schedule(schedule: pd.DataFrame, orders: pd.DataFrame) -> pd.DataFrame
     return out
 
 
-def _single(order: Any, kind: str, *, flat: _Flat | None = None, n_slices: Any = None,
+def _single(order: Any, kind: str, *, flat: Flat | None = None, n_slices: Any = None,
             slice_ns: Any = None, lot: float = 1.0, **kw: Any) -> pd.DataFrame:
     oid, qty, dec, end = _order(order)
     d, e, q = np.array([dec]), np.array([end]), np.array([qty])
@@ -550,13 +300,6 @@ def _single(order: Any, kind: str, *, flat: _Flat | None = None, n_slices: Any =
                            "decision_ts": pd.to_datetime([dec], utc=True),
                            "end_ts": pd.to_datetime([end], utc=True)})
     return check_schedule(_frame(np.array([oid], dtype=object), flat, child), orders)
-
-
-def _edges_grid(dec: int, end: int, edges: Ints) -> _Flat:
-    inner = np.unique(edges[(edges > dec) & (edges < end)])
-    b = np.r_[dec, inner, end] if end > dec else np.array([dec, end])
-    return _Flat(np.zeros(b.size - 1, dtype=np.int64), b[:-1].astype(np.int64),
-                 b[1:].astype(np.int64))
 
 
 def twap(order: Any, *, n_slices: int | None = None, slice_ns: int | None = None,
@@ -619,7 +362,7 @@ def vwap(order: Any, *, volume_history: pd.Series, bin_ns: int = BIN_NS,
                          end_ts=pd.Timestamp(end, tz="UTC"), bin_ns=bin_ns,
                          lookback_sessions=lookback_sessions, calendar=calendar)
     starts = fc.index.as_unit("ns").asi8
-    flat = _edges_grid(dec, end, np.r_[starts, starts + bin_ns])
+    flat = edges_grid(dec, end, np.r_[starts, starts + bin_ns])
     return _single(order, "vwap", flat=flat, lot=lot, volume_history=volume_history,
                    bin_ns=bin_ns, lookback_sessions=lookback_sessions, calendar=calendar)
 
@@ -648,12 +391,12 @@ def pov(order: Any, *, market_volume: pd.Series, rate: float, max_rate: float | 
     mv = market_volume.sort_index()
     b0 = mv.index.tz_convert("UTC").as_unit("ns").asi8
     b1, vol = b0 + bin_ns, mv.to_numpy(dtype=np.float64, na_value=0.0)
-    flat = _edges_grid(dec, end, np.r_[b0, b1])
-    c_dec = _cum_curve(b0, b1, vol, np.array([dec]), dec)
-    total = _cum_curve(b0, b1, vol, np.array([end]), dec) - c_dec
-    at = _cum_curve(b0, b1, vol, flat.stop, dec) - c_dec[0]
-    frac = _pov_frac(at, total, np.array([qty]), flat.idx, rate, max_rate)
-    child = _round(flat, frac, np.array([qty]), lot)
+    flat = edges_grid(dec, end, np.r_[b0, b1])
+    c_dec = cum_curve(b0, b1, vol, np.array([dec]), dec)
+    total = cum_curve(b0, b1, vol, np.array([end]), dec) - c_dec
+    at = cum_curve(b0, b1, vol, flat.stop, dec) - c_dec[0]
+    frac = pov_frac(at, total, np.array([qty]), flat.idx, rate, max_rate)
+    child = round_lots(flat, frac, np.array([qty]), lot)
     orders = pd.DataFrame({"order_id": [oid], "qty": [qty],
                            "decision_ts": pd.to_datetime([dec], utc=True),
                            "end_ts": pd.to_datetime([end], utc=True)})

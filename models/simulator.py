@@ -3,7 +3,10 @@
 The hot loop of every backtest. Inputs are flat numpy columns (:class:`Parents`,
 :class:`Children`); the physics is a frozen :class:`SimulatorConfig` whose defaults are the
 synthetic market's true impact (``models._synth_config.ImpactConfig``); pre-trade limits are a
-:class:`models.risk_controls.RiskLimits`. One compiled pass (:mod:`models._sim_kernels`) executes
+:class:`models.risk_controls.RiskLimits`. Impact goes through the config's ATHL model
+(``SimulatorConfig.impact_model()``, a :class:`models.impact.ATHLImpact`), whose formula
+(:func:`models.impact.athl_permanent`, :func:`models.impact.athl_temporary`) the kernels and
+:func:`athl_expected_cost_bps` call. One compiled pass (:mod:`models._sim_kernels`) executes
 every child in arrival-time order.
 
 Synthetic physics (:func:`simulate`), all in fractions of the parent's arrival mid ``m0``
@@ -87,6 +90,7 @@ from models._sim_types import (
     cost_bps,
     prepare,
 )
+from models.impact import athl_permanent, athl_temporary
 from models.risk_controls import RiskLimits
 
 __all__ = ["MARKETABLE", "PASSIVE", "SESSION_NS", "Children", "ConstantFillProb", "FeeModel",
@@ -135,6 +139,7 @@ def simulate(parents: Parents, children: Children, config: SimulatorConfig | Non
     else:  # parents are independent: run parent by parent (same result, cache-friendly)
         order = prep.by_parent
     sig, adv = parents.sigma_daily, parents.adv
+    impact = cfg.impact_model()
     fill = cfg.fill
     fees = cfg.fees
     tr = cfg.transient
@@ -146,9 +151,10 @@ def simulate(parents: Parents, children: Children, config: SimulatorConfig | Non
         prep.limit_frac, prep.mvol, z, u,
         prep.p_side, parents.symbol_idx, parents.arrival_mid, sig / np.sqrt(cfg.session_ns), adv,
         parents.spread_bps * 0.5e-4 * cfg.pay_half_spread,
-        cfg.gamma * sig * (parents.shares_outstanding / adv) ** cfg.delta / adv, cfg.eta * sig,
+        impact.permanent_per_share(adv=adv, sigma_daily=sig,
+                                   shares_outstanding=parents.shares_outstanding), sig,
         parents.start_ns, parents.end_ns, z_end,
-        int(parents.symbol_idx.max(initial=0)) + 1, cfg.beta,
+        int(parents.symbol_idx.max(initial=0)) + 1, impact.eta, impact.beta,
         fees.taker_fee_bps, fees.taker_fee_per_share, fees.maker_rebate_bps,
         fees.maker_rebate_per_share,
         np.inf if cfg.participation_cap is None else cfg.participation_cap,
@@ -177,10 +183,12 @@ def athl_expected_cost_bps(qty, adv, sigma_daily, duration_days, spread_bps, sha
     with a per-share fee. Arguments broadcast.
     """
     cfg = config or SimulatorConfig()
+    impact = cfg.impact_model()
     x = np.asarray(qty, float) / np.asarray(adv, float)
     sig = np.asarray(sigma_daily, float)
-    perm = cfg.gamma * sig * x * (np.asarray(shares_outstanding, float) / adv) ** cfg.delta
-    temp = cfg.eta * sig * np.abs(x / np.asarray(duration_days, float)) ** cfg.beta
+    perm = athl_permanent(impact.gamma, sig, x, np.asarray(shares_outstanding, float) / adv,
+                          impact.delta)
+    temp = athl_temporary(impact.eta, sig, x / np.asarray(duration_days, float), impact.beta)
     c = np.asarray(spread_bps, float) * 0.5e-4 * cfg.pay_half_spread + temp + 0.5 * perm
     fee = cfg.fees.taker_fee_bps * 1e-4 * (1 + np.asarray(side) * c)
     if cfg.fees.taker_fee_per_share:

@@ -330,3 +330,18 @@ def test_cv_with_interval_scale_keeps_coverage():
     width = (res.oof["hi80"] - res.oof["lo80"]).to_numpy()
     q = np.quantile(sd, [0.25, 0.75])
     assert np.median(width[sd >= q[1]]) > 2 * np.median(width[sd <= q[0]])
+
+
+def test_public_names_and_doctests_of_the_split_modules():
+    import doctest
+
+    import models._cost_models_baselines
+    import models._cost_models_metrics
+    import models._cost_models_xgb
+    import models.cost_models
+
+    for name in models.cost_models.__all__:
+        assert hasattr(models.cost_models, name), name
+    for mod in (models.cost_models, models._cost_models_xgb, models._cost_models_baselines,
+                models._cost_models_metrics):
+        assert doctest.testmod(mod).failed == 0

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from validation import gates
+from validation import _gates_bootstrap, _gates_config, _gates_report, gates
 from validation.errors import GateFailed
 from validation.gates import (
     DEFAULT_GATES_PATH,
@@ -41,8 +41,15 @@ def _write(tmp_path, text, name="gates.toml"):
 # --------------------------------------------------------------------------- config
 
 
-def test_doctests():
-    assert doctest.testmod(gates).failed == 0
+@pytest.mark.parametrize("module", [gates, _gates_bootstrap, _gates_config, _gates_report])
+def test_doctests(module):
+    assert doctest.testmod(module).failed == 0
+
+
+def test_public_names_are_importable_from_gates():
+    assert sorted(gates.__all__) == sorted(set(gates.__all__))
+    for name in gates.__all__:
+        assert hasattr(gates, name), name
 
 
 def test_default_config_values(cfg):

@@ -16,6 +16,9 @@ from models.impact import (
     PropagatorImpact,
     SquareRootImpact,
     ZeroImpact,
+    athl_permanent,
+    athl_temporary,
+    athl_temporary_rate,
     propagate,
 )
 from models.synthetic_market import ImpactConfig
@@ -64,6 +67,31 @@ def test_athl_front_loaded_schedule_costs_more_than_even():
     front = m.schedule_cost_bps(np.r_[5e4, np.full(n - 1, 5e4 / 9)], np.full(n, 0.1), adv=ADV,
                                 sigma_daily=0.02, shares_outstanding=2e8)
     assert front > even
+
+
+def test_athl_formula_functions_are_the_models_terms():
+    m = ATHLImpact(gamma=0.4, eta=0.2, beta=0.55, delta=0.3)
+    q, v, s, t, theta = np.array([1e4, 5e4]), 1e6, np.array([0.01, 0.03]), 0.5, 2e8
+    kw = {"qty": q, "adv": v, "sigma_daily": s, "duration_days": t, "shares_outstanding": theta}
+    np.testing.assert_array_equal(m.permanent_bps(**kw),
+                                  athl_permanent(0.4, s, q / v, theta / v, 0.3) * 1e4)
+    np.testing.assert_array_equal(m.temporary_bps(**kw),
+                                  athl_temporary(0.2, s, q / (v * t), 0.55) * 1e4)
+    # the temporary law is even in the rate, and its inverse gives the rate back
+    np.testing.assert_array_equal(athl_temporary(0.2, s, -q / v, 0.55),
+                                  athl_temporary(0.2, s, q / v, 0.55))
+    k = athl_temporary(0.2, s, q / v, 0.55)
+    np.testing.assert_allclose(athl_temporary_rate(0.2, s, k, 0.55), q / v, rtol=1e-12)
+
+
+def test_athl_permanent_per_share_is_linear_only():
+    m = ATHLImpact()
+    kw = {"adv": 1e6, "sigma_daily": 0.02, "shares_outstanding": 2e8}
+    per_share = m.permanent_per_share(**kw)
+    assert per_share * 1e5 * 1e4 == pytest.approx(
+        float(m.permanent_bps(qty=1e5, **kw)), rel=1e-12)
+    with pytest.raises(ValueError, match="alpha=1"):
+        ATHLImpact(alpha=0.8).permanent_per_share(**kw)
 
 
 def test_athl_needs_shares_outstanding():

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm, rankdata
 
-from validation import overfitting
+from validation import _overfitting_pbo, _overfitting_sharpe, overfitting
 from validation.overfitting import (
     deflated_sharpe_ratio,
     expected_max_sr,
@@ -39,8 +39,14 @@ TOY = np.array([[0.30, 0.10, 0.20],
 L3 = math.log(3)  # logit(0.75) = ln 3 = 1.0986
 
 
-def test_doctests():
-    assert doctest.testmod(overfitting).failed == 0
+@pytest.mark.parametrize("module", [overfitting, _overfitting_pbo, _overfitting_sharpe])
+def test_doctests(module):
+    assert doctest.testmod(module).failed == 0
+
+
+def test_public_names_are_importable_from_overfitting():
+    for name in overfitting.__all__:
+        assert hasattr(overfitting, name), name
 
 
 # ------------------------------------------------------------------ E[max], PSR, DSR

@@ -70,6 +70,23 @@ def test_defaults_are_the_synthetic_market_truth():
     assert SimulatorConfig.from_truth(truth.model_copy(update={"athl_eta": 0.2})).eta == 0.2
 
 
+def test_the_simulators_impact_is_an_athl_impact_model():
+    from models.impact import ATHLImpact, ImpactModel
+
+    cfg = SimulatorConfig(gamma=0.5, eta=0.2, beta=0.55, delta=0.3)
+    model = cfg.impact_model()
+    assert isinstance(model, ImpactModel)
+    assert model == ATHLImpact(gamma=0.5, eta=0.2, beta=0.55, delta=0.3, alpha=1.0)
+    assert SimulatorConfig.from_impact(model, venue="X") == cfg.model_copy(update={"venue": "X"})
+    with pytest.raises(ValueError, match="linear"):
+        SimulatorConfig.from_impact(ATHLImpact(alpha=0.8))
+    # no spread, no fees: the closed form is the model's J = I/2 + K
+    kw = {"qty": 5e4, "adv": 1e6, "sigma_daily": 0.02, "duration_days": 1.0,
+          "shares_outstanding": 2e8}
+    assert athl_expected_cost_bps(5e4, 1e6, 0.02, 1.0, 0.0, 2e8, cfg) == pytest.approx(
+        float(model.expected_cost_bps(**kw)), rel=1e-12)
+
+
 # ----------------------------------------------------------------------------- physics
 def test_permanent_impact_moves_the_mid_later_children_see():
     # each 10k child adds 1 bp; it pays half of its own: 0.5, 1.5, 2.5 bp; I = 3 bp, J = I/2

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from validation.walk_forward_stage import stability, walk_forward, window_bounds
+from validation.splitters import PurgedWalkForward
+from validation.walk_forward_stage import stability, walk_forward
 
 
 def _ds(n=700, seed=0):
@@ -26,9 +27,22 @@ def _mean(train, test):
 
 
 def test_window_bounds_by_hand():
-    assert window_bounds(14, 3) == [(0, 3), (3, 7), (7, 10), (10, 14)]
+    assert PurgedWalkForward.blocks(14, 3) == [(0, 3), (3, 7), (7, 10), (10, 14)]
+    assert PurgedWalkForward.blocks(5, 3) == [(0, 1), (1, 2), (2, 3), (3, 5)]
     with pytest.raises(ValueError, match="cannot make"):
-        window_bounds(5, 3)
+        PurgedWalkForward.blocks(5, 3, min_rows=2)
+    with pytest.raises(ValueError, match="n_windows"):
+        PurgedWalkForward.blocks(14, 0)
+
+
+def test_walk_forward_tests_the_blocks_of_the_splitter():
+    # 14 orders, 3 windows: blocks (0,3),(3,7),(7,10),(10,14); no purging with 1-min labels
+    w = walk_forward(_ds(n=14).assign(t1=lambda d: d["decision_ts"] + pd.Timedelta("1min")),
+                     _mean, n_windows=3)
+    assert w["n_test"].tolist() == [4, 3, 4] * 2
+    assert w["n_train"].tolist() == [3, 7, 10, 3, 4, 3]
+    with pytest.raises(ValueError, match="cannot make"):
+        walk_forward(_ds(n=5), _mean, n_windows=3)
 
 
 def test_windows_purge_embargo_and_retrain():

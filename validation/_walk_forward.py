@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -92,6 +93,49 @@ class PurgedWalkForward(BaseCrossValidator):
     def __repr__(self) -> str:
         names = ("test_size", "train_size", "expanding", "purge_bars", "t1", "partial_test")
         return splitter_repr(self, names)
+
+    @staticmethod
+    def blocks(n: int, n_windows: int, *, min_rows: int = 1) -> list[tuple[int, int]]:
+        """``(start, stop)`` of the ``n_windows + 1`` consecutive, nearly equal blocks of ``n`` rows.
+
+        The walk-forward cut by number of windows rather than by ``test_size``: block 0 is the
+        first training block and window ``j`` tests block ``j + 1``, training on the blocks
+        before it (expanding) or on block ``j`` alone (rolling). The edges are
+        ``floor(k n / (n_windows + 1))``, so blocks differ by at most one row (where a splitter
+        with a fixed ``test_size`` would leave the remainder to the last block).
+        :func:`validation.walk_forward_stage.walk_forward` takes its windows from here.
+
+        Parameters
+        ----------
+        n : int
+            Rows, in time order.
+        n_windows : int
+            Test windows, at least 1.
+        min_rows : int, default=1
+            Rows every block needs.
+
+        Returns
+        -------
+        list of tuple of int
+            ``n_windows + 1`` ``(start, stop)`` pairs covering ``[0, n)`` in order.
+
+        Raises
+        ------
+        ValueError
+            If ``n_windows < 1`` or ``n`` rows cannot give every block ``min_rows`` rows.
+
+        Examples
+        --------
+        >>> PurgedWalkForward.blocks(14, 3)
+        [(0, 3), (3, 7), (7, 10), (10, 14)]
+        """
+        if n_windows < 1:
+            raise ValueError(f"`n_windows` must be >= 1, got n_windows={n_windows}")
+        if n < min_rows * (n_windows + 1):
+            raise ValueError(f"{n} rows cannot make {n_windows} walk-forward windows; each of the "
+                             f"{n_windows + 1} blocks needs at least {min_rows} rows")
+        edges = np.linspace(0, n, n_windows + 2).astype(int)
+        return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
 
     def _test_starts(self, n: int) -> range:
         first = self.train_size + self.purge_bars

@@ -2,8 +2,9 @@
 
 The holdout (stage 2) says the model generalizes once; the walk-forward says it keeps doing so
 when it is retrained periodically, the way it will live in production. The orders in time order
-are cut into ``n_windows + 1`` equal blocks of decisions; window ``j`` tests block ``j + 1`` and
-trains on
+are cut into ``n_windows + 1`` equal blocks of decisions (:meth:`PurgedWalkForward.blocks
+<validation.splitters.PurgedWalkForward.blocks>`, at least 2 orders each); window ``j`` tests
+block ``j + 1`` and trains on
 
 * ``expanding``: every order before the test block, or
 * ``rolling``: the orders of the block just before it (a fixed-length window),
@@ -19,7 +20,6 @@ Pure: callables in, a table out; nothing here knows Dagster or MLflow.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
@@ -27,28 +27,14 @@ import numpy as np
 import pandas as pd
 
 from models.cost_models import evaluate
+from validation.splitters import PurgedWalkForward
 
 Predictor = Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]
 """``fit_predict(train, test) -> predictions for test`` (bps), refitted on ``train``."""
 
 Scheme = Literal["expanding", "rolling"]
 
-__all__ = ["Predictor", "stability", "walk_forward", "window_bounds"]
-
-
-def window_bounds(n: int, n_windows: int) -> list[tuple[int, int]]:
-    """``(start, stop)`` positions of the ``n_windows + 1`` blocks of ``n`` ordered rows.
-
-    >>> window_bounds(14, 3)
-    [(0, 3), (3, 7), (7, 10), (10, 14)]
-    """
-    if n_windows < 1:
-        raise ValueError(f"`n_windows` must be >= 1, got n_windows={n_windows}")
-    if n < 2 * (n_windows + 1):
-        raise ValueError(f"{n} orders cannot make {n_windows} walk-forward windows; each of the "
-                         f"{n_windows + 1} blocks needs at least 2 orders")
-    edges = np.linspace(0, n, n_windows + 2).astype(int)
-    return [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
+__all__ = ["Predictor", "stability", "walk_forward"]
 
 
 def walk_forward(ds: pd.DataFrame, fit_predict: Predictor, *,
@@ -94,7 +80,7 @@ def walk_forward(ds: pd.DataFrame, fit_predict: Predictor, *,
     embargo = pd.Timedelta(0) if embargo is None else pd.Timedelta(embargo)
     ds = ds.sort_values("decision_ts", kind="stable").reset_index(drop=True)
     has_truth = truth is not None and truth in ds.columns
-    blocks = window_bounds(len(ds), n_windows)
+    blocks = PurgedWalkForward.blocks(len(ds), n_windows, min_rows=2)
     dec = ds["decision_ts"]
     t1 = ds["t1"]
     rows = []

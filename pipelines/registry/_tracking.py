@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types.schema import ColSpec, Schema
 
-from models.cost_bundle import SERVING_INPUTS, CostModelBundle
+from models.cost_bundle import SERVING_INPUTS, CostModelBundle, check_serving_rows
 
 _PYFUNC_FILE = Path(__file__).with_name("cost_model_pyfunc.py")
 _PROJECT = Path(__file__).resolve().parents[2]
@@ -222,6 +222,12 @@ class _Tracking:
                 artifact_uri=f"{self.model_uri(ref).rstrip('/')}/artifacts/bundle", dst_path=tmp)
             return CostModelBundle.load(folder)
 
-    def predict(self, rows: pd.DataFrame, ref: str | int = "champion") -> pd.DataFrame:
-        """Serving outputs of raw ``rows`` from the registered model ``ref``."""
-        return self.load_pyfunc(ref).predict(serving_frame(rows))
+    def predict(self, rows: pd.DataFrame, ref: str | int = "champion", *,
+                model: Any = None) -> pd.DataFrame:
+        """Serving outputs of raw ``rows`` from the registered model ``ref`` (or an already
+        loaded pyfunc ``model``); the rows are checked first, so a missing or mistyped column is
+        a :class:`validation.contracts.ContractError` naming it."""
+        model = model if model is not None else self.load_pyfunc(ref)
+        out = pd.DataFrame(model.predict(serving_frame(check_serving_rows(rows))))
+        out.index = rows.index
+        return out
