@@ -10,9 +10,11 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+import sources
 from assets._meta import frame_metadata
 from assets._plots import reports_dir
-from models.desk_history import DeskHistoryConfig
+from models.desk_history import DeskHistoryConfig, RecordedBook, replay_desk_history
+from models.tca import compute_tca
 
 PARENT_CONTRACT_COLUMNS = ["order_id", "symbol", "side", "qty", "decision_ts", "end_ts", "strategy"]
 
@@ -106,7 +108,6 @@ def synth_desk_history(config: DeskHistoryParams, quotes, trades, daily_bars, me
 )
 def synth_labels(parent_orders, child_fills, quotes, trades):
     """Implementation shortfall of every parent order and its decomposition."""
-    from models.tca import compute_tca
     from validation.contracts import split_valid
 
     tables = compute_tca(parent_orders[PARENT_CONTRACT_COLUMNS], child_fills, quotes, trades=trades)
@@ -249,14 +250,11 @@ def replay_assets(lobster_file, partition_key: str) -> list[dg.AssetsDefinition]
         },
     )
     def amzn_replay_history():
-        from models.desk_history import replay_desk_history
-        from models.tca import compute_tca
-        from sources.lobster import read_lobster
-
-        day = next(d for d in read_lobster(lobster_file) if d.key == partition_key)
-        hist = replay_desk_history(day, n_orders=1000)
-        quotes = day.quotes[["ts", "available_at", "symbol", "bid_px", "bid_sz", "ask_px",
-                             "ask_sz"]]
+        got = sources.ingest("lobster", lobster_file, part=partition_key)
+        book = RecordedBook.of(got.clean("quotes"), got.clean("trades"), got.meta["symbol"],
+                              got.meta["source"])
+        hist = replay_desk_history(book, n_orders=1000)
+        quotes = book.quotes
         labels = compute_tca(hist.parent_orders[PARENT_CONTRACT_COLUMNS], hist.child_fills, quotes).labels
         o = hist.outcomes
         yield dg.Output(hist.parent_orders, "parent_orders",

@@ -164,14 +164,15 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
                                                 files=[*plots.values(), cv_plot],
                                                 cv_md_path=out / "stage1_cv.md")
     m = trained.metrics
-    record = CostModelRecord(
+    fields = dict(
         mlflow_run_id=run_id, model_uri=model_uri, features=trained.feature_names,
         params=trained.params.model_dump(), seed=cfg.seed, noise_floor_bps=cfg.noise_floor_bps,
-        conformal_margin=trained.bundle.margin,
+        conformal_margin=trained.bundle.margin, cv_scheme=cfg.cv_scheme,
         cv_wrmse=m["cv_wrmse"], cv_metrics=m["cv"],
         holdout={k: m["holdout"][k] for k in _HOLDOUT_KEEP if k in m["holdout"]}, pbo=m["pbo"],
-        shuffled_labels=cfg.shuffle_labels, source_partitions=SOURCE_PARTITIONS,
-        **{k: v for k, v in tags.items() if k in CostModelRecord.model_fields})
+        shuffled_labels=cfg.shuffle_labels, source_partitions=SOURCE_PARTITIONS)
+    record = CostModelRecord(**fields, **{k: v for k, v in tags.items()
+                                          if k in CostModelRecord.model_fields and k not in fields})
     yield dg.Output(record, output_name="cost_model", metadata={
         "mlflow_run_id": run_id, "mlflow_tracking_uri": registry.tracking_uri,
         "mlflow_model_uri": model_uri, "holdout": dg.MetadataValue.json(record.holdout),

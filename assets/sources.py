@@ -6,14 +6,16 @@ Real data sets are only defined when their files are there (``bestex.settings.da
 
 
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pandas as pd
 
+import sources
 from assets._meta import frame_metadata
+from assets.cleansed import read_and_cleansed
 from models.synthetic_market import SyntheticMarketConfig, generate_market
-from sources.lobster import DEFAULT_LATENCY_NS
+from sources import DEFAULT_LATENCY_NS
+from validation.contracts import empty
 
 
 class SyntheticMarketParams(dg.Config):
@@ -62,8 +64,6 @@ class LobsterParams(dg.Config):
 
 def lobster_assets(files: dict[str, Path]) -> dg.AssetsDefinition:
     """LOBSTER raw tables partitioned by symbol-day-level (``AMZN_2012-06-21_1``)."""
-    from sources.lobster import read_lobster
-
     partitions = dg.StaticPartitionsDefinition(sorted(files))
 
     @dg.multi_asset(
@@ -79,16 +79,14 @@ def lobster_assets(files: dict[str, Path]) -> dg.AssetsDefinition:
     )
     def lobster(context: dg.AssetExecutionContext, config: LobsterParams):
         path = files[context.partition_key]
-        day = next(d for d in read_lobster(path, latency_ns=config.latency_ns)
-                   if d.key == context.partition_key)
-        from validation.contracts import empty
-
-        tables = {"quotes": day.quotes, "trades": day.trades,
-                  "depth": day.depth if day.depth is not None else empty("depth"),
-                  "halts": day.halts}
-        for t, df in tables.items():
+        raw = sources.read("lobster", path, part=context.partition_key,
+                           latency_ns=config.latency_ns)
+        raw.setdefault("depth", empty("depth"))  # level 1: no book beyond the touch
+        levels = int(context.partition_key.rsplit("_", 1)[1])
+        for t in ("quotes", "trades", "depth", "halts"):
+            df = raw[t]
             meta = frame_metadata(df)
-            meta["levels"] = dg.MetadataValue.int(day.levels)
+            meta["levels"] = dg.MetadataValue.int(levels)
             meta["source"] = dg.MetadataValue.path(str(path))
             yield dg.Output(df, t, metadata=meta)
 
@@ -101,10 +99,6 @@ def sp500_assets(data: Path) -> list[dg.AssetsDefinition]:
     The tarball and index readers check rows as they parse them (one pass), so their assets sit in
     the ``cleansed`` group directly; membership is raw, then cleansed like every other table.
     """
-    from assets.cleansed import read_and_cleansed
-    from sources.index_daily import INDEX_FILES, read_index_daily
-    from sources.sp500 import read_daily_bars, read_membership
-    from validation.quarantine import CleanseResult, concat_quarantine
 
     tarball = data / "daily_bars" / "teddykoker_survivorship_free_sp500_daily_csv.tar.xz"
     spans = data / "sp500_membership" / "fja05680_sp500_ticker_start_end.csv"
@@ -113,36 +107,24 @@ def sp500_assets(data: Path) -> list[dg.AssetsDefinition]:
     @dg.asset(key=["raw", "sp500", "membership"], group_name="sources",
               description="S&P 500 membership spans with exit reasons: one row per span.")
     def sp500_membership() -> dg.Output[pd.DataFrame]:
-        df = read_membership(spans, changes)
+        df = sources.read_membership(spans, changes)
         reasons = df["exit_reason"].value_counts(dropna=False).to_dict()
         return dg.Output(df, metadata=frame_metadata(df) | {
             "exit_reasons": dg.MetadataValue.json({str(k): int(v) for k, v in reasons.items()}),
         })
 
-    def _index() -> CleanseResult:
-        parts = [read_index_daily(data / rel, sym) for sym, rel in INDEX_FILES.items()]
-        return CleanseResult(
-            table="daily_bars", source=", ".join(p.source for p in parts),
-            rows_in=sum(p.rows_in for p in parts),
-            clean=pd.concat([p.clean for p in parts], ignore_index=True),
-            quarantine=concat_quarantine([p.quarantine for p in parts]),
-        )
-
     return [
         sp500_membership,
-        read_and_cleansed("sp500", "daily_bars", lambda: read_daily_bars(tarball).cleanse,
+        read_and_cleansed("sp500", "daily_bars", lambda: sources.ingest("daily-bars", tarball)["daily_bars"],
                           description=f"Survivorship-free S&P 500 daily bars read from {tarball.name}"),
-        read_and_cleansed("index", "daily_bars", _index,
+        read_and_cleansed("index", "daily_bars", lambda: sources.ingest("index", data)["daily_bars"],
                           description="Index daily history (S&P 500, NASDAQ Composite)."),
     ]
 
 
 def bitmex_assets(data: Path) -> dg.AssetsDefinition:
     """BitMEX XBTUSD/ETHUSD 10-level snapshots and trades from 2020-03-10."""
-    from sources.bitmex import read_bitmex_book, read_bitmex_trades
-
-    book = data / "crypto" / "bitmex_2020-03-10_orderbook10_snapshots.csv.gz"
-    trades = data / "crypto" / "bitmex_2020-03-10_trades.csv.gz"
+    crypto = data / "crypto"
 
     @dg.multi_asset(
         name="bitmex",
@@ -154,10 +136,7 @@ def bitmex_assets(data: Path) -> dg.AssetsDefinition:
         }),
     )
     def bitmex():
-        depth, quotes = read_bitmex_book(book)
-        tables: dict[str, Any] = {"quotes": quotes, "depth": depth,
-                                  "trades": read_bitmex_trades(trades)}
-        for t, df in tables.items():
+        for t, df in sources.read("bitmex", crypto).items():
             yield dg.Output(df, t, metadata=frame_metadata(df))
 
     return bitmex
@@ -165,14 +144,11 @@ def bitmex_assets(data: Path) -> dg.AssetsDefinition:
 
 def landing_assets(folder: Path) -> list[dg.AssetsDefinition]:
     """One cleansed asset per contract table found in the user's landing folder."""
-    from assets.cleansed import read_and_cleansed
-    from sources.landing import discover_landing, ingest_landing
-
     return [
         read_and_cleansed(
             "landing", table,
-            lambda table=table: ingest_landing(folder, tables=[table])[table],
+            lambda table=table: sources.ingest("landing", folder, tables=[table])[table],
             description=f"The user's own {table} from {folder} (Parquet/CSV parts).",
         )
-        for table in discover_landing(folder)
+        for table in sources.landing_tables(folder)
     ]

@@ -11,6 +11,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from assets._episodes import episode_books, index_bars
 from assets._plots import md_images, plt, reports_dir
 from assets.learning import COST_MODEL_KEY, HOLDOUT_KEY
 from assets.records import CostModelRecord
@@ -183,8 +184,10 @@ class StressParams(dg.Config):
 def synth_stress(context: dg.AssetExecutionContext, config: StressParams,
                  model: CostModelRecord) -> dg.Output[pd.DataFrame]:
     bundle = context.resources.registry.load_bundle(model.model_uri)
+    data = settings.data_dir()
     result = run_stress_suite(bundle.predict, n_orders=config.n_orders, seed=config.seed,
-                              data_dir=settings.data_dir(), progress=context.log.info,
+                              books=episode_books(data), index_bars=index_bars(data),
+                              progress=context.log.info,
                               domain=bundle.outside_domain)
     out = _out("stress")
     plots = [str(p) for p in plot(result, out)]

@@ -25,7 +25,7 @@ def _fail(msg: str) -> None:
 
 # ----------------------------------------------------------------------------- validate
 def cmd_validate(args: argparse.Namespace) -> int:
-    from sources._io import read_table_file
+    from sources import read_table_file
     from validation.contracts import USER_TABLES, check_columns, split_valid
 
     if args.table not in USER_TABLES:
@@ -87,42 +87,35 @@ def _latency(args: argparse.Namespace) -> dict[str, int]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    import sources
+
     path = Path(args.path)
     out = Path(args.out)
     if not path.exists():
         _fail(f"{path}: no such file or folder")
     report: dict[str, Any] = {"source": args.source, "input": str(path), "out": str(out)}
     if args.source == "lobster":
-        from sources.lobster import ingest_lobster
+        import pyarrow as pa
+        import pyarrow.parquet as pq
 
-        days = ingest_lobster(path, **_latency(args))
         report["days"] = []
-        for day in days:
-            prefix = day.key  # SYMBOL_DATE_LEVELS: the _1 and _10 files of one day don't collide
-            tables = _write_results(day.results, out, prefix)
-            import pyarrow as pa
-            import pyarrow.parquet as pq
-
-            pq.write_table(pa.Table.from_pandas(day.halts, preserve_index=False),
+        for part in sources.parts("lobster", path):
+            day = sources.ingest("lobster", path, part=part, **_latency(args))
+            prefix = day.part  # SYMBOL_DATE_LEVELS: the _1 and _10 files of one day don't collide
+            tables = _write_results(dict(day.results), out, prefix)
+            halts = day.extras["halts"]
+            pq.write_table(pa.Table.from_pandas(halts, preserve_index=False),
                            out / f"{prefix}_halts.parquet")
-            report["days"].append({"key": day.key, "symbol": day.symbol, "date": str(day.date),
-                                   "levels": day.levels, "events": day.n_events,
-                                   "halts": len(day.halts), "tables": tables})
-    elif args.source == "bitmex":
-        from sources.bitmex import ingest_bitmex
-
-        book = path / "bitmex_2020-03-10_orderbook10_snapshots.csv.gz" if path.is_dir() else path
-        trades = Path(args.trades) if args.trades else book.parent / "bitmex_2020-03-10_trades.csv.gz"
-        report["tables"] = _write_results(
-            ingest_bitmex(book, trades, **_latency(args)), out, "bitmex")
-    elif args.source == "daily-bars":
-        from sources.sp500 import read_daily_bars
-
-        report["tables"] = _write_results({"daily_bars": read_daily_bars(path).result}, out, "")
-    elif args.source == "landing":
-        from sources.landing import ingest_landing
-
-        report["tables"] = _write_results(ingest_landing(path), out, "")
+            m = day.meta
+            report["days"].append({"key": m["key"], "symbol": m["symbol"], "date": str(m["date"]),
+                                   "levels": m["levels"], "events": m["events"],
+                                   "halts": len(halts), "tables": tables})
+    else:
+        source = args.source
+        got = sources.ingest(source, path, trades=args.trades, **_latency(args)) \
+            if source == "bitmex" else sources.ingest(source, path)
+        report["tables"] = _write_results(dict(got.results), out,
+                                          "bitmex" if source == "bitmex" else "")
     print(json.dumps(report, indent=2, default=str))
     return 0
 
@@ -146,13 +139,14 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- calibrate-impact
 def cmd_calibrate_impact(args: argparse.Namespace) -> int:
-    from models.impact_calibration import calibrate_file
+    from models.impact_calibration import calibrate
+    from sources import read_table_file
 
     path = Path(args.file)
     if not path.exists():
         _fail(f"{path}: no such file")
     try:
-        result = calibrate_file(path, args.model)
+        result = calibrate(args.model, read_table_file(path), source=str(path))
     except ValueError as exc:
         _fail(str(exc))
     print(result.to_json())
@@ -334,7 +328,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from models.cost_bundle import SERVING_OUTPUTS, check_serving_rows
     from pipelines.registry import UnknownVersion, default_registry
-    from sources._io import read_table_file
+    from sources import read_table_file
     from validation.contracts import ContractError
 
     path = Path(args.file)
@@ -380,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     v.set_defaults(func=cmd_validate)
 
     i = sub.add_parser("ingest", help="read a source, cleanse it, write tables and quarantine")
-    i.add_argument("source", choices=["lobster", "bitmex", "daily-bars", "landing"])
+    i.add_argument("source", choices=["lobster", "bitmex", "daily-bars", "index", "landing"])
     i.add_argument("path", help="file or folder (LOBSTER zip/folder, BitMEX book file, tarball, "
                                 "landing folder)")
     i.add_argument("--out", required=True, help="output folder for Parquet tables")

@@ -12,7 +12,7 @@ Execution (:func:`simulate_desk_history`): each order is scheduled with its stra
 the synthetic market's own mid path; the outcome of each order keeps its realized shortfall, its
 true expected cost and its counterfactual impact (the same children on the same path without our
 impact). :func:`replay_desk_history` does the same on a recorded LOBSTER level-1 book,
-:func:`load_desk_history` reads a desk's real files into the contracts, and
+:func:`sources.desk.load_desk_history` reads a desk's real files into the contracts, and
 :func:`calibration_frame` turns a history into the input of
 :func:`models.impact_calibration.calibrate`.
 
@@ -37,7 +37,6 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Final, Literal
 
 import numpy as np
@@ -60,9 +59,6 @@ from models.simulator import (
     replay_l1,
     simulate,
 )
-from sources._io import read_table_file
-from validation.contracts import RowFailure, check_columns, split_valid
-from validation.quarantine import CleanseResult, cleanse_contract, failures_to_quarantine
 
 STRATEGIES: Final = ("twap", "vwap", "pov", "almgren_chriss", "is_urgency")
 _NS_PER_MIN: Final = 60_000_000_000
@@ -601,6 +597,33 @@ def simulate_desk_history(market, config: DeskHistoryConfig | None = None, *,
                        child_orders=ch)
 
 
+@dataclass(frozen=True)
+class RecordedBook:
+    """A recorded day's cleansed level-1 book and trades of one ``symbol`` (from
+    :func:`sources.ingest`: the replays and the stress stage read no file themselves)."""
+
+    quotes: pd.DataFrame
+    trades: pd.DataFrame
+    symbol: str
+    source: str
+
+    @classmethod
+    def of(cls, quotes: pd.DataFrame, trades: pd.DataFrame, symbol: str,
+           source: str) -> RecordedBook:
+        """The ``symbol`` rows of cleansed ``quotes`` and ``trades``, contract columns, in time
+        order."""
+        def pick(df: pd.DataFrame, cols: tuple[str, ...]) -> pd.DataFrame:
+            df = df.loc[df["symbol"].astype(str) == symbol, list(cols)]
+            return df.sort_values("ts", kind="stable").reset_index(drop=True)
+
+        return cls(pick(quotes, _QUOTE_COLUMNS), pick(trades, _TRADE_COLUMNS), symbol, source)
+
+
+
+_QUOTE_COLUMNS: Final = ("ts", "available_at", "symbol", "bid_px", "bid_sz", "ask_px", "ask_sz")
+_TRADE_COLUMNS: Final = ("ts", "available_at", "symbol", "px", "qty", "aggressor")
+
+
 # =========================================================================== AMZN replay
 AMZN_2012: Final = {"adv": 3.5e6, "sigma_daily": 0.015, "shares_outstanding": 4.5e8}
 """Desk estimates for AMZN in June 2012 (ADV, daily volatility, shares outstanding)."""
@@ -615,8 +638,8 @@ def replay_desk_history(day, *, n_orders: int = 1000, seed: int = 0,
                         max_duration_min: float = 120.0) -> DeskHistory:
     """A desk's TWAP history replayed on a recorded level-1 book (:func:`models.simulator.replay_l1`).
 
-    ``day`` is a :class:`sources.lobster.LobsterDay` (the AMZN 2012-06-21 sample; its raw
-    ``quotes``). ``n_orders`` parents: decisions uniform over the day, durations log-uniform from
+    ``day`` is a :class:`RecordedBook` (e.g. the AMZN 2012-06-21 sample, cleansed; only its
+    ``quotes``, ``symbol`` and ``source`` are used). ``n_orders`` parents: decisions uniform over the day, durations log-uniform from
     5 minutes to ``max_duration_min``, sizes truncated-Pareto in %ADV (``min_pct_adv`` to
     ``max_pct_adv`` of ``adv``, an estimate a desk would hold: the defaults are AMZN's), random
     sides, one marketable TWAP child per ``child_interval_min``. Arrival mid and spread are the
@@ -677,49 +700,6 @@ def replay_desk_history(day, *, n_orders: int = 1000, seed: int = 0,
     out["truth_bps"] = np.nan
     return DeskHistory(parent_orders=orders, child_fills=res.child_fills(), outcomes=out,
                        rejections=res.rejections(), child_orders=ch)
-
-
-# =========================================================================== a desk's real files
-def load_desk_history(parent_orders_path: str | Path,
-                      child_fills_path: str | Path) -> tuple[CleanseResult, CleanseResult]:
-    """Read a desk's parent orders and child fills (Parquet or CSV) into their contracts.
-
-    Rows failing a contract rule are quarantined (``validation.quarantine``), never dropped.
-    Beyond the ``child_fills`` contract, a fill is quarantined when its ``order_id`` is not a
-    clean parent order (rule ``orphan_fill``) or when it precedes its parent's ``decision_ts``
-    (rule ``fill_before_decision``).
-
-    Raises
-    ------
-    validation.contracts.ContractError
-        A file cannot be read, or lacks (or has unknown) columns; the message names the file.
-    """
-    src_p, src_f = str(parent_orders_path), str(child_fills_path)
-    parents = cleanse_contract("parent_orders", read_table_file(parent_orders_path),
-                               source=src_p)
-    raw = read_table_file(child_fills_path).reset_index(drop=True)
-    check_columns("child_fills", raw, source=src_f)
-    clean, fails = split_valid("child_fills", raw, source=src_f)
-    # positions of the clean rows in `raw`
-    bad = {f.row for f in fails}
-    pos = np.array([i for i in range(len(raw)) if i not in bad], np.int64)
-    decision = parents.clean.set_index(parents.clean["order_id"].astype(str))["decision_ts"]
-    oid = clean["order_id"].astype(str)
-    orphan = ~oid.isin(decision.index).to_numpy()
-    early = np.zeros(len(clean), bool)
-    known = ~orphan
-    early[known] = (clean["fill_ts"].to_numpy()[known]
-                    < decision.reindex(oid[known]).to_numpy())
-    extra = [RowFailure(int(pos[i]), "order_id", "orphan_fill", repr(oid.iloc[i]))
-             for i in np.flatnonzero(orphan)]
-    extra += [RowFailure(int(pos[i]), "fill_ts", "fill_before_decision",
-                         str(clean["fill_ts"].iloc[i])) for i in np.flatnonzero(early)]
-    keep = ~(orphan | early)
-    fills = CleanseResult(table="child_fills", source=src_f, rows_in=len(raw),
-                          clean=clean[keep].reset_index(drop=True),
-                          quarantine=failures_to_quarantine("child_fills", src_f, raw,
-                                                            fails + extra))
-    return parents, fills
 
 
 # =========================================================================== calibration input

@@ -27,7 +27,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal, get_args
 
 import numpy as np
@@ -39,9 +38,8 @@ from models.impact import ATHLImpact, ImpactModel, IStarImpact, SquareRootImpact
 
 # models -> sources is against the layer table, but sources._io only imports validation (no cycle)
 # and is the one place Parquet/CSV are read as the CLI contract expects.
-from sources._io import read_table_file
 
-__all__ = ["ROWS_PER_PARAM", "CalibrationResult", "ModelName", "calibrate", "calibrate_file"]
+__all__ = ["ROWS_PER_PARAM", "CalibrationResult", "ModelName", "calibrate"]
 
 ModelName = Literal["sqrt", "athl", "istar"]
 ROWS_PER_PARAM = 10
@@ -259,7 +257,7 @@ def calibrate(model: ModelName, df: pd.DataFrame, *, by: str | None = None,
     robust : bool, default=False
         HC1 (heteroscedasticity-robust) standard errors instead of ``s^2 (J'J)^-1``.
     source : str, default="input"
-        Name of the data in error messages (``calibrate_file`` passes the path).
+        Name of the data in error messages (``sources.desk.calibrate_file`` passes the path).
 
     Returns
     -------
@@ -304,18 +302,3 @@ def calibrate(model: ModelName, df: pd.DataFrame, *, by: str | None = None,
                              f"{ROWS_PER_PARAM * len(free)}; drop the group or calibrate pooled")
         per[str(key)] = _fit(model, {k: v[idx] for k, v in data.items()}, free, fixed_all, robust)
     return pooled.model_copy(update={"by": by, "groups": per})
-
-
-def calibrate_file(path: str | Path, model: ModelName, *, by: str | None = None,
-                   robust: bool = False) -> CalibrationResult:
-    """Read a Parquet or CSV file of parent orders and :func:`calibrate` it.
-
-    Raises
-    ------
-    validation.contracts.ContractError
-        The file cannot be read (a ``ValueError``).
-    ValueError
-        As :func:`calibrate`, with the path in the message.
-    """
-    return calibrate(model, read_table_file(path), by=by, robust=robust, source=str(path))
-

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
+import sources
 from assets.cleansed import cleansed_table
 from assets.execution import execution_assets, replay_assets
 from assets.learning import learning_assets
@@ -32,29 +33,19 @@ from pipelines.promotion import (
 )
 from pipelines.resources import local_resources
 from pipelines.sensors import build_sensors
-from validation.cleansing import cleanse_market
-from validation.quarantine import cleanse_contract
 
 
-def _market(table: str, raw, source: str):
-    return cleanse_market(table, raw, source=source)
+def _cleanser(source: str):
+    """The cleansing of ``source``'s raw tables (:func:`sources.cleanse`) for ``cleansed_table``."""
+    return lambda table, raw, origin: sources.cleanse(source, table, raw, origin=origin)
 
 
-def _bitmex(table: str, raw, source: str):
-    from validation.cleansing import CleanseConfig
-
-    return cleanse_market(table, raw, source=source, config=CleanseConfig(calendar=None))
-
-
-def _contract(table: str, raw, source: str):
-    return cleanse_contract(table, raw, source=source)
+_market = _contract = _cleanser("synth")  # the synthetic market: XNYS market rules, contracts
 
 
 def lobster_files(data: Path) -> dict[str, Path]:
     """Partition key (``SYMBOL_DATE_LEVELS``) -> LOBSTER zip or message file under ``data/lobster``."""
-    from sources.lobster import discover_lobster
-
-    return discover_lobster(data / "lobster")
+    return sources.discover_lobster(data / "lobster")
 
 
 def build_definitions() -> dg.Definitions:
@@ -76,7 +67,7 @@ def build_definitions() -> dg.Definitions:
         if files:
             lob = lobster_assets(files)
             assets += [lob] + [
-                cleansed_table("lobster", t, _market, partitions_def=lob.partitions_def)
+                cleansed_table("lobster", t, _cleanser("lobster"), partitions_def=lob.partitions_def)
                 for t in ("quotes", "trades", "depth")
             ]
             amzn = next((k for k in files if k.startswith("AMZN_") and k.endswith("_1")), None)
@@ -88,7 +79,7 @@ def build_definitions() -> dg.Definitions:
             *universe_assets("sp500"),
         ]
         assets += [bitmex_assets(data)] + [
-            cleansed_table("bitmex", t, _bitmex) for t in ("quotes", "depth", "trades")
+            cleansed_table("bitmex", t, _cleanser("bitmex")) for t in ("quotes", "depth", "trades")
         ]
     landing = settings.landing_dir()
     if landing.is_dir() and any(landing.iterdir()):

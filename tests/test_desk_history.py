@@ -23,16 +23,16 @@ from models.desk_history import (
     _MarketPath,
     calibration_frame,
     generate_parent_orders,
-    load_desk_history,
     plan_summary,
     replay_desk_history,
     seen_volatility,
     simulate_desk_history,
 )
-from models.impact_calibration import calibrate, calibrate_file
+from models.impact_calibration import calibrate
 from models.risk_controls import RiskLimits
 from models.simulator import SimulatorConfig
 from models.synthetic_market import SyntheticMarketConfig, generate_market
+from sources.desk import calibrate_file, load_desk_history
 from validation.contracts import ContractError, columns, split_valid
 
 N_ORDERS = 12_000

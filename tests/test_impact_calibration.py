@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from models.impact import ATHLImpact, ImpactModel, IStarImpact, SquareRootImpact
-from models.impact_calibration import CalibrationResult, calibrate, calibrate_file
+from models.impact_calibration import CalibrationResult, calibrate
+from sources.desk import calibrate_file
 
 
 def _orders(rng: np.random.Generator, n: int) -> pd.DataFrame:

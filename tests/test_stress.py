@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from assets._episodes import episode_books, index_bars
 from models.synthetic_market import SyntheticMarketConfig, generate_market
 from validation.stress import (
     CALIBRATION_COLUMNS,
@@ -241,7 +242,7 @@ def suite():
     desks = {n: stress_desk(sc, n_orders=N_ORDERS, seed=0) for n, sc in scen.items()}
     lines = []
     res = run_stress_suite(_truth_predictor(desks), scenarios=scen, n_orders=N_ORDERS, seed=0,
-                           data_dir=None, progress=lines.append)
+                           progress=lines.append)
     return res, desks, lines
 
 
@@ -345,8 +346,10 @@ def test_real_episodes_and_index_stress_days():
     def domain(f: pd.DataFrame):  # a model trained on equities below $1bn ADV
         return ["adv" if a > 1e9 else "" for a in f["adv"]]
 
+    data = require_data_dir()
     res = run_stress_suite(spread_model, scenarios={}, n_orders=N_ORDERS,
-                           data_dir=require_data_dir(), progress=None, real_orders=300,
+                           books=episode_books(data), index_bars=index_bars(data),
+                           progress=None, real_orders=300,
                            domain=domain)
     days = res.index_days
     dates = set(pd.to_datetime(days["date"]).dt.date)
@@ -384,7 +387,8 @@ def test_real_episodes_and_index_stress_days():
 
 
 def test_missing_real_files_are_reported_not_scored(tmp_path):
-    res = run_stress_suite(lambda f: (np.zeros(len(f)),) * 3, scenarios={}, data_dir=tmp_path,
+    res = run_stress_suite(lambda f: (np.zeros(len(f)),) * 3, scenarios={},
+                           books=episode_books(tmp_path), index_bars=index_bars(tmp_path),
                            progress=None)
     cal = res.calibration.set_index("scenario")
     assert set(cal.index) == {"index_stress_days", "bitmex_2020_03_10", "amzn_2012_06_21"}

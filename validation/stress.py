@@ -17,7 +17,7 @@ days first. :func:`run_stress_suite` builds the desk on every scenario and score
   order loss, daily loss, so an early control hides the later ones), mode ``alone`` each control
   by itself (where it would fire were it the only one).
 
-and, when ``data_dir`` (``../shared/data`` or ``BESTEX_DATA``) is given, the real episodes: a TWAP
+and, when their cleansed books are given (``books``, ingested by the ``assets`` layer), the real episodes: a TWAP
 desk replayed on the BitMEX XBTUSD book of 2020-03-10 and on the LOBSTER AMZN book of 2012-06-21
 (costs, spread, controls, and calibration where the predictor returns finite values on the real
 features), and the S&P 500 days with ``|return| >= 5%`` (:func:`index_stress_days`), whose median
@@ -78,10 +78,12 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from models.desk_history import (
+    AMZN_2012,
     DESK_FEES,
     PLAN_COLUMNS,
     DeskHistory,
     DeskHistoryConfig,
+    RecordedBook,
     execute_on_market,
     plan_summary,
     replay_desk_history,
@@ -99,11 +101,13 @@ from models.synthetic_market import (
     generate_market,
 )
 from models.tca import compute_tca
-from validation.contracts import ContractError, empty
+from validation.contracts import empty
 
 __all__ = [
     "CALM",
+    "EPISODE_SYMBOLS",
     "SCENARIOS",
+    "EpisodeBook",
     "StressEvent",
     "StressHalt",
     "StressLimits",
@@ -694,44 +698,13 @@ BITMEX_2020: Final = {"adv": 3.0e9, "sigma_daily": 0.05, "shares_outstanding": 1
 $3 bn, daily volatility 5%, 'shares outstanding' = the market value of all bitcoin (about
 $140 bn), ATHL's Theta. Assumptions, not measured from the files."""
 
-AMZN_2012: Final = {"adv": 3.5e6, "sigma_daily": 0.015, "shares_outstanding": 4.5e8}
-"""Desk estimates for AMZN in June 2012 (as :data:`models.desk_history.AMZN_2012`)."""
 
 
-def _clean_quotes(q: pd.DataFrame, symbol: str) -> pd.DataFrame:
-    q = q[[*QUOTE_COLUMNS]]
-    q = q[(q["symbol"].astype(str) == symbol) & np.isfinite(q["bid_px"]) & np.isfinite(q["ask_px"])
-          & (q["bid_px"] > 0) & (q["ask_px"] > q["bid_px"]) & q["ts"].notna()]
-    return q.sort_values("ts", kind="stable").reset_index(drop=True)
+EpisodeBook = RecordedBook
+"""A recorded episode's cleansed book (:class:`models.desk_history.RecordedBook`)."""
 
-
-def _clean_trades(t: pd.DataFrame, symbol: str) -> pd.DataFrame:
-    t = t[[*TRADE_COLUMNS]]
-    t = t[(t["symbol"].astype(str) == symbol) & np.isfinite(t["px"]) & (t["px"] > 0)
-          & np.isfinite(t["qty"]) & (t["qty"] > 0) & t["ts"].notna()]
-    return t.sort_values("ts", kind="stable").reset_index(drop=True)
-
-
-def _load_episode(name: str, data_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame, str, str]:
-    """(quotes, trades, symbol, source) of a real episode."""
-    if name == "bitmex_2020_03_10":
-        from sources.bitmex import read_bitmex_book, read_bitmex_trades
-
-        book = data_dir / "crypto" / "bitmex_2020-03-10_orderbook10_snapshots.csv.gz"
-        trades = data_dir / "crypto" / "bitmex_2020-03-10_trades.csv.gz"
-        for f in (book, trades):
-            if not f.is_file():
-                raise FileNotFoundError(f"{f} is missing")
-        _, q = read_bitmex_book(book)
-        return (_clean_quotes(q, "XBTUSD"), _clean_trades(read_bitmex_trades(trades), "XBTUSD"),
-                "XBTUSD", str(book))
-    from sources.lobster import read_lobster
-
-    z = data_dir / "lobster" / "LOBSTER_SampleFile_AMZN_2012-06-21_1.zip"
-    if not z.is_file():
-        raise FileNotFoundError(f"{z} is missing")
-    day = read_lobster(z)[0]
-    return _clean_quotes(day.quotes, "AMZN"), _clean_trades(day.trades, "AMZN"), "AMZN", day.source
+EPISODE_SYMBOLS: Final = {"bitmex_2020_03_10": "XBTUSD", "amzn_2012_06_21": "AMZN"}
+"""The instrument of each recorded episode."""
 
 
 BITMEX_FEES: Final = FeeSchedule(taker_fee_bps=7.5, maker_rebate_bps=2.5)
@@ -771,15 +744,14 @@ def _with_desk_estimates(feats: pd.DataFrame, est: Mapping[str, float]) -> pd.Da
     return f
 
 
-def _real_episode(name: str, data_dir: Path, predict: Predict, limits: StressLimits,
+def _real_episode(name: str, book: EpisodeBook, predict: Predict, limits: StressLimits,
                   n_orders: int, seed: int, domain: Domain | None = None
                   ) -> tuple[dict, list[dict], list[dict], dict]:
     (est, fees, calendar, session_ns, child_min, max_min, (lo, hi), is_stress,
      note) = _EPISODES[name]
-    quotes, trades, symbol, source = _load_episode(name, data_dir)
+    quotes, trades, symbol = book.quotes, book.trades, book.symbol
     sim = SimulatorConfig(venue="REPLAY", session_ns=session_ns, fees=fees)
-    day = SimpleNamespace(quotes=quotes, symbol=symbol, source=source)
-    hist = replay_desk_history(day, n_orders=n_orders, seed=seed, sim=sim, adv=est["adv"],
+    hist = replay_desk_history(book, n_orders=n_orders, seed=seed, sim=sim, adv=est["adv"],
                                sigma_daily=est["sigma_daily"],
                                shares_outstanding=est["shares_outstanding"], min_pct_adv=lo,
                                max_pct_adv=hi, child_interval_min=child_min,
@@ -840,13 +812,14 @@ def _real_episode(name: str, data_dir: Path, predict: Predict, limits: StressLim
     return cal, sched, risk, summary
 
 
-def index_stress_days(data_dir: str | Path, *, threshold: float = 0.05, window: int = 20,
+def index_stress_days(bars: pd.DataFrame, *, threshold: float = 0.05, window: int = 20,
                       symbol: str = "SPX") -> pd.DataFrame:
     """Index days with ``|simple return| >= threshold`` and their volatility multiplier.
 
     ``vol_mult = |log return| / sigma_20``, with ``sigma_20`` the standard deviation of the
     ``window`` daily log returns **before** the day. One day's return is one draw of that day's
     volatility, so a single multiplier is noisy; the median over the days is the stable number.
+    ``bars`` are cleansed daily bars (``sources.ingest("index", data_dir)``), of ``symbol``.
 
     Returns
     -------
@@ -854,9 +827,8 @@ def index_stress_days(data_dir: str | Path, *, threshold: float = 0.05, window: 
         ``date, close, ret, log_ret, sigma_20, vol_mult`` sorted by date (days without a full
         trailing window are dropped).
     """
-    from sources.index_daily import INDEX_FILES, read_index_daily
-
-    bars = read_index_daily(Path(data_dir) / INDEX_FILES[symbol], symbol).clean
+    if "symbol" in bars.columns:
+        bars = bars[bars["symbol"].astype(str) == symbol]
     bars = bars.sort_values("date").reset_index(drop=True)
     close = bars["close"].astype(float)
     lr = np.log(close).diff()
@@ -1003,12 +975,14 @@ def _synthetic(name: str, scenario: StressScenario, predict: Predict, limits: St
 
 
 def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario] = SCENARIOS,
-                     n_orders: int = 2000, seed: int = 0, data_dir: str | Path | None = None,
+                     n_orders: int = 2000, seed: int = 0,
+                     books: Mapping[str, EpisodeBook | str] | None = None,
+                     index_bars: pd.DataFrame | str | None = None,
                      limits: StressLimits | None = None,
                      progress: Callable[[str], object] | None = print, n_symbols: int = 4,
                      n_sessions: int = 12, real_orders: int = 500,
                      domain: Domain | None = None) -> StressResult:
-    """Run every scenario (and the real episodes when ``data_dir`` is given) and score them.
+    """Run every scenario (and the real episodes when their ``books`` are given) and score them.
 
     Parameters
     ----------
@@ -1020,8 +994,13 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
         Parent orders of each synthetic desk.
     seed : int, default=0
         Market and desk seed.
-    data_dir : path, optional
-        The real data folder (``../shared/data``); without it the real rows say "not scored".
+    books : mapping of str to EpisodeBook or str, optional
+        The recorded episodes' cleansed books by episode name (``bitmex_2020_03_10``,
+        ``amzn_2012_06_21``; the ``assets`` layer ingests them with :func:`sources.ingest`); a
+        string says why an episode's book is not there. Without one the real row says "not
+        scored".
+    index_bars : pandas.DataFrame or str, optional
+        Cleansed S&P 500 index daily bars (:func:`index_stress_days`), or why they are missing.
     limits : StressLimits, optional
         Default ``StressLimits()``.
     progress : callable, optional
@@ -1060,13 +1039,14 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
     limits_used: dict[str, dict] = {}
     timings: dict[str, float] = {}
     index_days = pd.DataFrame()
-    data = Path(data_dir) if data_dir is not None else None
-    if data is not None:
+    if isinstance(index_bars, pd.DataFrame):
         try:
-            index_days = index_stress_days(data)
+            index_days = index_stress_days(index_bars)
             used["index_stress_days"] = index_stress_scenario(index_days)
-        except (FileNotFoundError, OSError, ValueError) as exc:
-            cal.append(_not_scored("index_stress_days", "synthetic", f"S&P index file: {exc}"))
+        except ValueError as exc:
+            cal.append(_not_scored("index_stress_days", "synthetic", f"S&P index bars: {exc}"))
+    elif isinstance(index_bars, str):
+        cal.append(_not_scored("index_stress_days", "synthetic", f"S&P index file: {index_bars}"))
     for name, sc in used.items():
         t0 = time.perf_counter()
         c, s, r, m, rl = _synthetic(name, sc, predict, lim, n_orders, seed, n_symbols,
@@ -1079,19 +1059,17 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
         timings[name] = time.perf_counter() - t0
         say(f"stress {name}: n={c['n']} bias={c['bias_bps']:.1f} bps "
             f"coverage_80={c['coverage_80']:.2f} ({timings[name]:.1f} s)")
-    if data is None:
+    if index_bars is None:
         cal.append(_not_scored("index_stress_days", "synthetic",
-                               "no data_dir (the S&P index file parameterizes it)"))
+                               "no index bars (the S&P index file parameterizes it)"))
     for name in _EPISODES:
         t0 = time.perf_counter()
-        if data is None:
-            cal.append(_not_scored(name, "real", "no data_dir"))
+        book = (books or {}).get(name)
+        if book is None or isinstance(book, str):
+            cal.append(_not_scored(name, "real", "no book" if book is None
+                                   else f"data missing or unreadable: {book}"))
             continue
-        try:
-            c, s, r, m = _real_episode(name, data, predict, lim, real_orders, seed, domain)
-        except (FileNotFoundError, OSError, ContractError) as exc:
-            cal.append(_not_scored(name, "real", f"data missing or unreadable: {exc}"))
-            continue
+        c, s, r, m = _real_episode(name, book, predict, lim, real_orders, seed, domain)
         cal.append(c)
         sched += s
         risk += r
