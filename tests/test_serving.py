@@ -32,7 +32,8 @@ _NUMERIC = ("mean_bps", "p10_bps", "p90_bps", "noise_sd_bps")
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    """(BESTEX_HOME, raw rows, the bundle, its in-process predictions) with the bundle as the
+    """(BESTEX_HOME, raw rows, the bundle, its in-process predictions, the logged model's URI)
+    with the bundle as the
     champion of ``bestex-cost-model`` under that home."""
     home = tmp_path_factory.mktemp("serving_home")
     before = os.environ.get("BESTEX_HOME")
@@ -53,7 +54,7 @@ def served(tmp_path_factory):
             os.environ.pop("BESTEX_HOME", None)
         else:
             os.environ["BESTEX_HOME"] = before
-    return home, rows, bundle, bundle.predict_raw(rows)
+    return home, rows, bundle, bundle.predict_raw(rows), uri
 
 
 @pytest.fixture
@@ -82,7 +83,7 @@ def _tracking_env(home: Path) -> dict[str, str]:
 
 
 def test_outputs_are_a_band_around_the_mean(served):
-    _, rows, _, want = served
+    _, rows, _, want, _ = served
     assert list(want.columns) == list(SERVING_OUTPUTS)
     assert len(want) == len(rows)
     assert (want["p10_bps"] < want["p90_bps"]).all()
@@ -91,11 +92,15 @@ def test_outputs_are_a_band_around_the_mean(served):
 
 
 def test_the_registered_champion_predicts_like_the_bundle(home, served):
-    _, rows, _, want = served
+    _, rows, _, want, _ = served
     reg = default_registry()
     assert reg.champion().version == "1"
     _same(reg.predict(rows, CHAMPION), want)
     assert reg.load_bundle(CHAMPION).features == served[2].features
+    logged = served[4]  # models:/m-<id>: the URI the training run's record carries
+    assert logged.startswith("models:/m-")
+    np.testing.assert_array_equal(reg.load_bundle(logged).predict_raw(rows)["mean_bps"],
+                                  want["mean_bps"])
 
 
 def test_the_signature_documents_every_input_column(home):
@@ -109,7 +114,7 @@ def test_the_signature_documents_every_input_column(home):
 
 
 def test_fresh_process_loads_the_champion_by_alias(home, served, tmp_path):
-    _, rows, _, want = served
+    _, rows, _, want, _ = served
     src, dst = tmp_path / "in.parquet", tmp_path / "out.parquet"
     serving_frame(rows).to_parquet(src)
     code = ("import sys, time, mlflow, pandas as pd\n"
@@ -130,7 +135,7 @@ def _free_port() -> int:
 
 
 def test_mlflow_models_serve_over_http_gives_the_same_numbers(home, served, tmp_path):
-    _, rows, _, want = served
+    _, rows, _, want, _ = served
     port = _free_port()
     mlflow_cli = Path(sys.executable).with_name("mlflow")
     proc = subprocess.Popen(
@@ -184,7 +189,7 @@ def test_mlflow_models_serve_over_http_gives_the_same_numbers(home, served, tmp_
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet"])
 def test_bestex_predict_writes_the_same_numbers(home, served, tmp_path, suffix, capsys):
-    _, rows, _, want = served
+    _, rows, _, want, _ = served
     src, dst = tmp_path / f"orders{suffix}", tmp_path / "costs.parquet"
     if suffix == ".csv":
         serving_frame(rows).assign(order_id=rows["order_id"]).to_csv(src, index=False)
@@ -199,7 +204,7 @@ def test_bestex_predict_writes_the_same_numbers(home, served, tmp_path, suffix, 
 
 
 def test_bestex_predict_refuses_a_missing_or_mistyped_column(home, served, tmp_path, capsys):
-    _, rows, _, _ = served
+    _, rows, _, _, _ = served
     src = tmp_path / "orders.csv"
     serving_frame(rows).drop(columns=["adv"]).to_csv(src, index=False)
     assert main(["predict", str(src)]) == 2

@@ -218,9 +218,10 @@ class _Tracking:
         """The :class:`CostModelBundle` inside a registered version or alias (or a model URI)."""
         self._mlflow()
         with tempfile.TemporaryDirectory() as tmp:
-            folder = mlflow.artifacts.download_artifacts(
-                artifact_uri=f"{self.model_uri(ref).rstrip('/')}/artifacts/bundle", dst_path=tmp)
-            return CostModelBundle.load(folder)
+            # the whole model folder: a sub-path of a models:/m-<id> URI is not resolvable
+            folder = mlflow.artifacts.download_artifacts(artifact_uri=self.model_uri(ref),
+                                                         dst_path=tmp)
+            return CostModelBundle.load(Path(folder) / "artifacts" / "bundle")
 
     def predict(self, rows: pd.DataFrame, ref: str | int = "champion", *,
                 model: Any = None) -> pd.DataFrame:
