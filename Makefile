@@ -47,6 +47,7 @@ bench: bootstrap
 	$(VENV_PY) benchmarks/bench_synth.py
 	$(VENV_PY) benchmarks/bench_simulator.py
 	$(VENV_PY) benchmarks/bench_tuning.py
+	$(VENV_PY) benchmarks/bench_serving.py  # champion of BESTEX_HOME, else a tiny model
 	$(VENV_PY) benchmarks/bench_journey.py
 
 journey: bootstrap

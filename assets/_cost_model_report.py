@@ -90,6 +90,19 @@ def cv_report(cvres: Any, cv_scheme: str, out: Any) -> tuple[str, str]:
 
 
 
+def stage1_report(trained: TrainedCostModel, cfg: Any, out: Path) -> tuple[list[str], str]:
+    """The holdout plots and the stage-1 CV report (``out/stage1_cv.md``) of a trained model:
+    (plot paths, CV markdown)."""
+    out.mkdir(parents=True, exist_ok=True)
+    preds = trained.holdout_predictions
+    band = preds[["lo80_bps", "hi80_bps"]].to_numpy()
+    plots = holdout_plots(trained.split.holdout, preds["pred_bps"].to_numpy(), band,
+                          trained.importance, trained.shap_mean, out)
+    cv_md, cv_plot = cv_report(trained.cv, cfg.cv_scheme, out)
+    (out / "stage1_cv.md").write_text(cv_md)
+    return [*sorted(plots.values()), cv_plot], cv_md
+
+
 def digests(trained: TrainedCostModel) -> dict[str, str]:
     return {"dataset_digest_train": content_hash(trained.split.train),
             "dataset_digest_holdout": content_hash(trained.split.holdout)}

@@ -117,8 +117,6 @@ def _git_sha() -> str:
 
 HOLDOUT_KEY = dg.AssetKey(["validation", "holdout_predictions", "synth"])
 COST_MODEL_KEY = dg.AssetKey(["cost_model", "synth"])
-_HOLDOUT_KEEP = ("truth_mae", "sqrt_truth_mae", "truth_r2", "oracle_r2", "r2_over_oracle",
-                 "coverage_80", "mae", "rmse", "r2", "improvement_sqrt_pct", "wrmse")
 SOURCE_PARTITIONS = ["raw/synth/quotes", "raw/synth/trades", "raw/synth/daily_bars",
                      "raw/synth/membership", "raw/synth/ground_truth",
                      "execution/synth/parent_orders", "execution/synth/child_fills",
@@ -148,37 +146,24 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
     trained = train_cost_model(training_set, cfg, storage_path=optuna_dir / "journal.log",
                                study_name=f"cost_model_synth_{context.run.run_id[:8]}",
                                progress=context.log.info)
-    out = reports_dir() / "cost_model_synth"
-    out.mkdir(parents=True, exist_ok=True)
-    preds = trained.holdout_predictions
-    band = preds[["lo80_bps", "hi80_bps"]].to_numpy()
-    plots = report.holdout_plots(trained.split.holdout, preds["pred_bps"].to_numpy(), band,
-                                 trained.importance, trained.shap_mean, out)
-    cv_md, cv_plot = report.cv_report(trained.cv, cfg.cv_scheme, out)
-    (out / "stage1_cv.md").write_text(cv_md)
+    plots, cv_md = report.stage1_report(trained, cfg, reports_dir() / "cost_model_synth")
     tags = {"dagster_run_id": context.run.run_id, "code_version": _git_sha(),
             "cv_scheme": cfg.cv_scheme, "dataset": "synth desk history",
             "shuffled_labels": str(cfg.shuffle_labels).lower(), **trained.split.windows(),
             **report.digests(trained)}
-    run_id, model_uri = report.log_training_run(registry, trained, tags=tags,
-                                                files=[*plots.values(), cv_plot],
-                                                cv_md_path=out / "stage1_cv.md")
+    run_id, model_uri = report.log_training_run(registry, trained, tags=tags, files=plots,
+                                                cv_md_path=reports_dir() / "cost_model_synth"
+                                                / "stage1_cv.md")
+    record = CostModelRecord.of(trained, run_id=run_id, model_uri=model_uri, tags=tags,
+                                source_partitions=SOURCE_PARTITIONS)
     m = trained.metrics
-    fields = dict(
-        mlflow_run_id=run_id, model_uri=model_uri, features=trained.feature_names,
-        params=trained.params.model_dump(), seed=cfg.seed, noise_floor_bps=cfg.noise_floor_bps,
-        conformal_margin=trained.bundle.margin, cv_scheme=cfg.cv_scheme,
-        cv_wrmse=m["cv_wrmse"], cv_metrics=m["cv"],
-        holdout={k: m["holdout"][k] for k in _HOLDOUT_KEEP if k in m["holdout"]}, pbo=m["pbo"],
-        shuffled_labels=cfg.shuffle_labels, source_partitions=SOURCE_PARTITIONS)
-    record = CostModelRecord(**fields, **{k: v for k, v in tags.items()
-                                          if k in CostModelRecord.model_fields and k not in fields})
     yield dg.Output(record, output_name="cost_model", metadata={
         "mlflow_run_id": run_id, "mlflow_tracking_uri": registry.tracking_uri,
         "mlflow_model_uri": model_uri, "holdout": dg.MetadataValue.json(record.holdout),
         "pbo": record.pbo, "best_cv_loss_bps": m["best_cv_loss"],
         "tuning_s": round(m["tuning_s"], 2), "stage1_report": dg.MetadataValue.md(cv_md),
-        "plots": dg.MetadataValue.md(md_images([*sorted(plots.values()), cv_plot]))})
+        "plots": dg.MetadataValue.md(md_images(plots))})
+    preds = trained.holdout_predictions
     yield dg.Output(preds, output_name="holdout", metadata=frame_metadata(preds))
 
 

@@ -11,8 +11,9 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
+from assets import _stage_reports as reports
 from assets._episodes import episode_books, index_bars
-from assets._plots import md_images, plt, reports_dir
+from assets._plots import md_images, reports_dir
 from assets.learning import COST_MODEL_KEY, HOLDOUT_KEY
 from assets.records import CostModelRecord
 from bestex import settings
@@ -53,52 +54,18 @@ def synth_out_of_sample(context: dg.AssetExecutionContext, model: CostModelRecor
     cv, oos = float(model.cv_wrmse), float(h["wrmse"])
     degradation = (oos - cv) / cv * 100
     proof = embargo_proof(model.model_dump())["holds"]
-    d = holdout.assign(day=holdout["decision_ts"].dt.date)
-    d["err"] = (d["pred_bps"] - d["truth_bps"]).abs()
-    d["sqrt_err"] = (d["sqrt_bps"] - d["truth_bps"]).abs()
-    d["inside"] = (d["is_bps"] >= d["lo80_bps"]) & (d["is_bps"] <= d["hi80_bps"])
-    by_day = d.groupby("day").agg(n=("err", "size"), truth_mae=("err", "mean"),
-                                  sqrt_truth_mae=("sqrt_err", "mean"),
-                                  coverage_80=("inside", "mean")).reset_index()
     out = _out("out_of_sample")
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
-    ax[0].plot(by_day["day"].astype(str), by_day["truth_mae"], marker="o", label="model")
-    ax[0].plot(by_day["day"].astype(str), by_day["sqrt_truth_mae"], marker="o", label="sqrt law")
-    ax[0].set_ylabel("MAE vs true expected cost (bps)")
-    ax[0].tick_params(axis="x", rotation=60, labelsize=7)
-    ax[0].legend()
-    ax[1].plot(by_day["day"].astype(str), by_day["coverage_80"], marker="o")
-    ax[1].axhspan(0.77, 0.83, color="green", alpha=0.15)
-    ax[1].set_ylim(0, 1)
-    ax[1].set_ylabel("80% band coverage")
-    ax[1].tick_params(axis="x", rotation=60, labelsize=7)
-    fig.suptitle("Stage 2 — holdout by day")
-    fig.tight_layout()
-    fig.savefig(out / "holdout_by_day.png", dpi=90)
-    plt.close(fig)
-    md = "\n".join([
-        "# Stage 2 — out-of-sample holdout", "",
-        f"Holdout {model.holdout_start} .. {model.holdout_end} "
-        f"({len(holdout)} orders), fixed before tuning. Training decisions "
-        f"{model.train_start} .. {model.train_end}, labels end by "
-        f"{model.train_max_t1}; embargo {float(model.embargo_s) / 3600:g} h. "
-        f"Holdout start > training max t1 + embargo: **{proof}**.", "",
-        f"Weighted RMSE: CV {cv:.3f} bps, holdout {oos:.3f} bps, degradation "
-        f"{degradation:+.1f}%.", "",
-        "| metric | value |", "|---|---|",
-        *(f"| {k} | {v:.4f} |" for k, v in h.items()), "",
-        by_day.round(3).to_markdown(index=False)])
-    (out / "report.md").write_text(md)
-    context.resources.registry.attach(
-        model.mlflow_run_id, "out_of_sample",
-        [out / "report.md", out / "holdout_by_day.png"], {"oos_degradation_pct": degradation})
+    md, plot_path = reports.out_of_sample(model, holdout, cv, oos, degradation, proof, out)
+    context.resources.registry.attach(model.mlflow_run_id, "out_of_sample",
+                                      [out / "report.md", plot_path],
+                                      {"oos_degradation_pct": degradation})
     return dg.Output(
         {"cv_wrmse": cv, "oos_wrmse": oos, "degradation_pct": degradation,
          "holdout_after_train": bool(proof), **{f"holdout_{k}": v for k, v in h.items()}},
         metadata={"report": dg.MetadataValue.md(md), "degradation_pct": round(degradation, 2),
                   "holdout_after_train": bool(proof),
-                  "plot": dg.MetadataValue.path(str(out / "holdout_by_day.png")),
-                  "plots": dg.MetadataValue.md(md_images([out / "holdout_by_day.png"]))})
+                  "plot": dg.MetadataValue.path(str(plot_path)),
+                  "plots": dg.MetadataValue.md(md_images([plot_path]))})
 
 
 @dg.asset(required_resource_keys={"registry"}, key=WF_KEY, group_name="validation",
@@ -134,39 +101,17 @@ def synth_walk_forward(context: dg.AssetExecutionContext, config: WalkForwardPar
                            progress=context.log.info)
     stab = stability(windows)
     out = _out("walk_forward")
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
-    for a, (scheme, g) in zip(ax, windows.groupby("scheme", sort=False), strict=False):
-        for c, lab in (("model_truth_mae", "model"), ("sqrt_truth_mae", "sqrt law"),
-                       ("athl_truth_mae", "ATHL")):
-            a.plot(g["window"], g[c], marker="o", label=lab)
-        a.set_title(f"{scheme} window")
-        a.set_xticks(g["window"], [f"{pd.Timestamp(t):%m-%d}" for t in g["test_start"]])
-        a.set_xlabel("test window starts (UTC date)")
-    ax[0].set_ylabel("MAE vs true expected cost (bps)")
-    ax[0].legend()
-    fig.suptitle("Stage 3 — walk-forward, retrained each window")
-    fig.tight_layout()
-    fig.savefig(out / "walk_forward.png", dpi=90)
-    plt.close(fig)
-    show = ["scheme", "window", "test_start", "n_train", "n_test", "model_truth_mae",
-            "sqrt_truth_mae", "athl_truth_mae", "model_r2_over_oracle", "beats_sqrt"]
-    md = "\n".join(["# Stage 3 — walk-forward", "",
-                    f"{config.n_windows} windows per scheme on the training period (the holdout "
-                    f"stays untouched); embargo {config.embargo_hours:g} h; hyperparameters of "
-                    "the tuned model, refitted in every window.", "",
-                    windows[show].to_markdown(index=False, floatfmt=".3f"), "", "## Stability", "",
-                    stab.round(3).to_markdown(index=False)])
-    (out / "report.md").write_text(md)
-    windows.to_csv(out / "windows.csv", index=False)
+    md, plot_path = reports.walk_forward(windows, stab, config.n_windows, config.embargo_hours,
+                                         out)
     context.resources.registry.attach(
         model.mlflow_run_id, "walk_forward",
-        [out / "report.md", out / "walk_forward.png", out / "windows.csv"],
+        [out / "report.md", plot_path, out / "windows.csv"],
         {f"wf_{r['scheme']}_share_beats_sqrt": r["share_beats_sqrt"] for _, r in stab.iterrows()})
     return dg.Output(windows, metadata={
         "report": dg.MetadataValue.md(md),
         "stability": dg.MetadataValue.json(json.loads(stab.to_json(orient="records"))),
-        "plot": dg.MetadataValue.path(str(out / "walk_forward.png")),
-        "plots": dg.MetadataValue.md(md_images([out / "walk_forward.png"]))})
+        "plot": dg.MetadataValue.path(str(plot_path)),
+        "plots": dg.MetadataValue.md(md_images([plot_path]))})
 
 
 # --------------------------------------------------------------------------- stage 4: stress

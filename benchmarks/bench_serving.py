@@ -316,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
         n_features = None
         try:
             n_features = len(model.unwrap_python_model().bundle.features)
-        except Exception:  # noqa: BLE001 - informative only
+        except Exception:
             pass
 
         print(f"model: {MODEL_URI} = version {version.version} (run {version.run_id}), "

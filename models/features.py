@@ -170,6 +170,7 @@ __all__ = [
     "feature_table",
     "features_from_state",
     "fit_parametric",
+    "impact_shapes",
     "minute_rv",
     "point_in_time_features",
     "regimes_known_at_close",
@@ -228,15 +229,22 @@ def _derive(cols: dict[str, np.ndarray], *, d: np.ndarray, end: np.ndarray, side
         cols["spread_cost_bps"] = cols["arrival_spread_bps"] / 2 \
             * (1 - 2 * np.nan_to_num(cols["plan_passive_share"], nan=0.0))
         cols["timing_risk_bps"] = sig * np.sqrt(cols["plan_timing_var_days"]) * 1e4
-        cols["temp_impact_shape_bps"] = (sig * cols["pct_adv"] ** cfg.impact_beta
-                                         * cols["plan_rate_shape"] * 1e4)
-        cols["perm_impact_shape_bps"] = sig * cols["pct_adv"] * 1e4
+        cols["temp_impact_shape_bps"], cols["perm_impact_shape_bps"] = impact_shapes(
+            sig, cols["pct_adv"], cols["plan_rate_shape"], cfg.impact_beta)
         bid, ask = cols["depth_bid"], cols["depth_ask"]
         cols["depth_imbalance"] = (bid - ask) / (bid + ask)
         take = np.where(side > 0, ask, bid)
         cols["qty_over_depth"] = np.where(take > 0, qty / take, np.nan)
     so = shares_outstanding
     cols["shares_outstanding"] = np.where(np.isfinite(so) & (so > 0), so, cfg.turnover * adv)
+
+
+def impact_shapes(sigma: np.ndarray, pct_adv: np.ndarray, rate_shape: np.ndarray,
+                  beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """The impact shape features (bps): ATHL's temporary term without ``eta``,
+    ``sigma * pct_adv^beta * rate_shape * 1e4``, and its permanent term without ``gamma``,
+    ``sigma * pct_adv * 1e4`` (the model learns the coefficients)."""
+    return sigma * pct_adv ** beta * rate_shape * 1e4, sigma * pct_adv * 1e4
 
 
 def _floats(frame: pd.DataFrame, col: str) -> np.ndarray:

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import serving_rows, tiny_bundle
 
 from bestex.cli import main
 from models.cost_bundle import SERVING_INPUTS, SERVING_OUTPUTS, check_serving_rows
 from pipelines.registry import CHAMPION, MODEL_NAME, default_registry, serving_frame
-from conftest import serving_rows, tiny_bundle
 from validation.contracts import ContractError
 
 _NUMERIC = ("mean_bps", "p10_bps", "p90_bps", "noise_sd_bps")
@@ -170,7 +170,7 @@ def test_mlflow_models_serve_over_http_gives_the_same_numbers(home, served, tmp_
         # a required column missing: refused, naming it
         bad = {"dataframe_split": {**split, "columns": [c for c in split["columns"]
                                                         if c != "qty"],
-                                   "data": [[v for c, v in zip(split["columns"], row)
+                                   "data": [[v for c, v in zip(split["columns"], row, strict=True)
                                              if c != "qty"] for row in split["data"]]}}
         req = urllib.request.Request(f"{base}/invocations", data=json.dumps(bad).encode(),
                                      headers={"Content-Type": "application/json"})
@@ -209,7 +209,8 @@ def test_bestex_predict_refuses_a_missing_or_mistyped_column(home, served, tmp_p
     serving_frame(rows).drop(columns=["adv"]).to_csv(src, index=False)
     assert main(["predict", str(src)]) == 2
     err = capsys.readouterr().err
-    assert str(src) in err and "'adv'" in err
+    assert str(src) in err
+    assert "'adv'" in err
 
     bad = serving_frame(rows)
     bad["sigma_daily"] = bad["sigma_daily"].astype(object)
@@ -217,7 +218,9 @@ def test_bestex_predict_refuses_a_missing_or_mistyped_column(home, served, tmp_p
     bad.to_csv(src, index=False)
     assert main(["predict", str(src)]) == 2
     err = capsys.readouterr().err
-    assert "'sigma_daily'" in err and "row 4" in err and "'high'" in err
+    assert "'sigma_daily'" in err
+    assert "row 4" in err
+    assert "'high'" in err
 
 
 def test_bestex_predict_without_a_champion_is_bad_input(tmp_path, capsys):

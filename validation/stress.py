@@ -89,7 +89,7 @@ from models.desk_history import (
     replay_desk_history,
     simulate_desk_history,
 )
-from models.features import FeatureConfig, point_in_time_features
+from models.features import FeatureConfig, impact_shapes, point_in_time_features
 from models.risk_controls import REASONS, RiskLimits
 from models.simulator import Children, FeeSchedule, Parents, SimulatorConfig, replay_l1
 from models.synthetic_market import (
@@ -736,11 +736,10 @@ def _with_desk_estimates(feats: pd.DataFrame, est: Mapping[str, float]) -> pd.Da
     f["sigma_daily"] = f["sigma_daily"].fillna(est["sigma_daily"])
     f["pct_adv"] = f["pct_adv"].fillna(f["qty"] / est["adv"])
     f["shares_outstanding"] = f["shares_outstanding"].fillna(est["shares_outstanding"])
-    beta = FeatureConfig().impact_beta
-    sig, pct = f["sigma_seen"], f["pct_adv"]
-    f["temp_impact_shape_bps"] = f["temp_impact_shape_bps"].fillna(
-        sig * pct ** beta * f["plan_rate_shape"] * 1e4)
-    f["perm_impact_shape_bps"] = f["perm_impact_shape_bps"].fillna(sig * pct * 1e4)
+    temp, perm = impact_shapes(f["sigma_seen"], f["pct_adv"], f["plan_rate_shape"],
+                               FeatureConfig().impact_beta)
+    f["temp_impact_shape_bps"] = f["temp_impact_shape_bps"].fillna(temp)
+    f["perm_impact_shape_bps"] = f["perm_impact_shape_bps"].fillna(perm)
     return f
 
 
