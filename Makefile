@@ -23,7 +23,7 @@ bootstrap: .venv/.synced
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv \
 		|| $(PYTHON) -m pip install --quiet --user uv \
 		|| $(PYTHON) -m pip install --quiet --break-system-packages uv
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode  # .pyc at install: imports (and a model load) do not recompile
 	@touch $@
 
 demo: bootstrap
@@ -40,7 +40,7 @@ ui: bootstrap
 	DAGSTER_HOME=$(BESTEX_HOME)/dagster $(VENV_PY) -m bestex.cli ui
 
 bench: bootstrap
-	$(UV) sync --frozen --group bench  # hftbacktest: the peer of the simulator benchmark
+	$(UV) sync --frozen --compile-bytecode --group bench  # hftbacktest: the peer of the simulator benchmark
 	@rm -f .venv/.synced
 	$(VENV_PY) benchmarks/bench_ingest.py
 	$(VENV_PY) benchmarks/bench_daily.py

@@ -326,16 +326,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Cost, band and domain flag of each raw row of ``FILE`` from a registered model."""
     import time
 
-    from models.cost_bundle import SERVING_OUTPUTS, check_serving_rows
+    from models.cost_bundle import SERVING_OUTPUTS, ServingInputError, check_serving_rows
     from pipelines.registry import UnknownVersion, default_registry
     from sources import read_table_file
-    from validation.contracts import ContractError
 
     path = Path(args.file)
     rows = read_table_file(path)
     try:
         checked = check_serving_rows(rows)
-    except ContractError as exc:
+    except ServingInputError as exc:
         raise BadInput(f"{path}: {exc}") from None
     reg = default_registry()
     try:

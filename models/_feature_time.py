@@ -62,5 +62,14 @@ class _Sessions:
 
 def sessions_around(days: np.ndarray, calendar: str, *, before: int = 40,
                     after: int = 10) -> _Sessions:
-    """The sessions of ``calendar`` covering UTC day numbers ``days`` with a margin."""
-    return _Sessions(*_calendar(calendar, int(days.min()) - before, int(days.max()) + after))
+    """The sessions of ``calendar`` covering UTC day numbers ``days`` with a margin.
+
+    The range is widened to whole blocks of :data:`_BLOCK_DAYS` so that calls on nearby days
+    (one order at a time, in serving) share one cached calendar instead of building their own
+    (a few hundred milliseconds each); the sessions of a day do not depend on the range."""
+    first = (int(days.min()) - before) // _BLOCK_DAYS * _BLOCK_DAYS
+    last = ((int(days.max()) + after) // _BLOCK_DAYS + 1) * _BLOCK_DAYS - 1
+    return _Sessions(*_calendar(calendar, first, last))
+
+
+_BLOCK_DAYS = 256

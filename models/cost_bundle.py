@@ -22,7 +22,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -34,12 +34,12 @@ from models.features import (
     PLAN_INPUTS,
     FeatureConfig,
     ParametricCalibrations,
+    feature_columns,
     features_from_state,
 )
-from validation.contracts import ContractError
 
 __all__ = ["BUNDLE_FORMAT", "SERVING_INPUTS", "SERVING_OUTPUTS", "CostModelBundle", "ServingColumn",
-           "check_serving_rows"]
+           "ServingInputError", "check_serving_rows"]
 
 Floats = NDArray[np.float64]
 
@@ -47,6 +47,13 @@ BUNDLE_FORMAT: Final = 3
 """Version of ``bundle.json``: 2 added the standardized quantile booster, the training domain
 and the risk fill; 3 the feature configuration and the parametric calibrations (what serving on
 raw rows needs). A loader refuses a newer format than it knows (it would misread the band)."""
+
+
+class ServingInputError(ValueError):
+    """Rows that do not meet :data:`SERVING_INPUTS`; the message names the column (and the row).
+
+    Its own class, not :class:`validation.contracts.ContractError`: the serving path must not
+    import the contracts module (pandera is a fifth of a cold model load)."""
 
 
 @dataclass(frozen=True)
@@ -118,47 +125,76 @@ def _bad_row(values: pd.Series, ok: NDArray[np.bool_]) -> str:
 
 def check_serving_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` checked against :data:`SERVING_INPUTS` and typed (timestamps UTC, numbers
-    float64); a :class:`validation.contracts.ContractError` names the column (and the row)."""
+    float64); a :class:`ServingInputError` names the column (and the row)."""
+    return pd.DataFrame(_checked_columns(rows), index=rows.index)
+
+
+def _checked_columns(rows: pd.DataFrame) -> dict[str, Any]:
+    """:func:`check_serving_rows` as a mapping of column to array (the serving columns only;
+    others are ignored): the serving path reads each input column once and never indexes a
+    frame again (microseconds per column per order)."""
     if not isinstance(rows, pd.DataFrame):
-        raise ContractError(f"cost model input: expected a table of rows, got {type(rows).__name__}")
-    missing = [c.name for c in SERVING_INPUTS if c.required and c.name not in rows.columns]
+        raise ServingInputError(f"cost model input: expected a table of rows, got {type(rows).__name__}")
+    given = dict(rows.items())
+    missing = [c.name for c in SERVING_INPUTS if c.required and c.name not in given]
     if missing:
-        raise ContractError(f"cost model input: missing required column(s) {missing}")
-    out = rows.copy()
+        raise ServingInputError(f"cost model input: missing required column(s) {missing}")
+    cols: dict[str, Any] = {}
     for c in SERVING_INPUTS:
-        if c.name not in out.columns:
+        v = given.get(c.name)
+        if v is None:
             continue
-        v = out[c.name]
         if c.name in _TIMESTAMPS:
             try:
-                ts = pd.to_datetime(v, utc=True, format="ISO8601")
+                ts = pd.to_datetime(v.to_numpy(), utc=True, format="ISO8601")
             except (ValueError, TypeError) as exc:
-                raise ContractError(f"cost model input: column {c.name!r} must be ISO 8601 "
+                raise ServingInputError(f"cost model input: column {c.name!r} must be ISO 8601 "
                                     f"timestamps: {exc}") from None
             if ts.isna().any():
-                raise ContractError(f"cost model input: column {c.name!r} is missing at "
-                                    f"{_bad_row(v, ts.notna().to_numpy())}")
-            out[c.name] = ts
+                raise ServingInputError(f"cost model input: column {c.name!r} is missing at "
+                                    f"{_bad_row(v, ts.notna())}")
+            cols[c.name] = ts.to_numpy()
         elif c.type in ("double", "long"):
-            if pd.api.types.is_bool_dtype(v):
-                raise ContractError(f"cost model input: column {c.name!r} is boolean, "
-                                    f"expected a number ({c.unit or c.type})")
-            num = pd.to_numeric(v, errors="coerce")
-            bad = num.isna() & v.notna()
-            if bad.any():
-                raise ContractError(f"cost model input: column {c.name!r} must be numeric "
-                                    f"({c.unit or c.type}): {_bad_row(v, ~bad.to_numpy())}")
-            if c.required and num.isna().any():
-                raise ContractError(f"cost model input: required column {c.name!r} is missing "
-                                    f"at {_bad_row(v, num.notna().to_numpy())}")
-            out[c.name] = num.astype(np.float64)
-    side = out["side"].to_numpy()
+            cols[c.name] = _numbers(c, v)
+        else:
+            cols[c.name] = v.to_numpy()
+    side = cols["side"]
     ok = np.isin(side, (-1.0, 1.0))
     if not ok.all():
-        raise ContractError(f"cost model input: column 'side' must be +1 or -1: "
-                            f"{_bad_row(rows['side'], ok)}")
-    out["side"] = side.astype(np.int64)
-    return out
+        raise ServingInputError(f"cost model input: column 'side' must be +1 or -1: "
+                            f"{_bad_row(given['side'], ok)}")
+    cols["side"] = side.astype(np.int64)
+    return cols
+
+
+def _numbers(c: ServingColumn, v: pd.Series) -> Floats:
+    """Column ``v`` as float64, refusing booleans, text and (when required) gaps."""
+    if v.dtype == np.float64:  # the wire form: nothing to convert, only gaps to check
+        num = v.to_numpy()
+        if c.required and np.isnan(num).any():
+            raise ServingInputError(f"cost model input: required column {c.name!r} is missing "
+                                f"at {_bad_row(v, ~np.isnan(num))}")
+        return num
+    if v.dtype.kind in "iu":  # numpy integers cannot be missing
+        return v.to_numpy(np.float64)
+    if pd.api.types.is_bool_dtype(v):
+        raise ServingInputError(f"cost model input: column {c.name!r} is boolean, "
+                            f"expected a number ({c.unit or c.type})")
+    num_s = pd.to_numeric(v, errors="coerce")
+    bad = num_s.isna() & v.notna()
+    if bad.any():
+        raise ServingInputError(f"cost model input: column {c.name!r} must be numeric "
+                            f"({c.unit or c.type}): {_bad_row(v, ~bad.to_numpy())}")
+    if c.required and num_s.isna().any():
+        raise ServingInputError(f"cost model input: required column {c.name!r} is missing "
+                            f"at {_bad_row(v, num_s.notna().to_numpy())}")
+    return num_s.to_numpy(np.float64, na_value=np.nan)
+
+
+def _as_floats(v: Any) -> Floats:
+    if isinstance(v, np.ndarray) and v.dtype.kind in "fiu":
+        return v.astype(np.float64, copy=False)
+    return np.asarray(pd.to_numeric(v, errors="coerce"), np.float64)
 
 
 class CostModelBundle:
@@ -201,18 +237,25 @@ class CostModelBundle:
             out[str(c)] = (float(lo), float(hi), bool(ok.size < v.size))
         return out
 
-    def outside_domain(self, frame: pd.DataFrame) -> list[str]:
+    def outside_domain(self, frame: pd.DataFrame | Mapping[str, Any]) -> list[str]:
         """Per row of ``frame``, the features outside the training domain (comma-separated;
         '' when every feature is inside): below the 0.5% or above the 99.5% training quantile,
         or missing where training never was. Empty strings when no domain was recorded."""
-        flags: dict[str, NDArray[np.bool_]] = {}
-        for c, (lo, hi, nan_seen) in self.domain.items():
-            if c in frame.columns and np.isfinite(lo) and np.isfinite(hi):
-                v = pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float64)
-                flags[c] = (v < lo) | (v > hi) | (~np.isfinite(v) & (not nan_seen))
-        return [",".join(c for c, f in flags.items() if f[i]) for i in range(len(frame))]
+        names = [c for c, (lo, hi, _) in self.domain.items()
+                 if c in frame and np.isfinite(lo) and np.isfinite(hi)]
+        n = len(frame) if isinstance(frame, pd.DataFrame) else len(next(iter(frame.values())))
+        if not names:
+            return [""] * n
+        v = np.column_stack([_as_floats(frame[c]) for c in names])
+        lo, hi, nan_seen = (np.array([self.domain[c][k] for c in names]) for k in range(3))
+        with np.errstate(invalid="ignore"):
+            out = (v < lo) | (v > hi) | (~np.isfinite(v) & ~nan_seen.astype(bool))
+        reasons = [""] * n
+        for i in np.flatnonzero(out.any(axis=1)):
+            reasons[i] = ",".join(c for c, f in zip(names, out[i], strict=True) if f)
+        return reasons
 
-    def scale(self, frame: pd.DataFrame) -> Floats:
+    def scale(self, frame: pd.DataFrame | Mapping[str, Any]) -> Floats:
         """Noise sd of each order (bps): the conformal unit (:func:`noise_sd_bps`)."""
         r = frame["timing_risk_bps"] if "timing_risk_bps" in frame \
             else np.full(len(frame), np.nan)
@@ -223,10 +266,13 @@ class CostModelBundle:
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise ValueError(f"the cost model needs feature column(s) {missing}")
-        d = xgb.DMatrix(_matrix(frame, self.features), feature_names=self.features)
-        mean = self.mean.predict(d).astype(np.float64)
-        q = np.sort(self.quantile.predict(d).astype(np.float64).reshape(len(frame), -1), axis=1)
-        sc = self.scale(frame)
+        return self._predict(_matrix(frame, self.features), self.scale(frame))
+
+    def _predict(self, x: NDArray[np.float32], sc: Floats) -> tuple[Floats, Floats, Floats]:
+        # in-place prediction: no DMatrix, the same trees and the same numbers
+        mean = self.mean.inplace_predict(x, missing=np.nan).astype(np.float64)
+        q = np.sort(self.quantile.inplace_predict(x, missing=np.nan).astype(np.float64)
+                    .reshape(len(x), -1), axis=1)
         if self.quantile_scaled:
             q = q * sc[:, None]
         m = self.margin * sc
@@ -238,12 +284,18 @@ class CostModelBundle:
                                    calibrations=self.calibrations)
 
     def predict_raw(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """:data:`SERVING_OUTPUTS` of raw rows of order + market state (:data:`SERVING_INPUTS`)."""
-        feats = self.features_of(rows)
-        mean, lo, hi = self.predict(feats)
+        """:data:`SERVING_OUTPUTS` of raw rows of order + market state (:data:`SERVING_INPUTS`).
+
+        The features come from :func:`models.features.feature_columns` (what
+        :meth:`features_of` frames), kept as arrays: one order costs a few milliseconds."""
+        feats = feature_columns(_checked_columns(rows), config=self.feature_config,
+                                calibrations=self.calibrations)
+        x = np.column_stack([feats[c] for c in self.features]).astype(np.float32)
+        sc = self.scale(feats)
+        mean, lo, hi = self._predict(x, sc)
         reason = self.outside_domain(feats)
         return pd.DataFrame({"mean_bps": mean, "p10_bps": lo, "p90_bps": hi,
-                             "noise_sd_bps": self.scale(feats),
+                             "noise_sd_bps": sc,
                              "in_domain": [r == "" for r in reason],
                              "domain_reason": reason}, index=rows.index)
 

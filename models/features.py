@@ -126,7 +126,7 @@ positive inputs, and leave the column NaN where no calibration exists yet.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -167,6 +167,7 @@ __all__ = [
     "build_features",
     "calibration_rows",
     "derive_features",
+    "feature_columns",
     "feature_table",
     "features_from_state",
     "fit_parametric",
@@ -247,23 +248,38 @@ def impact_shapes(sigma: np.ndarray, pct_adv: np.ndarray, rate_shape: np.ndarray
     return sigma * pct_adv ** beta * rate_shape * 1e4, sigma * pct_adv * 1e4
 
 
-def _floats(frame: pd.DataFrame, col: str) -> np.ndarray:
-    if col not in frame.columns:
-        return np.full(len(frame), np.nan)
-    return pd.to_numeric(frame[col], errors="raise").to_numpy(np.float64, na_value=np.nan)
+Columns = pd.DataFrame | Mapping[str, Any]
+"""Rows as a frame or as a mapping of column name to a 1-d array (the serving path's form:
+no frame to index column by column)."""
 
 
-def _plan(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+def _floats(frame: Columns, col: str) -> np.ndarray:
+    if col not in frame:
+        return np.full(_n_rows(frame), np.nan)
+    v = frame[col]
+    if v.dtype == np.float64:
+        return np.array(v, dtype=np.float64, copy=True)
+    if isinstance(v, pd.Series):
+        return pd.to_numeric(v, errors="raise").to_numpy(np.float64, na_value=np.nan)
+    return np.asarray(pd.to_numeric(pd.Series(v), errors="raise").to_numpy(
+        np.float64, na_value=np.nan))
+
+
+def _n_rows(frame: Columns) -> int:
+    return len(frame) if isinstance(frame, pd.DataFrame) else len(frame["decision_ts"])
+
+
+def _plan(frame: Columns) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for c in PLAN_INPUTS:
-        if c not in frame.columns:
+        if c not in frame:
             continue
-        out[c] = (frame[c].to_numpy(dtype=object).astype(str) if c == "strategy"
+        out[c] = (np.asarray(frame[c], dtype=object).astype(str) if c == "strategy"
                   else _floats(frame, c))
     return out
 
 
-def derive_features(frame: pd.DataFrame, *, config: FeatureConfig | None = None
+def derive_features(frame: Columns, *, config: FeatureConfig | None = None
                     ) -> dict[str, np.ndarray]:
     """Every non-state feature of ``frame`` (order + plan + :data:`STATE_INPUTS` columns).
 
@@ -272,35 +288,43 @@ def derive_features(frame: pd.DataFrame, *, config: FeatureConfig | None = None
     """
     cfg = config or FeatureConfig()
     d, end = _ns(frame["decision_ts"]), _ns(frame["end_ts"])
-    cols: dict[str, np.ndarray] = {c: (frame[c].to_numpy(dtype=object) if c == "regime_known"
-                                       else _floats(frame, c)) for c in STATE_INPUTS}
+    cols: dict[str, np.ndarray] = {
+        c: (np.asarray(frame[c], dtype=object) if c in frame else np.full(len(d), None))
+        if c == "regime_known" else _floats(frame, c) for c in STATE_INPUTS}
     if len(d) == 0:
         return cols
     sessions = sessions_around(np.concatenate([d // NS_DAY, np.where(end == NAT, d, end)
                                                // NS_DAY]), cfg.calendar)
-    _derive(cols, d=d, end=end, side=frame["side"].to_numpy(np.int64),
+    _derive(cols, d=d, end=end, side=np.asarray(frame["side"], np.int64),
             qty=_floats(frame, "qty"), plan=_plan(frame),
             shares_outstanding=_floats(frame, "shares_outstanding"), sessions=sessions, cfg=cfg)
     return cols
 
 
-def features_from_state(frame: pd.DataFrame, *, config: FeatureConfig | None = None,
-                        calibrations: ParametricCalibrations | None = None) -> pd.DataFrame:
-    """Model inputs from raw rows of order + market state (the serving path).
+def feature_columns(frame: Columns, *, config: FeatureConfig | None = None,
+                    calibrations: ParametricCalibrations | None = None) -> dict[str, np.ndarray]:
+    """The :data:`FEATURES` of raw rows of order + market state, as arrays (the serving path).
 
     ``sqrt_pred_bps`` / ``athl_pred_bps`` are taken from the rows where given and finite, else
     computed with ``calibrations`` (the registered model's fit on its training labels).
-    Returns one row per input row with every :data:`FEATURES` column.
     """
     cols = derive_features(frame, config=config)
-    n = len(frame)
+    n = _n_rows(frame)
     given = {c: _floats(frame, c) for c in ("sqrt_pred_bps", "athl_pred_bps")}
     cols["sqrt_pred_bps"], cols["athl_pred_bps"] = np.full(n, np.nan), np.full(n, np.nan)
     if calibrations is not None and n:
         _predict(cols, calibrations, np.arange(n))
     for c, v in given.items():
         cols[c] = np.where(np.isfinite(v), v, cols[c])
-    return pd.DataFrame({f.name: cols[f.name] for f in FEATURES}, index=frame.index)
+    return {f.name: cols[f.name] for f in FEATURES}
+
+
+def features_from_state(frame: pd.DataFrame, *, config: FeatureConfig | None = None,
+                        calibrations: ParametricCalibrations | None = None) -> pd.DataFrame:
+    """:func:`feature_columns` as a frame: one row per input row, every :data:`FEATURES`
+    column, the input's index."""
+    return pd.DataFrame(feature_columns(frame, config=config, calibrations=calibrations),
+                        index=frame.index)
 
 
 # =========================================================================== build

@@ -23,9 +23,13 @@ import pytest
 from conftest import serving_rows, tiny_bundle
 
 from bestex.cli import main
-from models.cost_bundle import SERVING_INPUTS, SERVING_OUTPUTS, check_serving_rows
+from models.cost_bundle import (
+    SERVING_INPUTS,
+    SERVING_OUTPUTS,
+    ServingInputError,
+    check_serving_rows,
+)
 from pipelines.registry import CHAMPION, MODEL_NAME, default_registry, serving_frame
-from validation.contracts import ContractError
 
 _NUMERIC = ("mean_bps", "p10_bps", "p90_bps", "noise_sd_bps")
 
@@ -238,5 +242,19 @@ def test_bestex_predict_without_a_champion_is_bad_input(tmp_path, capsys):
 def test_check_serving_rows_names_the_column(column, value, needle):
     rows = serving_rows(5)
     rows[column] = value
-    with pytest.raises(ContractError, match=needle):
+    with pytest.raises(ServingInputError, match=needle):
         check_serving_rows(rows)
+
+
+def test_readme_documents_the_serving_schema():
+    """The README's input table lists every SERVING_INPUTS column with its type and whether it
+    is required, in order (it cannot drift from the model signature)."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text.split("## Serving the cost model", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| `")]
+    documented = [(r[0].strip("| `"), r[1], r[2] == "yes") for r in rows]
+    assert documented == [(c.name, c.type, c.required) for c in SERVING_INPUTS]
+    for name in SERVING_OUTPUTS:
+        assert f"`{name}`" in section

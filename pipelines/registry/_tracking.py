@@ -45,21 +45,23 @@ def serving_signature() -> ModelSignature:
 
 
 def serving_frame(rows: pd.DataFrame) -> pd.DataFrame:
-    """``rows`` restricted to the serving columns, timestamps as ISO 8601 strings (the schema's
-    type) and numbers as float64: the form the pyfunc and the HTTP server accept."""
-    out = {}
+    """``rows`` restricted to the serving columns, timestamps as ISO 8601 UTC strings (the
+    schema's type) and numbers as float64: the form the pyfunc and the HTTP server accept."""
+    given = dict(rows.items())
+    out: dict[str, Any] = {}
     for c in SERVING_INPUTS:
-        if c.name not in rows.columns:
+        v = given.get(c.name)
+        if v is None:
             continue
-        v = rows[c.name]
         if c.name.endswith("_ts") and pd.api.types.is_datetime64_any_dtype(v):
-            out[c.name] = pd.to_datetime(v, utc=True).map(lambda t: t.isoformat())
+            ns = pd.DatetimeIndex(pd.to_datetime(v, utc=True)).tz_localize(None).as_unit("ns")
+            out[c.name] = np.datetime_as_string(ns.to_numpy(), unit="auto", timezone="UTC")
         elif c.type == "long":
-            out[c.name] = v.astype(np.int64)
+            out[c.name] = v.to_numpy(np.int64)
         elif c.type == "double":
-            out[c.name] = v.astype(np.float64)
+            out[c.name] = v.to_numpy(np.float64, na_value=np.nan)
         else:
-            out[c.name] = v.astype(object).where(v.notna(), None)
+            out[c.name] = np.where(v.notna().to_numpy(), v.to_numpy(object), None)
     return pd.DataFrame(out, index=rows.index)
 
 
@@ -114,9 +116,10 @@ class Run:
                     artifacts={"bundle": str(folder)}, code_paths=_CODE_PATHS,
                     signature=serving_signature(),
                     input_example=serving_frame(example_rows),
+                    # what the serving path imports (not pandera: it never loads the contracts)
                     pip_requirements=[f"xgboost-cpu=={xgboost.__version__}",
                                       f"mlflow=={mlflow.__version__}", "pandas", "numpy",
-                                      "pydantic", "pandera", "exchange_calendars", "scipy"])
+                                      "pydantic", "exchange_calendars", "scipy"])
         return info.model_uri
 
 
@@ -227,7 +230,7 @@ class _Tracking:
                 model: Any = None) -> pd.DataFrame:
         """Serving outputs of raw ``rows`` from the registered model ``ref`` (or an already
         loaded pyfunc ``model``); the rows are checked first, so a missing or mistyped column is
-        a :class:`validation.contracts.ContractError` naming it."""
+        a :class:`models.cost_bundle.ServingInputError` naming it."""
         model = model if model is not None else self.load_pyfunc(ref)
         out = pd.DataFrame(model.predict(serving_frame(check_serving_rows(rows))))
         out.index = rows.index
