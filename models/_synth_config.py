@@ -6,11 +6,13 @@ Public names are re-exported by :mod:`models.synthetic_market`; see ``docs/synth
 from __future__ import annotations
 
 import datetime as dt
-from typing import Self
+from typing import Final, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
+    "FLASH_2010",
+    "FlashEvent",
     "HaltConfig",
     "ImpactConfig",
     "MembershipConfig",
@@ -289,6 +291,34 @@ class HaltConfig(_Frozen):
     symbols: tuple[int, ...] | None = None
 
 
+class FlashEvent(_Frozen):
+    """An intraday stress window: the flash-crash mechanism of the generator (and of every
+    stress scenario's event).
+
+    Inside ``[start, start + minutes)`` (New York time) the intraday volatility, quoted spread,
+    L1 depth and trade rate are multiplied by ``vol_mult, spread_mult, depth_mult,
+    volume_mult`` (2010-05-06 template: x10-20, x5-50, x0.01-0.2); the mid falls by ``drop``
+    until ``trough_at`` of the window and recovers ``rebound`` of the fall by its end. The
+    window must end before the session close. Defaults are neutral (no stress).
+    """
+
+    start: dt.time
+    minutes: float = Field(gt=0.0, le=120.0)
+    vol_mult: float = Field(default=1.0, ge=1.0)
+    spread_mult: float = Field(default=1.0, ge=1.0)
+    depth_mult: float = Field(default=1.0, gt=0.0, le=1.0)
+    volume_mult: float = Field(default=1.0, ge=1.0)
+    drop: float = Field(default=0.0, ge=0.0, lt=0.9)
+    trough_at: float = Field(default=0.4, gt=0.0, lt=1.0)
+    rebound: float = Field(default=0.0, ge=0.0, le=1.0)
+
+
+FLASH_2010: Final = FlashEvent(start=dt.time(14, 32), minutes=15.0, vol_mult=10.0,
+                               spread_mult=20.0, depth_mult=0.05, volume_mult=5.0, drop=0.06,
+                               trough_at=0.4, rebound=0.8)
+"""The generator's default flash crash (REFERENCES.md §5, 2010-05-06 template)."""
+
+
 class ScenarioConfig(_Frozen):
     """Stress scenarios (REFERENCES.md §5 multipliers); placed by fraction of the sample.
 
@@ -297,16 +327,8 @@ class ScenarioConfig(_Frozen):
     flash_crash_at : float or None, default=0.4
         Session of the flash crash as a fraction of the sample (``floor(at * n_sessions)``);
         ``None`` disables it.
-    flash_crash_start : datetime.time, default=14:32
-        New York time the crash starts (it must end before the session close).
-    flash_crash_minutes : float, default=15
-        Duration of the window (5-20 minutes in the 2010-05-06 template).
-    flash_vol_mult, flash_spread_mult, flash_depth_mult, flash_volume_mult : float
-        Multipliers of the intraday volatility (x10-20), spread (x5-50), L1 depth (x0.01-0.2)
-        and trade rate inside the window.
-    flash_drop : float, default=0.05
-        Fall of the mid from the window start to the trough (trough at ``flash_trough_at`` of
-        the window); ``flash_rebound`` of the fall is recovered by the end of the window.
+    flash : FlashEvent, default=FLASH_2010
+        The crash itself: window (14:32 New York, 15 minutes), multipliers, drop and rebound.
     crisis_week_at : float or None, default=0.67
         First session of the crisis week as a fraction of the sample; ``None`` disables it.
     crisis_week_sessions : int, default=5
@@ -321,15 +343,7 @@ class ScenarioConfig(_Frozen):
     """
 
     flash_crash_at: float | None = Field(default=0.4, ge=0.0, lt=1.0)
-    flash_crash_start: dt.time = dt.time(14, 32)
-    flash_crash_minutes: float = Field(default=15.0, gt=0.0, le=120.0)
-    flash_vol_mult: float = Field(default=10.0, ge=1.0)
-    flash_spread_mult: float = Field(default=20.0, ge=1.0)
-    flash_depth_mult: float = Field(default=0.05, gt=0.0, le=1.0)
-    flash_volume_mult: float = Field(default=5.0, ge=1.0)
-    flash_drop: float = Field(default=0.06, ge=0.0, lt=0.9)
-    flash_trough_at: float = Field(default=0.4, gt=0.0, lt=1.0)
-    flash_rebound: float = Field(default=0.8, ge=0.0, le=1.0)
+    flash: FlashEvent = FLASH_2010
     crisis_week_at: float | None = Field(default=0.67, ge=0.0, lt=1.0)
     crisis_week_sessions: int = Field(default=5, ge=1)
     gap_at: float | None = Field(default=None, ge=0.0, lt=1.0)

@@ -238,7 +238,7 @@ def daily_only_bars(cfg: SyntheticMarketConfig, sessions: Sessions, params: Symb
     hi = np.maximum(o, c) * np.exp(0.6 * sd_day * rng.exponential(size=(n, d)))
     lo = np.minimum(o, c) * np.exp(-0.6 * sd_day * rng.exponential(size=(n, d)))
     if flash is not None:
-        lo[:, flash] = np.minimum(lo[:, flash], o[:, flash] * (1 - cfg.scenarios.flash_drop))
+        lo[:, flash] = np.minimum(lo[:, flash], o[:, flash] * (1 - cfg.scenarios.flash.drop))
     tick = m.tick_size
     o_r, c_r = np.maximum(np.rint(o / tick), 1) * tick, np.maximum(np.rint(c / tick), 1) * tick
     hi_r = np.maximum(np.ceil(hi / tick - 1e-9) * tick, np.maximum(o_r, c_r))

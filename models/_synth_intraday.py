@@ -65,12 +65,12 @@ def flash_window(cfg: SyntheticMarketConfig, date: pd.Timestamp, open_ns: int,
                  close_ns: int) -> FlashWindow:
     """Place the flash-crash window on ``date``.
 
-    It starts at ``scenarios.flash_crash_start`` New York time when the window fits inside the
+    It starts at ``scenarios.flash.start`` New York time when the window fits inside the
     session; otherwise (an early close) it is moved to end one hour before the close.
     """
     s, dt_s = cfg.scenarios, cfg.micro.quote_interval_s
-    n_win = max(1, round(s.flash_crash_minutes * 60 / dt_s))
-    local = pd.Timestamp(dt.datetime.combine(date.date(), s.flash_crash_start), tz=NY)
+    n_win = max(1, round(s.flash.minutes * 60 / dt_s))
+    local = pd.Timestamp(dt.datetime.combine(date.date(), s.flash.start), tz=NY)
     start_ns = int(local.tz_convert("UTC").value)
     n_steps = round((close_ns - open_ns) / 1e9 / dt_s)
     k0 = int(np.floor((start_ns - open_ns) / 1e9 / dt_s))
@@ -78,7 +78,7 @@ def flash_window(cfg: SyntheticMarketConfig, date: pd.Timestamp, open_ns: int,
         k0 = max(0, n_steps - n_win - round(3600 / dt_s))
     k1 = min(k0 + n_win, n_steps)
     step_ns = round(dt_s * 1e9)
-    kt = k0 + round(s.flash_trough_at * (k1 - k0))
+    kt = k0 + round(s.flash.trough_at * (k1 - k0))
     return FlashWindow(k0, k1, open_ns + k0 * step_ns, open_ns + kt * step_ns,
                        open_ns + k1 * step_ns)
 
@@ -201,12 +201,12 @@ def simulate_session(cfg: SyntheticMarketConfig, *, open_ns: int, close_ns: int,
     if flash is not None:
         w = slice(flash.k0, flash.k1)
         kw = flash.k1 - flash.k0
-        sd[:, w] *= sc.flash_vol_mult
-        spread_x[w], depth_x[w], rate_x[w] = sc.flash_spread_mult, sc.flash_depth_mult, \
-            sc.flash_volume_mult
+        sd[:, w] *= sc.flash.vol_mult
+        spread_x[w], depth_x[w], rate_x[w] = sc.flash.spread_mult, sc.flash.depth_mult, \
+            sc.flash.volume_mult
         x = np.arange(kw + 1) / kw
-        a, big_l = sc.flash_trough_at, -np.log1p(-sc.flash_drop)
-        path = np.where(x <= a, -big_l * x / a, -big_l * (1 - sc.flash_rebound * (x - a) / (1 - a)))
+        a, big_l = sc.flash.trough_at, -np.log1p(-sc.flash.drop)
+        path = np.where(x <= a, -big_l * x / a, -big_l * (1 - sc.flash.rebound * (x - a) / (1 - a)))
         drift[w] = np.diff(path)
         p_buy[w] = np.where(np.diff(path) < 0, 0.25, 0.65)
     incr = sd * z + drift[None, :]

@@ -33,6 +33,8 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict
 
 from models._synth_config import (
+    FLASH_2010,
+    FlashEvent,
     HaltConfig,
     ImpactConfig,
     MembershipConfig,
@@ -62,7 +64,9 @@ from models._synth_intraday import FlashWindow, flash_window, halt_windows, simu
 from validation.contracts import empty
 
 __all__ = [
+    "FLASH_2010",
     "FlashCrashTruth",
+    "FlashEvent",
     "GroundTruth",
     "HaltConfig",
     "ImpactConfig",
@@ -105,18 +109,13 @@ class SymbolTruth(_Frozen):
 
 
 class FlashCrashTruth(_Frozen):
-    """Where the flash crash happened (UTC instants) and its multipliers."""
+    """Where the flash crash happened (UTC instants) and the event that was configured."""
 
     session: dt.date
     start: dt.datetime
     trough: dt.datetime
     end: dt.datetime
-    vol_mult: float
-    spread_mult: float
-    depth_mult: float
-    volume_mult: float
-    drop: float
-    rebound: float
+    event: FlashEvent
 
 
 class GroundTruth(_Frozen):
@@ -308,17 +307,14 @@ def _truth(cfg, sessions, params, first, last, reasons, states, sigma, flash_idx
     if flash_idx is not None:
         s = cfg.scenarios
         if fw is None:  # daily-only: nominal window at the configured time
-            start = pd.Timestamp(dt.datetime.combine(dates[flash_idx], s.flash_crash_start),
+            start = pd.Timestamp(dt.datetime.combine(dates[flash_idx], s.flash.start),
                                  tz="America/New_York").tz_convert("UTC")
-            win_ns = int(s.flash_crash_minutes * 60e9)
-            fw = FlashWindow(0, 0, start.value, start.value + int(s.flash_trough_at * win_ns),
+            win_ns = int(s.flash.minutes * 60e9)
+            fw = FlashWindow(0, 0, start.value, start.value + int(s.flash.trough_at * win_ns),
                              start.value + win_ns)
         inst = [pd.Timestamp(x, tz="UTC").to_pydatetime() for x in (fw.start_ns, fw.trough_ns, fw.end_ns)]
         flash = FlashCrashTruth(
-            session=dates[flash_idx], start=inst[0], trough=inst[1], end=inst[2],
-            vol_mult=s.flash_vol_mult, spread_mult=s.flash_spread_mult,
-            depth_mult=s.flash_depth_mult, volume_mult=s.flash_volume_mult, drop=s.flash_drop,
-            rebound=s.flash_rebound)
+            session=dates[flash_idx], start=inst[0], trough=inst[1], end=inst[2], event=s.flash)
     return GroundTruth(
         config=cfg, sessions=tuple(dates),
         regime_path=tuple(cfg.regimes.names[s] for s in states),

@@ -93,6 +93,7 @@ from models.features import FeatureConfig, impact_shapes, point_in_time_features
 from models.risk_controls import REASONS, RiskLimits
 from models.simulator import Children, FeeSchedule, Parents, SimulatorConfig, replay_l1
 from models.synthetic_market import (
+    FlashEvent,
     HaltConfig,
     RegimeConfig,
     ScenarioConfig,
@@ -155,24 +156,9 @@ class _Frozen(BaseModel):
 
 
 # =========================================================================== scenarios
-class StressEvent(_Frozen):
-    """An intraday window of the last stressed session (the generator's flash-crash mechanism).
-
-    Inside ``[start, start + minutes)`` (New York time) the intraday volatility, quoted spread,
-    L1 depth and trade rate are multiplied by ``vol_mult, spread_mult, depth_mult, volume_mult``;
-    the mid falls by ``drop`` until ``trough_at`` of the window and recovers ``rebound`` of the
-    fall by its end.
-    """
-
-    start: dt.time
-    minutes: float = Field(gt=0.0, le=120.0)
-    vol_mult: float = Field(default=1.0, ge=1.0)
-    spread_mult: float = Field(default=1.0, ge=1.0)
-    depth_mult: float = Field(default=1.0, gt=0.0, le=1.0)
-    volume_mult: float = Field(default=1.0, ge=1.0)
-    drop: float = Field(default=0.0, ge=0.0, lt=0.9)
-    trough_at: float = Field(default=0.4, gt=0.0, lt=1.0)
-    rebound: float = Field(default=0.0, ge=0.0, le=1.0)
+StressEvent = FlashEvent
+"""A scenario's intraday window: the generator's flash-crash mechanism itself
+(:class:`models.synthetic_market.FlashEvent`, neutral defaults), passed through unchanged."""
 
 
 class StressHalt(_Frozen):
@@ -310,11 +296,7 @@ def market_config(scenario: StressScenario, *, n_symbols: int = 4, n_sessions: i
         sc |= {"crisis_week_at": (n_sessions - c + 0.5) / n_sessions, "crisis_week_sessions": c}
     e = scenario.event
     if e is not None:
-        sc |= {"flash_crash_at": last, "flash_crash_start": e.start,
-               "flash_crash_minutes": e.minutes, "flash_vol_mult": e.vol_mult,
-               "flash_spread_mult": e.spread_mult, "flash_depth_mult": e.depth_mult,
-               "flash_volume_mult": e.volume_mult, "flash_drop": e.drop,
-               "flash_trough_at": e.trough_at, "flash_rebound": e.rebound}
+        sc |= {"flash_crash_at": last, "flash": e}
     if scenario.gap_return is not None:
         sc |= {"gap_at": last, "gap_return": scenario.gap_return}
     sc["halts"] = tuple(HaltConfig(at=last, start=h.start, minutes=h.minutes, symbols=h.symbols)
