@@ -104,7 +104,7 @@ def parts(source: str, path: str | Path) -> list[str | None]:
     _check_source(source)
     if source != "lobster":
         return [None]
-    from sources.lobster import _locate, day_key
+    from sources._lobster_files import _locate, day_key
 
     return [day_key(p.symbol, p.date, p.levels) for p in _locate(path)]
 

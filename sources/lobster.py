@@ -58,9 +58,6 @@ Conventions
 from __future__ import annotations
 
 import datetime as dt
-import re
-import zipfile
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -68,11 +65,16 @@ from typing import Final
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
+from sources._lobster_csv import _Col, _join_why, _read
+from sources._lobster_files import FILE_NAME, _locate, _Pair, day_key, discover_lobster
 from validation.cleansing import READ_ERROR, SOURCE_ROW, CleanseConfig, cleanse_market
 from validation.contracts import ContractError
 from validation.quarantine import CleanseResult
+
+__all__ = ["DEFAULT_LATENCY_NS", "EMPTY_ASK", "EMPTY_BID", "FILE_NAME", "HALT_KINDS", "KNOWN_TYPES",
+           "MESSAGE_COLUMNS", "NEW_YORK", "PRICE_SCALE", "LobsterDay", "LobsterIngest", "day_key",
+           "discover_lobster", "ingest_lobster", "read_lobster"]
 
 DEFAULT_LATENCY_NS: Final = 1_000_000
 """Default feed latency: ``available_at = ts + 1 ms``."""
@@ -88,11 +90,6 @@ _MESSAGE_TYPES: Final = {"time": pa.float64(), "type": pa.int8(), "order_id": pa
 KNOWN_TYPES: Final = (1, 2, 3, 4, 5, 7)
 HALT_KINDS: Final = {-1: "halt", 0: "quote_resume", 1: "trade_resume"}
 
-FILE_NAME: Final = re.compile(
-    r"^(?P<symbol>[A-Za-z0-9.\-]+)_(?P<date>\d{4}-\d{2}-\d{2})_(?P<start>\d+)_(?P<end>\d+)_"
-    r"(?P<kind>message|orderbook)_(?P<levels>\d+)(?P<tag>_[A-Za-z0-9\-]+)?\.csv$"
-)
-"""``SYMBOL_DATE_START_END_{message|orderbook}_N[_tag].csv``."""
 
 
 # ----------------------------------------------------------------------------- results
@@ -137,11 +134,6 @@ class LobsterDay:
     def key(self) -> str:
         """``SYMBOL_DATE_N`` (``AMZN_2012-06-21_1``): the symbol-day at this book depth."""
         return day_key(self.symbol, self.date, self.levels)
-
-
-def day_key(symbol: str, date: dt.date, levels: int) -> str:
-    """``SYMBOL_DATE_N``, the key of :func:`discover_lobster` and :attr:`LobsterDay.key`."""
-    return f"{symbol}_{date}_{levels}"
 
 
 @dataclass(frozen=True)
@@ -190,281 +182,7 @@ class LobsterIngest:
                 "tables": {t: r.summary() for t, r in self.results.items()}}
 
 
-# ----------------------------------------------------------------------------- finding files
-_Opener = Callable[[], "str | pa.NativeFile"]
-
-
-@dataclass(frozen=True)
-class _Pair:
-    symbol: str
-    date: dt.date
-    levels: int
-    message: tuple[str, _Opener]
-    orderbook: tuple[str, _Opener]
-
-
-def _parse_name(name: str, where: str) -> re.Match[str] | None:
-    m = FILE_NAME.match(Path(name).name)
-    if m is None:
-        return None
-    try:
-        dt.date.fromisoformat(m["date"])
-    except ValueError:
-        raise ContractError(f"{where}: file name has an invalid date {m['date']!r}") from None
-    return m
-
-
-def _pairs(entries: Sequence[tuple[str, str, _Opener]], where: str) -> list[_Pair]:
-    """Pair (name, display, opener) entries by symbol, date, window, levels and tag."""
-    found: dict[tuple[str, ...], dict[str, tuple[str, _Opener]]] = {}
-    for name, display, opener in entries:
-        m = _parse_name(name, display)
-        if m is None:
-            continue
-        key = (m["symbol"], m["date"], m["start"], m["end"], m["levels"], m["tag"] or "")
-        found.setdefault(key, {})[m["kind"]] = (display, opener)
-    pairs = []
-    for key, kinds in sorted(found.items()):
-        if len(kinds) != 2:
-            (kind, (display, _)), = kinds.items()
-            other = "orderbook" if kind == "message" else "message"
-            raise ContractError(f"{display}: LOBSTER {kind} file without its {other} file")
-        pairs.append(_Pair(key[0], dt.date.fromisoformat(key[1]), int(key[4]),
-                           kinds["message"], kinds["orderbook"]))
-    if not pairs:
-        raise ContractError(
-            f"{where}: no LOBSTER message/orderbook pair "
-            "(expected SYMBOL_DATE_START_END_message_N.csv and ..._orderbook_N.csv)"
-        )
-    return pairs
-
-
-def _zip_entries(path: Path) -> list[tuple[str, str, _Opener]]:
-    try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise ContractError(f"{path}: cannot read zip: {exc}") from None
-
-    def opener(member: str) -> _Opener:
-        def _open() -> pa.NativeFile:
-            with zipfile.ZipFile(path) as zf:
-                return pa.BufferReader(zf.read(member))
-        return _open
-
-    return [(n, f"{path}!{n}", opener(n)) for n in names if not n.endswith("/")]
-
-
-def _file_entry(p: Path) -> tuple[str, str, _Opener]:
-    return (p.name, str(p), lambda: str(p))
-
-
-def _locate(path: str | Path | tuple[str | Path, str | Path]) -> list[_Pair]:
-    if isinstance(path, tuple):
-        files = [Path(p) for p in path]
-        for f in files:
-            if not f.is_file():
-                raise ContractError(f"{f}: no such file")
-        return _pairs([_file_entry(f) for f in files], " + ".join(map(str, files)))
-    p = Path(path)
-    if p.is_dir():
-        entries: list[tuple[str, str, _Opener]] = []
-        for f in sorted(p.iterdir()):
-            if f.suffix.lower() == ".zip":
-                entries += _zip_entries(f)
-            elif f.suffix.lower() == ".csv":
-                entries.append(_file_entry(f))
-        return _pairs(entries, str(p))
-    if not p.is_file():
-        raise ContractError(f"{p}: no such file or folder")
-    if p.suffix.lower() == ".zip":
-        return _pairs(_zip_entries(p), str(p))
-    m = _parse_name(p.name, str(p))
-    if m is None:
-        raise ContractError(
-            f"{p}: not a LOBSTER file name (expected SYMBOL_DATE_START_END_message_N.csv, "
-            "..._orderbook_N.csv or a zip of them)"
-        )
-    other = "orderbook" if m["kind"] == "message" else "message"
-    partner = p.with_name(p.name.replace(f"_{m['kind']}_", f"_{other}_", 1))
-    if not partner.is_file():
-        raise ContractError(f"{p}: LOBSTER {m['kind']} file without its {other} file {partner.name}")
-    return _pairs([_file_entry(p), _file_entry(partner)], str(p))
-
-
-def discover_lobster(folder: str | Path) -> dict[str, Path]:
-    """Map ``SYMBOL_DATE_N`` to the zip or message file that holds it, for a folder of LOBSTER data.
-
-    ``N`` is the book depth: the ``_1``, ``_5`` and ``_10`` files of one symbol-day are three keys
-    (``AMZN_2012-06-21_1``, ...), equal to :attr:`LobsterDay.key` of the day read from the file.
-    Two files with the same key (another time window or tag) keep the first, in name order.
-    Returns an empty dict when the folder is missing or holds no pair.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        return {}
-    out: dict[str, Path] = {}
-    for f in sorted(folder.iterdir()):
-        try:
-            pairs = _locate(f) if f.suffix.lower() in (".zip", ".csv") else []
-        except ContractError:
-            continue
-        for pair in pairs:
-            out.setdefault(day_key(pair.symbol, pair.date, pair.levels), f)
-    return out
-
-
 # ----------------------------------------------------------------------------- reading
-@dataclass(frozen=True)
-class _Col:
-    """A numeric column; where a value did not parse, ``bad`` is set and ``raw`` holds the text.
-
-    ``nonint`` and ``big`` mark the bad values that are numbers all the same (``4.5`` in an integer
-    field, ``1e30``): cleansing would convert their text, so the reader has to say why they are bad.
-    """
-
-    values: np.ndarray
-    bad: np.ndarray | None = None
-    raw: np.ndarray | None = None
-    nonint: np.ndarray | None = None
-    big: np.ndarray | None = None
-
-    def out(self, values: np.ndarray) -> np.ndarray:
-        """``values`` (derived from this column), with the original text where it did not parse."""
-        if self.bad is None:
-            return values
-        obj = values.astype(object)
-        obj[self.bad] = self.raw[self.bad]  # type: ignore[index]
-        return obj
-
-    def why(self, label: str, *, nonint: bool = True) -> np.ndarray | None:
-        """Reasons (object array, None where fine) for the numbers that are bad values.
-
-        ``nonint=False`` leaves out the non-integral ones (for a column cleansing reads as an
-        integer, which rejects them by itself).
-        """
-        if self.big is None or self.nonint is None:
-            return None
-        big, frac = self.big, (self.nonint if nonint else np.zeros_like(self.big))
-        if not (big.any() or frac.any()):
-            return None
-        out = np.full(len(big), None, dtype=object)
-        for i in np.flatnonzero(big | frac):  # bad values only
-            what = "is out of range" if big[i] else "is not an integer"
-            out[i] = f"{label}={self.raw[i]!r} {what}"  # type: ignore[index]
-        return out
-
-
-def _join_why(parts: Sequence[np.ndarray | None], n: int) -> np.ndarray | None:
-    """Join reasons row by row with ``'; '`` (None where no part has one); None if none at all."""
-    parts = [p for p in parts if p is not None]
-    if not parts:
-        return None
-    has = np.zeros(n, dtype=bool)
-    for p in parts:
-        has |= pd.notna(p)
-    out = np.full(n, None, dtype=object)
-    for i in np.flatnonzero(has):  # unreadable rows only
-        out[i] = "; ".join(p[i] for p in parts if p[i] is not None)
-    return out
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
-_MAX_EXACT: Final = 2**53
-_MAX_TIME_S: Final = 1e9  # |time| below this keeps time * 1e9 inside int64
-
-
-def _suspect_float(v: np.ndarray) -> bool:
-    with np.errstate(invalid="ignore"):
-        return bool((~np.isfinite(v) | (np.abs(v) >= _MAX_TIME_S)).any())
-
-
-def _read(src: tuple[str, _Opener], what: str, types: dict[str, pa.DataType]) -> dict[str, _Col]:
-    """Read one headerless CSV with explicit types; fall back to text for unreadable values.
-
-    An integer value is unreadable when it is not a number, not finite, not integral or out of
-    range (``|v| > 2**53``, or outside the column type); a float (time) when it is not finite or
-    ``|v| >= 1e9``.
-    """
-    display, opener = src
-    names = list(types)
-    ro = pacsv.ReadOptions(column_names=names)
-    try:
-        tbl = pacsv.read_csv(opener(), read_options=ro,
-                             convert_options=pacsv.ConvertOptions(column_types=types))
-        cols = {c: _Col(tbl.column(c).to_numpy()) for c in names}
-        if not any(pa.types.is_floating(types[c]) and _suspect_float(cols[c].values)
-                   for c in names):
-            return cols
-    except pa.ArrowInvalid as exc:
-        if "conversion error" not in str(exc) and "Invalid value" not in str(exc):
-            raise ContractError(f"{display}: cannot read LOBSTER {what} file: "
-                                f"{_shape_problem(opener, names) or _one_line(exc)}") from None
-    except (OSError, pa.ArrowException) as exc:
-        raise ContractError(f"{display}: cannot read LOBSTER {what} file: {_one_line(exc)}") from None
-    try:
-        tbl = pacsv.read_csv(opener(), read_options=ro, convert_options=pacsv.ConvertOptions(
-            column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False))
-    except (OSError, pa.ArrowException) as exc:
-        raise ContractError(f"{display}: cannot read LOBSTER {what} file "
-                            f"(expected {len(names)} columns): {_one_line(exc)}") from None
-    cols = {}
-    for c in names:
-        text = tbl.column(c).to_numpy(zero_copy_only=False).astype(object)
-        vals = pd.to_numeric(pd.Series(text).str.strip(), errors="coerce").to_numpy(np.float64)
-        finite = np.isfinite(vals)
-        if pa.types.is_integer(types[c]):
-            info = np.iinfo(types[c].to_pandas_dtype())
-            lo, hi = max(info.min, -_MAX_EXACT), min(info.max, _MAX_EXACT)
-            nonint = finite & (vals != np.round(vals))
-            big = finite & ((vals < lo) | (vals > hi))
-        else:
-            nonint = np.zeros(len(vals), dtype=bool)
-            big = finite & (np.abs(vals) >= _MAX_TIME_S)
-        bad = ~finite | nonint | big
-        if bad.any():  # values NaN where bad: nothing downstream computes with them
-            cols[c] = _Col(np.where(bad, np.nan, vals), bad, text, nonint, big)
-        else:
-            cols[c] = _Col(vals.astype(types[c].to_pandas_dtype()))
-    return cols
-
-
-def _shape_problem(opener: _Opener, names: list[str]) -> str | None:
-    """Name the first line whose column count is wrong (re-reads the file, error path only)."""
-    bad: list[pacsv.InvalidRow] = []
-
-    def skip(row: pacsv.InvalidRow) -> str:
-        bad.append(row)
-        return "skip"
-
-    src = opener()
-    try:
-        data = Path(src).read_bytes() if isinstance(src, str) else src.read()
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"not a text file (invalid UTF-8 at byte {exc.start})"
-    except OSError:
-        return None
-    try:
-        tbl = pacsv.read_csv(
-            pa.BufferReader(data),
-            read_options=pacsv.ReadOptions(column_names=names, use_threads=False),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=skip),
-            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string())))
-    except (OSError, pa.ArrowException):
-        return None
-    if not bad:
-        return None if tbl.num_rows else "the file is empty"
-    first = bad[0]
-    where = f"line {first.number}" if first.number is not None else "a line"
-    return (f"{where} has {first.actual_columns} columns, expected {len(names)} "
-            f"({len(bad)} such line{'s' if len(bad) > 1 else ''})")
-
-
 def _midnight_utc_ns(date: dt.date) -> int:
     noon = pd.Timestamp(date.year, date.month, date.day, 12).tz_localize(NEW_YORK)
     return int(noon.value) - 12 * 3600 * 1_000_000_000
