@@ -9,7 +9,7 @@
 The model: the ``champion`` of ``bestex-cost-model`` in the home's MLflow registry
 (``sqlite:///$BESTEX_HOME/mlflow/mlflow.db``). Use a real demo model (after ``make demo``) for
 the figures you report. When the home has no champion, or with ``--tiny``, the script builds a
-temporary home with a small real bundle (the recipe of ``tests/conftest.py::tiny_bundle``: 20 + 10
+temporary home with a small real bundle (``tests/conftest.py::tiny_bundle``, imported: 20 + 10
 shallow boosters on 300 rows), logs, registers and promotes it the way the tests do, and deletes
 the home at the end.
 
@@ -26,7 +26,7 @@ the home at the end.
     once, its time shown beside), one warm-up call, median of 3. Target <= 1 s.
 
 Input rows are plausible raw order + market-state rows (NYSE session times, three symbols, every
-optional column present), the generator of ``tests/conftest.py::serving_rows``. Prints a markdown
+optional column present), ``tests/conftest.py::serving_rows`` (imported, not copied). Prints a markdown
 table; exits 1 when a target is missed (and then prints the cProfile of the missed path).
 """
 
@@ -55,43 +55,14 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
+sys.path.insert(0, str(ROOT / "tests"))
+from conftest import serving_rows, tiny_bundle  # noqa: E402  (the tests' rows and tiny model)
+
 from models.cost_bundle import SERVING_OUTPUTS  # noqa: E402
 from pipelines.registry import CHAMPION, MODEL_NAME, serving_frame  # noqa: E402
 
 MODEL_URI = f"models:/{MODEL_NAME}@{CHAMPION}"
 TARGETS = {"load_s": 3.0, "one_order_p99_ms": 10.0, "batch_10k_s": 1.0}
-
-
-# ----------------------------------------------------------------------------- input rows
-def serving_rows(n: int = 200, seed: int = 0) -> pd.DataFrame:
-    """Raw rows of order + market state in the serving schema (plausible, NYSE session times).
-    A copy of ``tests/conftest.py::serving_rows``."""
-    rng = np.random.default_rng(seed)
-    day = pd.Timestamp("2025-01-13 14:30", tz="UTC") + pd.to_timedelta(
-        rng.integers(0, 5, n) * 86400, unit="s")
-    start = day + pd.to_timedelta(rng.uniform(10, 300, n), unit="min")
-    adv = rng.uniform(2e5, 3e6, n)
-    return pd.DataFrame({
-        "order_id": [f"o{i}" for i in range(n)],
-        "symbol": rng.choice(["AAA", "BBB", "CCC"], n),
-        "side": rng.choice([-1, 1], n),
-        "qty": np.round(adv * rng.uniform(0.001, 0.05, n)),
-        "decision_ts": start, "end_ts": start + pd.to_timedelta(rng.uniform(5, 60, n), "min"),
-        "arrival_mid": rng.uniform(20, 300, n), "arrival_spread_bps": rng.uniform(1, 20, n),
-        "adv": adv, "sigma_daily": rng.uniform(0.01, 0.04, n),
-        "l1_imbalance": rng.uniform(-1, 1, n), "quote_age_s": rng.uniform(0, 5, n),
-        "rv_intraday": rng.uniform(0.01, 0.05, n), "rv_prev_session": rng.uniform(0.01, 0.04, n),
-        "rv_open": rng.uniform(0.01, 0.05, n), "sigma_seen": rng.uniform(0.01, 0.04, n),
-        "trade_intensity": rng.uniform(1, 30, n), "trade_imbalance": rng.uniform(-1, 1, n),
-        "expected_volume": adv * rng.uniform(0.02, 0.2, n), "vol_ratio": rng.uniform(0.5, 3, n),
-        "regime_known": rng.choice(["calm", "volatile", "crisis"], n),
-        "strategy": rng.choice(["twap", "vwap", "pov"], n),
-        "plan_n_children": rng.integers(5, 30, n).astype(float),
-        "plan_passive_share": rng.uniform(0, 0.5, n), "plan_front_load": rng.uniform(0.3, 0.6, n),
-        "plan_timing_var_days": rng.uniform(0.005, 0.05, n),
-        "plan_rate_shape": rng.uniform(0.1, 1.0, n),
-        "sqrt_pred_bps": rng.uniform(2, 30, n), "athl_pred_bps": rng.uniform(2, 30, n),
-    })
 
 
 # ----------------------------------------------------------------------------- the model
@@ -112,28 +83,6 @@ def champion_of(home: Path):
             MODEL_NAME, CHAMPION)
     except MlflowException:
         return None
-
-
-def tiny_bundle(rows: pd.DataFrame):
-    """A real CostModelBundle (small boosters) trained on the features of ``rows``.
-    A copy of ``tests/conftest.py::tiny_bundle``."""
-    import xgboost as xgb
-
-    from models.cost_bundle import CostModelBundle
-    from models.cost_training import model_features
-    from models.features import features_from_state
-
-    feats = features_from_state(rows)
-    names = model_features(feats)
-    y = feats["spread_cost_bps"].fillna(0) + 0.5 * feats["sqrt_pred_bps"]
-    d = xgb.DMatrix(feats[names].to_numpy(np.float32), label=y.to_numpy(),
-                    feature_names=names)
-    mean = xgb.train({"max_depth": 3, "seed": 0}, d, 20)
-    quant = xgb.train({"objective": "reg:quantileerror", "quantile_alpha": [0.1, 0.5, 0.9],
-                       "max_depth": 2, "seed": 0}, d, 10)
-    return CostModelBundle(mean, quant, names, 0.3, 5.0, quantile_scaled=False,
-                           domain=CostModelBundle.fit_domain(feats[names]),
-                           risk_fill_bps=10.0)
 
 
 def build_tiny_home() -> Path:
