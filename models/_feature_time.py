@@ -14,6 +14,8 @@ from models._feature_registry import NAT, NS_DAY
 
 
 def _ns(values: pd.Series) -> np.ndarray:
+    if isinstance(values, np.ndarray) and values.dtype == "datetime64[ns]":  # UTC already
+        return values.view(np.int64).copy()
     return pd.DatetimeIndex(pd.to_datetime(values, utc=True)).as_unit("ns").asi8.copy()
 
 

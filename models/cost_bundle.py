@@ -126,7 +126,10 @@ def _bad_row(values: pd.Series, ok: NDArray[np.bool_]) -> str:
 def check_serving_rows(rows: pd.DataFrame) -> pd.DataFrame:
     """``rows`` checked against :data:`SERVING_INPUTS` and typed (timestamps UTC, numbers
     float64); a :class:`ServingInputError` names the column (and the row)."""
-    return pd.DataFrame(_checked_columns(rows), index=rows.index)
+    cols = _checked_columns(rows)
+    for c in _TIMESTAMPS:
+        cols[c] = pd.to_datetime(cols[c], utc=True)
+    return pd.DataFrame(cols, index=rows.index)
 
 
 def _checked_columns(rows: pd.DataFrame) -> dict[str, Any]:
@@ -153,7 +156,7 @@ def _checked_columns(rows: pd.DataFrame) -> dict[str, Any]:
             if ts.isna().any():
                 raise ServingInputError(f"cost model input: column {c.name!r} is missing at "
                                     f"{_bad_row(v, ts.notna())}")
-            cols[c.name] = ts.to_numpy()
+            cols[c.name] = ts.tz_localize(None).as_unit("ns").to_numpy()  # UTC, datetime64[ns]
         elif c.type in ("double", "long"):
             cols[c.name] = _numbers(c, v)
         else:
