@@ -246,6 +246,21 @@ def test_check_serving_rows_names_the_column(column, value, needle):
         check_serving_rows(rows)
 
 
+def test_a_column_given_twice_is_refused_by_name():
+    rows = serving_rows(3)
+    twice = pd.concat([rows, rows[["qty"]]], axis=1)
+    with pytest.raises(ServingInputError, match=r"\['qty'\] appear more than once"):
+        check_serving_rows(twice)
+
+
+def test_a_required_float_gap_names_the_row():
+    rows = serving_rows(4)
+    rows["adv"] = rows["adv"].astype(float)
+    rows.loc[rows.index[2], "adv"] = np.nan
+    with pytest.raises(ServingInputError, match=r"'adv' is missing at row 2"):
+        check_serving_rows(rows)
+
+
 def test_readme_documents_the_serving_schema():
     """The README's input table lists every SERVING_INPUTS column with its type and whether it
     is required, in order (it cannot drift from the model signature)."""
