@@ -75,8 +75,11 @@ BREAKS = [
 
 def _frame(table: str, n: int = 3) -> pd.DataFrame:
     df = pd.DataFrame([dict(VALID[table]) for _ in range(n)])
-    if table == "daily_bars":  # one bar per (date, symbol)
+    if table in ("daily_bars", "membership"):  # one bar per (date, symbol); distinct spans
         df["symbol"] = ["DELL", "EMC", "YHOO", "SNDK"][:n]
+    else:  # distinct rows: an exact repeat is a duplicate
+        size = {"quotes": "bid_sz", "depth": "bid_sz", "labels": "filled_qty"}.get(table, "qty")
+        df[size] = [float(df[size].iat[0]) + i for i in range(n)]
     return df
 
 

@@ -2,7 +2,7 @@
 
 Layers, bottom to top (a module may import its own layer and the layers below, never above)::
 
-    0 leaf        validation.contracts, validation.errors, bestex.settings
+    0 leaf        validation.contracts, validation.values, validation.errors, bestex.settings
     1 validation  the pure checks: cleansing, quarantine, splitters, leakage, overfitting, gates
     2 models      pure ML and market models
     3 validation  stages over the models (stress, walk-forward)
@@ -27,7 +27,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ("validation", "models", "sources", "assets", "pipelines", "bestex")
-LEAF = {"validation.contracts", "validation.errors", "bestex.settings", "bestex"}
+LEAF = {"validation.contracts", "validation.values", "validation.errors", "bestex.settings",
+        "bestex"}
 VALIDATION_STAGES = ("validation.stress", "validation._stress", "validation.walk_forward_stage")
 RANK = {"leaf": 0, "validation": 1, "models": 2, "validation stage": 3, "sources": 4,
         "assets": 5, "pipelines": 6, "cli": 7}
@@ -103,9 +104,13 @@ def test_the_stack_holds_on_every_import():
 
 
 def test_contracts_module_is_a_leaf():
+    """The contracts import only the value rules, and those nothing of the project."""
     used = {t for _, t, _ in imports((ROOT / "validation" / "contracts.py").read_text())
             if t.split(".")[0] in PROJECT}
-    assert used == set(), f"validation/contracts.py must import nothing of the project: {used}"
+    assert used <= {"validation.values"}, f"validation/contracts.py imports {used}"
+    used = {t for _, t, _ in imports((ROOT / "validation" / "values.py").read_text())
+            if t.split(".")[0] in PROJECT}
+    assert used == set(), f"validation/values.py must import nothing of the project: {used}"
 
 
 @pytest.mark.parametrize(("module", "planted", "rule"), [

@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from validation.contracts import ContractError, empty
+from validation.values import EPOCH_UNITS, NAT, ParsedTimes, parse_numbers, parse_timestamps
 
-NAT: Final = np.iinfo(np.int64).min
 _NAT: Final = NAT
 _NS_PER_S: Final = 1_000_000_000
 
@@ -56,6 +56,9 @@ class CleanseConfig(BaseModel):
     bad_tick_reset_s : float or None, default=300.0
         A pause longer than this many seconds (a session break, an outage) restarts the
         reference window. ``None``: never.
+    epoch_unit : {"s", "ms", "us", "ns"} or None, default=None
+        Unit of ``ts`` / ``available_at`` stored as numbers; without it a number is refused
+        (``type``), never guessed (:func:`validation.values.parse_timestamps`).
 
     Notes
     -----
@@ -75,6 +78,14 @@ class CleanseConfig(BaseModel):
     bad_tick_min_bps: float = Field(default=100.0, gt=0)
     bad_tick_revert_rows: int = Field(default=5, ge=1)
     bad_tick_reset_s: float | None = Field(default=300.0, gt=0)
+    epoch_unit: str | None = None
+
+    @model_validator(mode="after")
+    def _known_epoch_unit(self) -> CleanseConfig:
+        if self.epoch_unit is not None and self.epoch_unit not in EPOCH_UNITS:
+            raise ValueError(f"`epoch_unit={self.epoch_unit!r}`: choose one of "
+                             f"{', '.join(EPOCH_UNITS)}")
+        return self
 
     @model_validator(mode="after")
     def _periods_fit_window(self) -> CleanseConfig:
@@ -97,31 +108,17 @@ def empty_table(table: str) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- parsing
-def parse_ts(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """int64 ns since the epoch, UTC (NaT as int64 min), and the mask of unreadable values."""
-    dt = s.dtype
-    ok = np.zeros(len(s), dtype=bool)
-    if isinstance(dt, pd.DatetimeTZDtype):
-        arr = s.array if dt.unit == "ns" else s.array.as_unit("ns")
-        return np.asarray(arr.asi8), ok
-    if isinstance(dt, np.dtype) and dt.kind == "M":  # naive: taken as UTC
-        return s.to_numpy().astype("M8[ns]").view(np.int64), ok
-    conv = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
-    vals = np.asarray(conv.dt.as_unit("ns").array.asi8)
-    bad = (vals == _NAT) & s.notna().to_numpy()
-    return vals, bad
+def parse_ts(s: pd.Series, *, epoch_unit: str | None = None) -> ParsedTimes:
+    """A timestamp column read by :func:`validation.values.parse_timestamps` (ISO 8601 text,
+    naive = UTC and counted, epochs only with a declared unit, a plausible window)."""
+    return parse_timestamps(s, epoch_unit=epoch_unit)
 
 
 def parse_float(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """float64 values (null as NaN) and the mask of values that are not numbers."""
-    if s.dtype == np.float64:
-        return s.to_numpy(), np.zeros(len(s), dtype=bool)
-    if pd.api.types.is_numeric_dtype(s.dtype) and not pd.api.types.is_bool_dtype(s.dtype):
-        return s.to_numpy(dtype=np.float64, na_value=np.nan), np.zeros(len(s), dtype=bool)
-    conv = pd.to_numeric(s, errors="coerce")
-    vals = np.asarray(conv.to_numpy(dtype=np.float64, na_value=np.nan))
-    bad = np.isnan(vals) & s.notna().to_numpy()
-    return vals, bad
+    """float64 values (null as NaN) and the mask of values that are not numbers (text that does
+    not parse, booleans): :func:`validation.values.parse_numbers`."""
+    p = parse_numbers(s)
+    return p.values, p.bad
 
 
 def parse_int(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:

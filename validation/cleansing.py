@@ -20,6 +20,8 @@ rule                       the row is rejected when
 ``bad_level``              depth: ``level`` outside 1..1000
 ``empty_book_side``        quotes: the bid or the ask price is missing (a one-sided book)
 ``non_positive_price``     a price is <= 0
+``extreme_value``          a price above ``validation.values.MAX_PRICE`` (1e9) or a size above
+                           ``MAX_SIZE`` (1e12): a broken record (``px=1e308``), not a market
 ``non_positive_size``      quotes/trades: a size is <= 0
 ``negative_size``          depth: a size is < 0 (an empty depth level has size 0)
 ``crossed_quote``          bid_px > ask_px (a locked book, bid == ask, is allowed)
@@ -91,6 +93,7 @@ from validation._cleansing_rules import (
 )
 from validation.contracts import ContractError, columns
 from validation.quarantine import CleanseResult, quarantine_frame
+from validation.values import MAX_PRICE, MAX_SIZE, ParsedTimes
 
 __all__ = ["READ_ERROR", "RULE_ORDER", "SOURCE_ROW", "TABLE_RULES", "BadTicks", "CleanseConfig",
            "bad_ticks", "cleanse_market", "duplicates", "outages", "sessions"]
@@ -101,6 +104,7 @@ RULE_ORDER: Final = (
     "bad_level",
     "empty_book_side",
     "non_positive_price",
+    "extreme_value",
     "non_positive_size",
     "negative_size",
     "crossed_quote",
@@ -114,13 +118,16 @@ RULE_ORDER: Final = (
 """Every rule name, in the priority order used to pick a quarantined row's ``rule``."""
 
 TABLE_RULES: Final[dict[str, tuple[str, ...]]] = {
-    "quotes": ("type", "missing", "empty_book_side", "non_positive_price", "non_positive_size",
+    "quotes": ("type", "missing", "empty_book_side", "non_positive_price", "extreme_value",
+               "non_positive_size",
                "crossed_quote", "available_before_event", "duplicate", "out_of_order",
                "outside_session", "bad_tick"),
-    "trades": ("type", "missing", "non_positive_price", "non_positive_size", "bad_aggressor",
+    "trades": ("type", "missing", "non_positive_price", "extreme_value", "non_positive_size",
+               "bad_aggressor",
                "available_before_event", "duplicate", "out_of_order", "outside_session",
                "bad_tick"),
-    "depth": ("type", "missing", "bad_level", "non_positive_price", "negative_size",
+    "depth": ("type", "missing", "bad_level", "non_positive_price", "extreme_value",
+              "negative_size",
               "crossed_quote", "available_before_event", "duplicate", "out_of_order",
               "outside_session"),
 }
@@ -184,6 +191,18 @@ def _type_check(checks: _Checks, name: str, s: pd.Series, vals: np.ndarray, bad:
         inf = np.isinf(vals) & ~bad
         checks.add("type", inf, lambda rows: _parts(
             f"{name}=", tx.float_repr(vals[rows]), " is not a finite number"))
+
+
+def _time_check(checks: _Checks, name: str, s: pd.Series, p: ParsedTimes) -> None:
+    """``type`` for timestamps that are not ISO 8601, outside the plausible window, numbers
+    without a declared epoch unit, or booleans (:func:`validation.values.parse_timestamps`)."""
+    if not p.bad.any():
+        return
+    raw = s.to_numpy(dtype=object)
+    for code in np.unique(p.problem[p.bad]):
+        rule = p.rule(name, int(code)).removeprefix(f"{name} ")
+        checks.add("type", p.problem == code, lambda rows, rule=rule: _parts(
+            f"{name}=", tx.per_value(raw[rows], repr), f" {rule}"))
 
 
 def _read_error(checks: _Checks, raw: pd.DataFrame) -> None:
@@ -279,11 +298,12 @@ def cleanse_market(
 
     # --- read every contract column once -----------------------------------------------------
     _read_error(checks, raw)
-    ts, bad_ts = parse_ts(raw["ts"])
-    av, bad_av = parse_ts(raw["available_at"])
+    p_ts = parse_ts(raw["ts"], epoch_unit=config.epoch_unit)
+    p_av = parse_ts(raw["available_at"], epoch_unit=config.epoch_unit)
+    ts, bad_ts, av, bad_av = p_ts.ns, p_ts.bad, p_av.ns, p_av.bad
     codes, names, no_sym = parse_symbol(raw["symbol"])
-    _type_check(checks, "ts", raw["ts"], None, bad_ts, "a timestamp")
-    _type_check(checks, "available_at", raw["available_at"], None, bad_av, "a timestamp")
+    _time_check(checks, "ts", raw["ts"], p_ts)
+    _time_check(checks, "available_at", raw["available_at"], p_av)
     num: dict[str, np.ndarray] = {}
     for c, (dtype, _) in spec.items():
         if c in ("ts", "available_at", "symbol"):
@@ -316,6 +336,12 @@ def cleanse_market(
                        _constant(f"{side} side empty ({side}_px is null)"))
     for c in px_cols:
         checks.add("non_positive_price", num[c] <= 0, _values_of(c, num[c]))
+    for c in num:
+        limit = MAX_PRICE if c in px_cols else MAX_SIZE if c.endswith(("_sz", "qty")) else None
+        if limit is not None:
+            too_big = np.isfinite(num[c]) & (num[c] > limit) & ~type_bad
+            checks.add("extreme_value", too_big, lambda rows, c=c, limit=limit: _parts(
+                f"{c}=", tx.float_repr(num[c][rows]), f" > {limit:g}"))
     for c in num:
         if not c.endswith(("_sz", "qty")):
             continue
@@ -379,7 +405,7 @@ def cleanse_market(
         valid &= ~outside
 
     if config.bad_tick and table in ("quotes", "trades"):
-        x = (num["bid_px"] + num["ask_px"]) / 2 if table == "quotes" else num["px"]
+        x = num["bid_px"] / 2 + num["ask_px"] / 2 if table == "quotes" else num["px"]
         label = "mid" if table == "quotes" else "px"
         bt = bad_ticks(x, ts, codes, np.flatnonzero(valid), config)
         if len(bt.rows):
@@ -409,8 +435,9 @@ def cleanse_market(
         gaps = outages(table, keep_ts, keep_codes, names, config)
     else:
         gaps = empty_table("outages")
+    naive = {c: p.naive for c, p in (("ts", p_ts), ("available_at", p_av)) if p.naive}
     return CleanseResult(table=table, source=source, rows_in=n, clean=clean,
-                         quarantine=quarantine, outages=gaps)
+                         quarantine=quarantine, outages=gaps, naive_utc=naive)
 
 
 def _quarantine(table: str, source: str, raw: pd.DataFrame, checks: _Checks,

@@ -24,6 +24,16 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
+from validation.values import (
+    EARLIEST_DATE,
+    EARLIEST_EVENT,
+    MAX_BPS,
+    MAX_PRICE,
+    MAX_SIZE,
+    parse_numbers,
+    parse_timestamps,
+)
+
 UTC_NS: Final = pd.DatetimeTZDtype(unit="ns", tz="UTC")
 _TS = {"dtype_kwargs": {"unit": "ns", "tz": "UTC"}}
 
@@ -45,10 +55,10 @@ class QuotesSchema(_Contract):
     ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     available_at: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     symbol: Series[str] = pa.Field(str_length={"min_value": 1})
-    bid_px: Series[float] = pa.Field(gt=0)
-    bid_sz: Series[float] = pa.Field(gt=0)
-    ask_px: Series[float] = pa.Field(gt=0)
-    ask_sz: Series[float] = pa.Field(gt=0)
+    bid_px: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
+    bid_sz: Series[float] = pa.Field(gt=0, le=MAX_SIZE)
+    ask_px: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
+    ask_sz: Series[float] = pa.Field(gt=0, le=MAX_SIZE)
 
     @pa.dataframe_check(name="available_at >= ts", element_wise=False)
     def _known_after_event(cls, df: pd.DataFrame) -> Series[bool]:
@@ -66,10 +76,10 @@ class DepthSchema(_Contract):
     available_at: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     symbol: Series[str] = pa.Field(str_length={"min_value": 1})
     level: Series[int] = pa.Field(ge=1, le=1000)
-    bid_px: Series[float] = pa.Field(gt=0, nullable=True)
-    bid_sz: Series[float] = pa.Field(ge=0)
-    ask_px: Series[float] = pa.Field(gt=0, nullable=True)
-    ask_sz: Series[float] = pa.Field(ge=0)
+    bid_px: Series[float] = pa.Field(gt=0, le=MAX_PRICE, nullable=True)
+    bid_sz: Series[float] = pa.Field(ge=0, le=MAX_SIZE)
+    ask_px: Series[float] = pa.Field(gt=0, le=MAX_PRICE, nullable=True)
+    ask_sz: Series[float] = pa.Field(ge=0, le=MAX_SIZE)
 
     @pa.dataframe_check(name="available_at >= ts", element_wise=False)
     def _known_after_event(cls, df: pd.DataFrame) -> Series[bool]:
@@ -87,8 +97,8 @@ class TradesSchema(_Contract):
     ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     available_at: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     symbol: Series[str] = pa.Field(str_length={"min_value": 1})
-    px: Series[float] = pa.Field(gt=0)
-    qty: Series[float] = pa.Field(gt=0)
+    px: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
+    qty: Series[float] = pa.Field(gt=0, le=MAX_SIZE)
     aggressor: Series[int] = pa.Field(isin=[-1, 0, 1])
 
     @pa.dataframe_check(name="available_at >= ts", element_wise=False)
@@ -101,11 +111,11 @@ class DailyBarsSchema(_Contract):
 
     date: Series[pd.Timestamp] = pa.Field()
     symbol: Series[str] = pa.Field(str_length={"min_value": 1})
-    open: Series[float] = pa.Field(gt=0)
-    high: Series[float] = pa.Field(gt=0)
-    low: Series[float] = pa.Field(gt=0)
-    close: Series[float] = pa.Field(gt=0)
-    volume: Series[float] = pa.Field(ge=0)
+    open: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
+    high: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
+    low: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
+    close: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
+    volume: Series[float] = pa.Field(ge=0, le=MAX_SIZE)
     available_at: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
 
     @pa.dataframe_check(name="low <= min(open, close) and high >= max(open, close)", element_wise=False)
@@ -165,11 +175,11 @@ class ParentOrdersSchema(_Contract):
     order_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
     symbol: Series[str] = pa.Field(str_length={"min_value": 1})
     side: Series[int] = pa.Field(isin=[-1, 1])
-    qty: Series[float] = pa.Field(gt=0)
+    qty: Series[float] = pa.Field(gt=0, le=MAX_SIZE)
     decision_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     end_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     strategy: Series[str] = pa.Field(str_length={"min_value": 1})
-    limit_px: Optional[Series[float]] = pa.Field(gt=0, nullable=True)  # noqa: UP045
+    limit_px: Optional[Series[float]] = pa.Field(gt=0, le=MAX_PRICE, nullable=True)  # noqa: UP045
 
     @pa.dataframe_check(name="end_ts >= decision_ts", element_wise=False)
     def _ordered(cls, df: pd.DataFrame) -> Series[bool]:
@@ -181,8 +191,8 @@ class ChildFillsSchema(_Contract):
 
     order_id: Series[str] = pa.Field(str_length={"min_value": 1})
     fill_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
-    px: Series[float] = pa.Field(gt=0)
-    qty: Series[float] = pa.Field(gt=0)
+    px: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
+    qty: Series[float] = pa.Field(gt=0, le=MAX_SIZE)
     fee: Series[float] = pa.Field()  # currency units; negative = rebate
     liquidity: Series[str] = pa.Field(isin=["maker", "taker"])
     venue: Series[str] = pa.Field(str_length={"min_value": 1})
@@ -194,16 +204,16 @@ class LabelsSchema(_Contract):
     order_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
     decision_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     t1: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
-    arrival_mid: Series[float] = pa.Field(gt=0)
-    avg_px: Series[float] = pa.Field(gt=0, nullable=True)  # null when nothing filled
-    filled_qty: Series[float] = pa.Field(ge=0)
-    is_bps: Series[float] = pa.Field()
-    delay_bps: Series[float] = pa.Field(nullable=True)
-    spread_bps: Series[float] = pa.Field(nullable=True)
-    impact_bps: Series[float] = pa.Field(nullable=True)
-    timing_bps: Series[float] = pa.Field(nullable=True)
-    opportunity_bps: Series[float] = pa.Field(nullable=True)
-    fees_bps: Series[float] = pa.Field(nullable=True)
+    arrival_mid: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
+    avg_px: Series[float] = pa.Field(gt=0, le=MAX_PRICE, nullable=True)  # null when nothing filled
+    filled_qty: Series[float] = pa.Field(ge=0, le=MAX_SIZE)
+    is_bps: Series[float] = pa.Field(ge=-MAX_BPS, le=MAX_BPS)
+    delay_bps: Series[float] = pa.Field(ge=-MAX_BPS, le=MAX_BPS, nullable=True)
+    spread_bps: Series[float] = pa.Field(ge=-MAX_BPS, le=MAX_BPS, nullable=True)
+    impact_bps: Series[float] = pa.Field(ge=-MAX_BPS, le=MAX_BPS, nullable=True)
+    timing_bps: Series[float] = pa.Field(ge=-MAX_BPS, le=MAX_BPS, nullable=True)
+    opportunity_bps: Series[float] = pa.Field(ge=-MAX_BPS, le=MAX_BPS, nullable=True)
+    fees_bps: Series[float] = pa.Field(ge=-MAX_BPS, le=MAX_BPS, nullable=True)
 
     @pa.dataframe_check(name="t1 >= decision_ts", element_wise=False)
     def _label_ends_after_decision(cls, df: pd.DataFrame) -> Series[bool]:
@@ -292,11 +302,15 @@ def _show(value: object) -> str:
     return repr(value) if isinstance(value, str) else str(value)
 
 
-def _coerce(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[RowFailure]]:
-    """Coerce each column to its contract dtype; values that cannot be converted become failures."""
+def _coerce(table: str, df: pd.DataFrame, *, epoch_unit: str | None = None
+            ) -> tuple[pd.DataFrame, list[RowFailure], dict[str, int]]:
+    """Coerce each column to its contract dtype by the rules of :mod:`validation.values`; values
+    that cannot be read become failures. Also returns, per timestamp column, how many values
+    were naive (taken as UTC)."""
     schema = contract(table).to_schema()
     out: dict[str, pd.Series] = {}
     failures: list[RowFailure] = []
+    naive: dict[str, int] = {}
     pos = np.arange(len(df))
     for name, col in schema.columns.items():
         if name not in df.columns:
@@ -304,39 +318,52 @@ def _coerce(table: str, df: pd.DataFrame) -> tuple[pd.DataFrame, list[RowFailure
         s = df[name]
         dtype = col.dtype.type
         want = str(col.dtype)
-        if (str(s.dtype) == want and want != "float64") or (
-            want.startswith("string") and pd.api.types.is_string_dtype(s.dtype) and s.dtype != object
-        ):
+        if want.startswith("string") and pd.api.types.is_string_dtype(s.dtype) \
+                and s.dtype != object:
             out[name] = s
             continue
         if isinstance(dtype, pd.DatetimeTZDtype) or want.startswith("datetime64"):
-            conv = pd.to_datetime(s, errors="coerce", utc=True, format="mixed")
-            conv = conv.dt.as_unit("ns")
-            if not isinstance(dtype, pd.DatetimeTZDtype):
-                conv = conv.dt.tz_localize(None)
-        elif want in ("float64", "int64"):
-            conv = pd.to_numeric(s, errors="coerce")
-            if want == "float64":
-                conv = conv.astype("float64")
-                inf = np.isinf(conv.to_numpy())
-                for i in pos[inf]:
-                    failures.append(RowFailure(int(i), name,
-                                               f"type: {name} must be a finite float64",
-                                               _show(s.iat[i])))
-                conv = conv.where(~inf)
-                s = s.where(~inf)  # reported above; not again as a conversion failure
+            aware = isinstance(dtype, pd.DatetimeTZDtype)
+            p = parse_timestamps(s, epoch_unit=epoch_unit,
+                                 earliest=EARLIEST_EVENT if aware else EARLIEST_DATE)
+            for i in pos[p.bad]:
+                failures.append(RowFailure(int(i), name, f"type: {p.rule(name, p.problem[i])}",
+                                           _show(s.iat[i])))
+            conv = pd.Series(pd.DatetimeIndex(p.ns.view("M8[ns]"), tz="UTC"), index=df.index)
+            if aware:
+                if p.naive:
+                    naive[name] = p.naive
             else:
+                conv = conv.dt.tz_localize(None)
+            out[name] = conv
+            continue
+        if want in ("float64", "int64"):
+            p_num = parse_numbers(s)
+            conv = pd.Series(p_num.values, index=df.index)
+            for i in pos[p_num.bad]:
+                boolean = isinstance(s.iat[i], (bool, np.bool_)) \
+                    or pd.api.types.is_bool_dtype(s.dtype)
+                failures.append(RowFailure(int(i), name, f"type: {name} must be {want}",
+                                           _show(s.iat[i]) + (" (a boolean is not a number)"
+                                                              if boolean else "")))
+            inf = np.isinf(p_num.values)
+            for i in pos[inf]:
+                failures.append(RowFailure(int(i), name,
+                                           f"type: {name} must be a finite float64",
+                                           _show(s.iat[i])))
+            conv = conv.where(~inf)
+            if want == "int64":
                 frac = conv.notna() & (conv != np.round(conv))
+                for i in pos[frac.to_numpy()]:
+                    failures.append(RowFailure(int(i), name, f"type: {name} must be {want}",
+                                               _show(s.iat[i])))
                 conv = conv.mask(frac)
-        else:  # strings
-            conv = s.astype("str")  # pandas >= 3 keeps missing values missing
-        bad = conv.isna().to_numpy() & s.notna().to_numpy()
-        for i in pos[bad]:
-            failures.append(RowFailure(int(i), name, f"type: {name} must be {want}",
-                                       _show(s.iat[i])))
+            out[name] = conv
+            continue
+        conv = s.astype("str")  # strings; pandas >= 3 keeps missing values missing
         out[name] = conv
     extra = {c: df[c] for c in df.columns if c not in out}
-    return pd.DataFrame({**out, **extra}, index=df.index), failures
+    return pd.DataFrame({**out, **extra}, index=df.index), failures, naive
 
 
 def check_columns(table: str, df: pd.DataFrame, *, source: str = "<frame>") -> None:
@@ -357,8 +384,33 @@ def check_columns(table: str, df: pd.DataFrame, *, source: str = "<frame>") -> N
         )
 
 
+DUPLICATE_RULE: Final = "duplicate: every column repeats an earlier row"
+_KEYLESS_DUPLICATES: Final = ("daily_bars", "membership", "parent_orders", "child_fills", "labels")
+"""Tables whose exact repeats :func:`split_valid` refuses. Market tables (quotes, trades, depth)
+are judged by the market cleansing's ``duplicate`` rule, which also compares a source's identity
+columns (two LOBSTER executions alike but for their order id are two events)."""
+
+
+def _duplicates(coerced: pd.DataFrame, order: list[str], keep: np.ndarray,
+                failures: list[RowFailure]) -> None:
+    """Exact repeats among the rows still kept (the first occurrence stays): a file delivered
+    twice, or the same rows in two parts of a table, are not two sets of events."""
+    rows = np.flatnonzero(keep)
+    cand = coerced.iloc[rows][order]
+    dup = cand.duplicated(keep="first").to_numpy()
+    if not dup.any():
+        return
+    first = cand.groupby(order, dropna=False, sort=False).ngroup().to_numpy()
+    first_row = {}
+    for r, g in zip(rows, first, strict=True):
+        first_row.setdefault(int(g), int(r))
+    for r, g in zip(rows[dup], first[dup], strict=True):
+        failures.append(RowFailure(int(r), "*", DUPLICATE_RULE, f"repeats row {first_row[int(g)]}"))
+        keep[int(r)] = False
+
+
 def split_valid(
-    table: str, df: pd.DataFrame, *, source: str = "<frame>"
+    table: str, df: pd.DataFrame, *, source: str = "<frame>", epoch_unit: str | None = None
 ) -> tuple[pd.DataFrame, list[RowFailure]]:
     """Split ``df`` into the rows that meet ``table``'s contract and the failures of the others.
 
@@ -370,11 +422,16 @@ def split_valid(
         Rows as read; positions (0-based) identify rows in the failures.
     source : str, default="<frame>"
         Name used in error messages (usually the file path).
+    epoch_unit : {"s", "ms", "us", "ns"} or None, default=None
+        Unit of timestamp columns stored as numbers (refused without one:
+        :func:`validation.values.parse_timestamps`).
 
     Returns
     -------
     clean : pandas.DataFrame
-        Coerced rows that pass every rule, index reset, columns in contract order.
+        Coerced rows that pass every rule, index reset, columns in contract order;
+        ``clean.attrs["naive_utc"]`` maps each timestamp column with naive values (taken as UTC)
+        to their count.
     failures : list of RowFailure
         One entry per (row, rule) that failed; a row may fail several rules.
 
@@ -385,7 +442,7 @@ def split_valid(
     """
     check_columns(table, df, source=source)
     df = df.reset_index(drop=True)
-    coerced, failures = _coerce(table, df)
+    coerced, failures, naive = _coerce(table, df, epoch_unit=epoch_unit)
     bad_rows = {f.row for f in failures}
     keep = np.ones(len(df), dtype=bool)
     if bad_rows:
@@ -413,9 +470,12 @@ def split_valid(
             failures.append(RowFailure(int(idx), col, rule, value))
             keep[int(idx)] = False
     order = [c for c in schema.columns if c in coerced.columns]
+    if table in _KEYLESS_DUPLICATES and keep.sum() > 1:
+        _duplicates(coerced, order, keep, failures)
     clean = coerced.loc[keep, order].reset_index(drop=True)
     for name, col in schema.columns.items():
         if name in clean.columns and str(col.dtype) == "int64" and clean[name].dtype != "int64":
             clean[name] = clean[name].astype("int64")
     failures.sort(key=lambda f: f.row)
+    clean.attrs["naive_utc"] = naive
     return clean, failures

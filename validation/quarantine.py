@@ -14,7 +14,7 @@ column with pyarrow string kernels, formatting each distinct value and each dist
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -46,6 +46,9 @@ class CleanseResult:
         One row per rejected source row (``QuarantineSchema``).
     outages : pandas.DataFrame
         Feed gaps found while cleansing (``OutagesSchema``); informative, nothing is deleted.
+    naive_utc : mapping of str to int
+        Per timestamp column, how many values had no UTC offset and were taken as UTC
+        (:func:`validation.values.parse_timestamps`); empty when every value had one.
     """
 
     table: str
@@ -54,6 +57,7 @@ class CleanseResult:
     clean: pd.DataFrame
     quarantine: pd.DataFrame
     outages: pd.DataFrame = field(default_factory=lambda: empty("outages"))
+    naive_utc: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def counts_by_rule(self) -> dict[str, int]:
@@ -75,6 +79,7 @@ class CleanseResult:
             "quarantined": len(self.quarantine),
             "by_rule": self.counts_by_rule,
             "outages": len(self.outages),
+            "naive_timestamps_taken_as_utc": dict(self.naive_utc),
             "reconciles": self.reconciles,
         }
 
@@ -146,7 +151,8 @@ def failures_to_quarantine(
     return quarantine_frame(table, source, raw, rows, rules, details)
 
 
-def cleanse_contract(table: str, raw: pd.DataFrame, *, source: str) -> CleanseResult:
+def cleanse_contract(table: str, raw: pd.DataFrame, *, source: str,
+                     epoch_unit: str | None = None) -> CleanseResult:
     """Check ``raw`` against the contract of ``table`` and quarantine every failing row.
 
     Raises
@@ -155,9 +161,10 @@ def cleanse_contract(table: str, raw: pd.DataFrame, *, source: str) -> CleanseRe
         When columns are missing or unknown (the table cannot be checked row by row).
     """
     raw = raw.reset_index(drop=True)
-    clean, failures = split_valid(table, raw, source=source)
+    clean, failures = split_valid(table, raw, source=source, epoch_unit=epoch_unit)
     q = failures_to_quarantine(table, source, raw, failures)
-    return CleanseResult(table=table, source=source, rows_in=len(raw), clean=clean, quarantine=q)
+    return CleanseResult(table=table, source=source, rows_in=len(raw), clean=clean, quarantine=q,
+                         naive_utc=dict(clean.attrs.get("naive_utc", {})))
 
 
 def concat_quarantine(frames: list[pd.DataFrame]) -> pd.DataFrame:
