@@ -24,54 +24,118 @@ def _fail(msg: str) -> None:
 
 
 # ----------------------------------------------------------------------------- validate
-def cmd_validate(args: argparse.Namespace) -> int:
-    from sources import read_table_file
-    from validation.contracts import USER_TABLES, check_columns, split_valid
+def _cleanse_config(args: argparse.Namespace) -> Any:
+    """The market-data rules of ``validate`` / ``ingest landing``: ``--calendar``, ``--epoch-unit``."""
+    from validation.cleansing import CleanseConfig
 
-    if args.table not in USER_TABLES:
-        _fail(f"unknown table {args.table!r}; choose one of: {', '.join(USER_TABLES)}")
+    cal = getattr(args, "calendar", "XNYS")
+    return CleanseConfig(calendar=None if str(cal).lower() == "none" else cal,
+                         epoch_unit=getattr(args, "epoch_unit", None))
+
+
+def _naive_note(naive: dict[str, int]) -> str:
+    if not naive:
+        return ""
+    cols = ", ".join(f"{c} {n}" for c, n in naive.items())
+    return f"; naive timestamps taken as UTC: {cols}"
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a file by the rules ``ingest`` applies to it (a landing table): what would be
+    quarantined, by row (and line), with the rule."""
+    import sources
+
     path = Path(args.file)
-    df = read_table_file(path)
-    check_columns(args.table, df, source=str(path))
-    clean, failures = split_valid(args.table, df, source=str(path))
+    if not path.exists():
+        _fail(f"{path}: no such file")
+    raw, res = sources.cleanse_file(args.table, path, config=_cleanse_config(args))
     is_csv = path.suffix.lower() == ".csv" or path.name.lower().endswith(".csv.gz")
-    if not failures:
-        print(f"{path}: {len(df)} rows meet the {args.table} contract")
+    lines = sources.data_lines(path, len(raw)) if is_csv else None
+    q = res.quarantine
+    rules = "the contract" + (" and the market rules of ingest" if args.table in
+                              ("quotes", "trades", "depth") else "")
+    if not len(q):
+        print(f"{path}: {len(raw)} rows meet the {args.table} contract ({rules})"
+              f"{_naive_note(dict(res.naive_utc))}")
         return 0
-    bad_rows = sorted({f.row for f in failures})
-    key_col = next((c for c in ("order_id", "symbol") if c in df.columns), None)
-    shown = failures if args.max_errors <= 0 else failures[: args.max_errors]
-    for f in shown:
-        where = f"row {f.row}" + (f" (line {f.row + 2})" if is_csv else "")
-        key = f" ({key_col}={df[key_col].iat[f.row]})" if key_col else ""
-        got = f" (got {f.value})" if f.value else ""
-        print(f"{path} {where}{key}: violates '{f.rule}'{got}")
-    if len(shown) < len(failures):
-        print(f"... {len(failures) - len(shown)} more failures (use --max-errors 0 to list all)")
-    print(
-        f"{path}: {len(bad_rows)} of {len(df)} rows violate the {args.table} contract "
-        f"({len(clean)} rows pass)",
-        file=sys.stderr,
-    )
+    key_col = next((c for c in ("order_id", "symbol") if c in raw.columns), None)
+    shown = q if args.max_errors <= 0 else q.head(args.max_errors)
+    for row, detail in zip(shown["row"].tolist(), shown["detail"].tolist(), strict=True):
+        line = "" if not is_csv else f" (line {row + 2 if lines is None else lines[row]})"
+        key = f" ({key_col}={raw[key_col].iat[row]})" if key_col else ""
+        print(f"{path} row {row}{line}{key}: {detail}")
+    if len(shown) < len(q):
+        print(f"... {len(q) - len(shown)} more rows (use --max-errors 0 to list all)")
+    by_rule = ", ".join(f"{r} {n}" for r, n in res.counts_by_rule.items())
+    print(f"{path}: {len(q)} of {len(raw)} rows would be quarantined by {rules} ({by_rule}); "
+          f"{len(res.clean)} rows pass{_naive_note(dict(res.naive_utc))}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
 # ----------------------------------------------------------------------------- ingest
-def _write_results(results: dict[str, Any], out: Path, prefix: str) -> dict[str, Any]:
-    """Write each CleanseResult's clean/quarantine(/outages) tables; return the JSON summary."""
+MANIFEST = "bestex_manifest.json"
+"""Written last into every ``--out`` folder of ``bestex ingest``: what run wrote it."""
+
+
+def _prepare_out(out: Path) -> Path:
+    """A fresh temporary folder beside ``out``; ``out`` itself must be new, empty, or an earlier
+    ``bestex ingest`` output (it has :data:`MANIFEST`), which :func:`_commit_out` replaces whole."""
+    import shutil
+
+    if out.exists() and not out.is_dir():
+        _fail(f"{out}: --out exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        _fail(f"{out}: --out is a folder with files that bestex ingest did not write (no "
+              f"{MANIFEST}); name a new or empty folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".{out.name}.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    return tmp
+
+
+def _commit_out(tmp: Path, out: Path, report: dict[str, Any]) -> None:
+    """Write the manifest into ``tmp``, then put ``tmp`` in the place of ``out`` (an earlier run's
+    tables do not survive beside the new ones)."""
+    import shutil
+    from datetime import UTC, datetime
+    from importlib.metadata import version
+
+    files = sorted(p.name for p in tmp.iterdir())
+    manifest = {"written_by": f"bestex {version('bestex')}", "command": sys.argv[1:],
+                "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "files": {f: (tmp / f).stat().st_size for f in files}, "report": report}
+    (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+    old = out.parent / f".{out.name}.replaced"
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write_parquet(df: Any, path: Path) -> None:
+    import warnings
+
     import pyarrow as pa
     import pyarrow.parquet as pq
+    from pandas.errors import Pandas4Warning
 
+    with warnings.catch_warnings():  # pyarrow reads Series.values of tz-aware columns
+        warnings.simplefilter("ignore", Pandas4Warning)
+        table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table, path)
+
+
+def _write_results(results: dict[str, Any], out: Path, prefix: str) -> dict[str, Any]:
+    """Write each CleanseResult's clean/quarantine(/outages) tables; return the JSON summary."""
     out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {}
     for table, res in results.items():
         base = f"{prefix}_{table}" if prefix else table
-        pq.write_table(pa.Table.from_pandas(res.clean, preserve_index=False),
-                       out / f"{base}.parquet")
-        pq.write_table(pa.Table.from_pandas(res.quarantine, preserve_index=False),
-                       out / f"{base}_quarantine.parquet")
-        pq.write_table(pa.Table.from_pandas(res.outages, preserve_index=False),
-                       out / f"{base}_outages.parquet")
+        _write_parquet(res.clean, out / f"{base}.parquet")
+        _write_parquet(res.quarantine, out / f"{base}_quarantine.parquet")
+        _write_parquet(res.outages, out / f"{base}_outages.parquet")
         summary[table] = {
             "input": res.rows_in,
             "clean": len(res.clean),
@@ -79,6 +143,8 @@ def _write_results(results: dict[str, Any], out: Path, prefix: str) -> dict[str,
             "by_rule": res.counts_by_rule,
             "outages": len(res.outages),
         }
+        if res.naive_utc:
+            summary[table]["naive_timestamps_taken_as_utc"] = dict(res.naive_utc)
     return summary
 
 
@@ -87,37 +153,52 @@ def _latency(args: argparse.Namespace) -> dict[str, int]:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    import sources
+    import shutil
 
     path = Path(args.path)
     out = Path(args.out)
     if not path.exists():
         _fail(f"{path}: no such file or folder")
-    report: dict[str, Any] = {"source": args.source, "input": str(path), "out": str(out)}
-    if args.source == "lobster":
-        import pyarrow as pa
-        import pyarrow.parquet as pq
+    if args.source != "landing" and (args.epoch_unit or args.calendar != "XNYS"):
+        _fail(f"--epoch-unit and --calendar apply to landing files only, not {args.source}")
+    tmp = _prepare_out(out)
+    try:
+        report = _ingest_into(args, path, tmp)
+        report["out"] = str(out)
+        _commit_out(tmp, out, report)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(report, indent=2, default=str))
+    return 0
 
+
+def _ingest_into(args: argparse.Namespace, path: Path, out: Path) -> dict[str, Any]:
+    import sources
+
+    report: dict[str, Any] = {"source": args.source, "input": str(path)}
+    if args.source == "lobster":
         report["days"] = []
         for part in sources.parts("lobster", path):
             day = sources.ingest("lobster", path, part=part, **_latency(args))
             prefix = day.part  # SYMBOL_DATE_LEVELS: the _1 and _10 files of one day don't collide
             tables = _write_results(dict(day.results), out, prefix)
             halts = day.extras["halts"]
-            pq.write_table(pa.Table.from_pandas(halts, preserve_index=False),
-                           out / f"{prefix}_halts.parquet")
+            _write_parquet(halts, out / f"{prefix}_halts.parquet")
             m = day.meta
             report["days"].append({"key": m["key"], "symbol": m["symbol"], "date": str(m["date"]),
                                    "levels": m["levels"], "events": m["events"],
                                    "halts": len(halts), "tables": tables})
     else:
         source = args.source
-        got = sources.ingest(source, path, trades=args.trades, **_latency(args)) \
-            if source == "bitmex" else sources.ingest(source, path)
+        if source == "bitmex":
+            got = sources.ingest(source, path, trades=args.trades, **_latency(args))
+        elif source == "landing":
+            got = sources.ingest(source, path, config=_cleanse_config(args))
+        else:
+            got = sources.ingest(source, path)
         report["tables"] = _write_results(dict(got.results), out,
                                           "bitmex" if source == "bitmex" else "")
-    print(json.dumps(report, indent=2, default=str))
-    return 0
+    return report
 
 
 # ----------------------------------------------------------------------------- synth
@@ -226,8 +307,17 @@ def _job_error(result: Any) -> tuple[str, str]:
     return "", "failed"
 
 
+def _reason(value: str | None, flag: str) -> None:
+    """A reason is recorded in the audit trail: blank is not one."""
+    if value is not None and not value.strip():
+        _fail(f"{flag} is blank; say why (it is recorded in the audit trail)")
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     from pipelines.registry import UnknownVersion, default_registry
+
+    _reason(args.reason, "--reason")
+    _reason(args.override, "--override")
 
     try:
         info = default_registry().version(args.version)
@@ -254,6 +344,7 @@ def cmd_promote(args: argparse.Namespace) -> int:
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
+    _reason(args.reason, "--reason")
     result = _job_run("rollback", "rollback_champion", {"reason": args.reason,
                                                         "user": args.user})
     if not result.success:
@@ -361,6 +452,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 # ----------------------------------------------------------------------------- main
+def _value_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epoch-unit", choices=["s", "ms", "us", "ns"], default=None,
+                   help="unit of timestamps stored as numbers (epochs); without it a number in "
+                        "a timestamp column is refused (landing files)")
+    p.add_argument("--calendar", default="XNYS",
+                   help="exchange calendar whose sessions bound market rows (default XNYS; "
+                        "'none' for a 24-hour venue; landing files)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bestex", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -370,17 +470,21 @@ def build_parser() -> argparse.ArgumentParser:
                                  "parent_orders, child_fills, labels")
     v.add_argument("file")
     v.add_argument("--max-errors", type=int, default=50, help="failures to list (0 = all)")
+    _value_flags(v)
     v.set_defaults(func=cmd_validate)
 
     i = sub.add_parser("ingest", help="read a source, cleanse it, write tables and quarantine")
     i.add_argument("source", choices=["lobster", "bitmex", "daily-bars", "index", "landing"])
     i.add_argument("path", help="file or folder (LOBSTER zip/folder, BitMEX book file, tarball, "
                                 "landing folder)")
-    i.add_argument("--out", required=True, help="output folder for Parquet tables")
+    i.add_argument("--out", required=True,
+                   help="output folder for Parquet tables: new, empty, or an earlier ingest's "
+                        "(replaced whole; a bestex_manifest.json says what wrote it)")
     i.add_argument("--latency-ns", type=int, default=None,
                    help="feed latency added to ts to give available_at "
                         "(default: the source's, 1 ms for LOBSTER, 10 ms for BitMEX)")
     i.add_argument("--trades", help="BitMEX trades file (default: beside the book file)")
+    _value_flags(i)
     i.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("synth", help="generate the synthetic market")

@@ -18,7 +18,8 @@ from sources._ingest import (
     read,
     read_membership,
 )
-from sources._io import read_table_file
+from sources._io import data_lines, read_table_file
+from sources.landing import cleanse_file
 from sources.lobster import DEFAULT_LATENCY_NS, discover_lobster
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "SOURCES",
     "Ingested",
     "cleanse",
+    "cleanse_file",
+    "data_lines",
     "discover_lobster",
     "ingest",
     "landing_tables",

@@ -196,8 +196,8 @@ def _index(path: Path, symbols: Sequence[str] | None) -> CleanseResult:
 
 def ingest(source: str, path: str | Path, *, part: str | None = None,
            latency_ns: int | None = None, trades: str | Path | None = None,
-           symbols: Sequence[str] | None = None, tables: Sequence[str] | None = None
-           ) -> Ingested:
+           symbols: Sequence[str] | None = None, tables: Sequence[str] | None = None,
+           config: CleanseConfig | None = None) -> Ingested:
     """Read ``path`` as ``source`` and cleanse every table: the one way in (module docstring).
 
     Parameters
@@ -216,6 +216,9 @@ def ingest(source: str, path: str | Path, *, part: str | None = None,
         Index: the symbols (default all of ``sources.index_daily.INDEX_FILES``).
     tables : sequence of str, optional
         Landing: only these tables.
+    config : validation.cleansing.CleanseConfig, optional
+        Landing: the market-data rules (session calendar, ``epoch_unit`` of numeric
+        timestamps); default ``CleanseConfig()``.
 
     Returns
     -------
@@ -260,4 +263,5 @@ def ingest(source: str, path: str | Path, *, part: str | None = None,
     from sources.landing import ingest_landing
 
     return Ingested(source=source, path=str(path),
-                    results=ingest_landing(p, tables=list(tables) if tables else None))
+                    results=ingest_landing(p, tables=list(tables) if tables else None,
+                                           config=config))

@@ -11,11 +11,15 @@ rows is a valid, empty table.
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from validation.contracts import ContractError
@@ -45,17 +49,75 @@ def _reading(path: Path, kind: str) -> Iterator[None]:
         raise ContractError(f"{path}: cannot read {kind}: {_one_line(exc)}") from exc
 
 
+def _raw_bytes(path: Path) -> bytes:
+    """The file's bytes, decompressed when it is gzip (``.gz``)."""
+    data = path.read_bytes()
+    if path.name.lower().endswith(".gz"):
+        data = gzip.decompress(data)
+    return data
+
+
+def not_utf8(path: Path, data: bytes) -> str | None:
+    """Where ``data`` stops being UTF-8, as ``byte 0x.. at line L, column C (byte offset O)``."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        off = exc.start
+        line = data.count(b"\n", 0, off) + 1
+        col = off - (data.rfind(b"\n", 0, off) + 1) + 1
+        return (f"{path}: cannot read CSV: not UTF-8: byte 0x{data[off]:02x} at line {line}, "
+                f"column {col} (byte offset {off}); save the file as UTF-8")
+    return None
+
+
 def read_csv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
     """``pandas.read_csv(path, **kwargs)`` with read failures raised as ``ContractError``.
 
     For headerless vendor files (BitMEX), where the caller knows the column names and types.
+    A file that is not UTF-8 is refused naming the line, column and byte offset of the first
+    byte that is not (pandas' own message counts from the start of its read buffer).
     """
     path = Path(path)
-    with _reading(path, "CSV"):
-        df = pd.read_csv(path, **kwargs)
+    try:
+        with _reading(path, "CSV"):
+            df = pd.read_csv(path, **kwargs)
+    except ContractError as exc:
+        if isinstance(exc.__cause__, UnicodeDecodeError):
+            where = not_utf8(path, _raw_bytes(path))
+            if where:
+                raise ContractError(where) from None
+        raise
     if df.columns.empty:
         raise ContractError(f"{path}: cannot read CSV: the file has no columns")
     return df
+
+
+def data_lines(path: Path, rows: int) -> np.ndarray | None:
+    """The 1-based file line where each of the ``rows`` data rows of a CSV with a header starts,
+    or None when that is simply ``row + 2`` (no blank line, no quoted field across lines).
+
+    ``pandas.read_csv`` skips blank lines, so after one the line of row ``r`` is not ``r + 2``;
+    a quoted field may also span lines. The file is re-read with :mod:`csv` only when it has a
+    blank line or a quote character."""
+    data = _raw_bytes(path)
+    body = data.replace(b"\r\n", b"\n")
+    if b'"' not in body and b"\n\n" not in body.rstrip(b"\n") and not body.startswith(b"\n"):
+        return None
+    reader = csv.reader(io.StringIO(data.decode("utf-8-sig", errors="replace"), newline=""))
+    starts: list[int] = []
+    prev = 0
+    header = True
+    for record in reader:
+        start, prev = prev + 1, reader.line_num
+        if not record:  # a blank line
+            continue
+        if header:
+            header = False
+            continue
+        starts.append(start)
+    if len(starts) != rows:  # the two readers disagree: no line is better than a wrong one
+        return None
+    return np.asarray(starts, dtype=np.int64)
 
 
 def read_table_file(path: str | Path) -> pd.DataFrame:
@@ -69,7 +131,8 @@ def read_table_file(path: str | Path) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        The table as stored: Parquet with its own types, CSV with every column a string.
+        The table as stored: Parquet with its own types, CSV with every column a string (the
+        file line of each data row: :func:`data_lines`).
 
     Raises
     ------

@@ -20,12 +20,18 @@ skipped silently; rename it or move it out of the folder.
 Each file is read with :func:`sources._io.read_table_file` (CSV columns as strings, typed by the
 contract), its columns are checked by name, and its rows are checked against the contract: bad rows
 go to quarantine with ``source`` = the file and ``row`` = the 0-based position of the data row in
-that file. Parts of one table are combined into one ``CleanseResult``, then checked together once
-more for rules that span parts (a duplicate ``order_id`` in two files of ``parent_orders``).
+that file. Parts of one table are checked **together**, as one file would be: a row repeated in two
+parts is a duplicate, a part that goes back in time is out of order, and feed gaps are found over
+the whole table; each quarantine row still names its own file and row.
+
+A name that follows the convention but is not a readable regular file (a broken symbolic link, a
+link loop, a folder) is an error naming it; a folder with no table file at all is an error too.
 """
 
 from __future__ import annotations
 
+import re
+import stat
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,13 +40,8 @@ import pandas as pd
 
 from sources._io import read_table_file, suffix
 from validation.cleansing import CleanseConfig, cleanse_market
-from validation.contracts import USER_TABLES, ContractError, check_columns, split_valid
-from validation.quarantine import (
-    CleanseResult,
-    cleanse_contract,
-    concat_quarantine,
-    failures_to_quarantine,
-)
+from validation.contracts import USER_TABLES, ContractError, check_columns
+from validation.quarantine import CleanseResult, cleanse_contract
 
 _BY_LENGTH = sorted(USER_TABLES, key=len, reverse=True)
 
@@ -56,6 +57,20 @@ def _table_of(path: Path) -> str | None:
         return None
     stem = path.name[: -len(ext)]
     return next((t for t in _BY_LENGTH if stem == t or stem.startswith(f"{t}_")), None)
+
+
+def _readable(path: Path) -> None:
+    """A name that follows the convention must be a regular file (after links)."""
+    try:
+        st = path.stat()
+    except OSError as exc:  # a broken link, a link loop, no permission
+        kind = "a symbolic link that leads nowhere (broken, or a loop)" if path.is_symlink() \
+            else "unreadable"
+        raise ContractError(f"{path}: named as a table file but {kind}: "
+                            f"{exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ContractError(f"{path}: named as a table file but not a regular file "
+                            "(a folder, a pipe or a device)")
 
 
 def discover_landing(folder: str | Path) -> dict[str, list[Path]]:
@@ -85,11 +100,13 @@ def discover_landing(folder: str | Path) -> dict[str, list[Path]]:
     for entry in sorted(p for p in folder.iterdir() if not _ignored(p)):
         if entry.is_dir() and entry.name in USER_TABLES:
             for part in sorted(p for p in entry.iterdir() if not _ignored(p)):
-                if part.is_file() and suffix(part) is not None:
+                if suffix(part) is not None:
+                    _readable(part)
                     found.setdefault(entry.name, []).append(part)
                 else:
                     unknown.append(part)
-        elif entry.is_file() and (table := _table_of(entry)) is not None:
+        elif (table := _table_of(entry)) is not None:
+            _readable(entry)
             found.setdefault(table, []).append(entry)
         else:
             unknown.append(entry)
@@ -104,39 +121,37 @@ def discover_landing(folder: str | Path) -> dict[str, list[Path]]:
     return {t: sorted(found[t]) for t in USER_TABLES if t in found}
 
 
-def _combine(table: str, parts: list[tuple[Path, pd.DataFrame, CleanseResult]]) -> CleanseResult:
-    """One result for a table read in several parts; rows that break a rule across parts (e.g. a
-    duplicate key in two files) move from clean to quarantine, under their own file and row."""
-    clean = pd.concat([r.clean for _, _, r in parts], ignore_index=True)
-    # where each clean row came from: its part, and its row in that part (the rows not quarantined)
-    kept = [np.setdiff1d(np.arange(len(raw)), r.quarantine["row"]) for _, raw, r in parts]
-    part_of = np.repeat(np.arange(len(parts)), [len(k) for k in kept])
-    row_of = np.concatenate(kept)
-    clean, failures = split_valid(table, clean, source=f"{table} ({len(parts)} files)")
-    extra = [
-        failures_to_quarantine(
-            table,
-            str(path),
-            raw,
-            [replace(f, row=int(row_of[f.row])) for f in failures if part_of[f.row] == i],
-        )
-        for i, (path, raw, _) in enumerate(parts)
-    ]
-    quarantine = concat_quarantine([r.quarantine for _, _, r in parts] + extra)
-    if len(quarantine):
-        order = {str(p): i for i, (p, _, _) in enumerate(parts)}
-        quarantine = (
-            quarantine.assign(_part=quarantine["source"].map(order))
-            .sort_values(["_part", "row"], kind="stable", ignore_index=True)
-            .drop(columns="_part")
-        )
-    return CleanseResult(
-        table=table,
-        source=", ".join(str(p) for p, _, _ in parts),
-        rows_in=sum(r.rows_in for _, _, r in parts),
-        clean=clean,
-        quarantine=quarantine,
-    )
+_ROW_REF = re.compile(r"\brow (\d+)")
+
+
+def _combine(table: str, parts: list[tuple[Path, pd.DataFrame]], config: CleanseConfig
+             ) -> CleanseResult:
+    """One result for a table delivered in several parts: the parts' rows, in sorted path order,
+    checked **together** by the same rules as one file (duplicates and ordering across parts,
+    outages of the whole), then each quarantine row pointed back to its own file and row."""
+    for path, raw in parts:
+        check_columns(table, raw, source=str(path))
+    sizes = np.array([len(raw) for _, raw in parts], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    names = np.array([str(p) for p, _ in parts], dtype=object)
+    raw = pd.concat([r.reset_index(drop=True) for _, r in parts], ignore_index=True)
+    source = ", ".join(names)
+    res = _cleanse(table, raw, source, config)
+    q = res.quarantine
+    if len(q):
+        glob = q["row"].to_numpy(dtype=np.int64)
+        part = np.searchsorted(offsets, glob, side="right") - 1
+
+        def where(m: re.Match[str]) -> str:
+            g = int(m.group(1))
+            k = int(np.searchsorted(offsets, g, side="right") - 1)
+            return f"{names[k]} row {g - offsets[k]}"
+
+        q = q.assign(source=pd.array(names[part].astype(str), dtype=q["source"].dtype),
+                     row=glob - offsets[part],
+                     detail=pd.array([_ROW_REF.sub(where, d) for d in q["detail"]],
+                                     dtype=q["detail"].dtype))
+    return replace(res, source=source, quarantine=q)
 
 
 MARKET_TABLES = ("quotes", "trades", "depth")
@@ -146,7 +161,19 @@ def _cleanse(table: str, raw: pd.DataFrame, source: str, config: CleanseConfig) 
     if table in MARKET_TABLES:
         check_columns(table, raw, source=source)  # strict, as the contract: no unknown columns
         return cleanse_market(table, raw, source=source, config=config)
-    return cleanse_contract(table, raw, source=source)
+    return cleanse_contract(table, raw, source=source, epoch_unit=config.epoch_unit)
+
+
+def cleanse_file(table: str, path: str | Path, *, config: CleanseConfig | None = None
+                 ) -> tuple[pd.DataFrame, CleanseResult]:
+    """Read one file of ``table`` and check it by the rules :func:`ingest_landing` applies (the
+    market rules for quotes, trades and depth; the contract for the others): what
+    ``bestex validate`` reports. Returns the rows as read and their :class:`CleanseResult`."""
+    path = Path(path)
+    if table not in USER_TABLES:
+        raise ContractError(f"unknown table {table!r}; choose one of: {', '.join(USER_TABLES)}")
+    raw = read_table_file(path)
+    return raw, _cleanse(table, raw, str(path), config or CleanseConfig())
 
 
 def ingest_landing(
@@ -182,13 +209,22 @@ def ingest_landing(
         columns are missing or unknown for its table (nothing is ingested then).
     """
     config = config or CleanseConfig()
+    found = discover_landing(folder)
+    if not found:
+        raise ContractError(
+            f"{folder}: the landing folder holds no table files; name files "
+            f"<table>.parquet|csv|csv.gz with <table> one of {', '.join(USER_TABLES)}")
+    if tables is not None:
+        unknown = [t for t in tables if t not in found]
+        if unknown:
+            raise ContractError(f"{folder}: no files for table(s) {unknown}; it holds "
+                                f"{', '.join(found)}")
     results: dict[str, CleanseResult] = {}
-    for table, paths in discover_landing(folder).items():
+    for table, paths in found.items():
         if tables is not None and table not in tables:
             continue
-        parts = []
-        for path in paths:
-            raw = read_table_file(path)
-            parts.append((path, raw, _cleanse(table, raw, str(path), config)))
-        results[table] = parts[0][2] if len(parts) == 1 else _combine(table, parts)
+        if len(paths) == 1:
+            results[table] = cleanse_file(table, paths[0], config=config)[1]
+        else:
+            results[table] = _combine(table, [(p, read_table_file(p)) for p in paths], config)
     return results

@@ -29,9 +29,10 @@ def test_validate_bad_file_names_each_row_and_rule(tmp_path, capsys):
     f.write_text(BAD)
     assert main(["validate", "quotes", str(f)]) == 2
     out, err = capsys.readouterr()
-    assert f"{f} row 2 (line 4) (symbol=AMZN): violates 'bid_px <= ask_px'" in out
-    assert f"{f} row 3 (line 5) (symbol=AMZN): violates 'type: ask_px must be float64' (got 'abc')" in out
-    assert "2 of 4 rows violate the quotes contract (2 rows pass)" in err
+    assert f"{f} row 2 (line 4) (symbol=AMZN): crossed_quote: bid_px=221.0 > ask_px=220.1" in out
+    assert f"{f} row 3 (line 5) (symbol=AMZN): type: ask_px='abc' is not a number" in out
+    assert ("2 of 4 rows would be quarantined by the contract and the market rules of ingest "
+            "(crossed_quote 1, type 1); 2 rows pass") in err
 
 
 def test_validate_missing_columns_is_one_clear_line(tmp_path, capsys):

@@ -102,8 +102,11 @@ def test_missing_folder_is_an_error(tmp_path: Path) -> None:
         discover_landing(tmp_path / "nowhere")
 
 
-def test_empty_folder_ingests_nothing(tmp_path: Path) -> None:
-    assert ingest_landing(tmp_path) == {}
+def test_empty_folder_is_refused(tmp_path: Path) -> None:
+    """Issue 12, defect 13: an empty landing folder is bad input, not a run with no tables."""
+    (tmp_path / "_SUCCESS").write_text("")  # ignored names do not count
+    with pytest.raises(ContractError, match="holds no table files"):
+        ingest_landing(tmp_path)
 
 
 # --------------------------------------------------------------------------- row checks
@@ -237,3 +240,85 @@ def test_csv_columns_are_read_as_strings(tmp_path: Path) -> None:
     path = _write(tmp_path / "quotes.csv", GOOD_QUOTES)
     df = read_table_file(path)
     assert df["bid_sz"].tolist() == ["200", "100", "50"]
+
+
+# --------------------------------------------------------------------------- issue 12 regressions
+def _session_quotes(n: int = 20, start: str = "2024-04-11T14:00:00Z") -> str:
+    """``n`` one-second quotes of one symbol inside the XNYS session of Thu 2024-04-11."""
+    t0 = pd.Timestamp(start)
+    rows = [f"{(t0 + pd.Timedelta(seconds=i)).isoformat()},"
+            f"{(t0 + pd.Timedelta(seconds=i, milliseconds=1)).isoformat()},"
+            f"AMZN,{100 + i * 0.01:.2f},100,{100.05 + i * 0.01:.2f},200\n" for i in range(n)]
+    return QUOTES_HEADER + "".join(rows)
+
+
+def test_a_market_table_in_two_parts_is_checked_as_one(tmp_path: Path) -> None:
+    """Defect 2: the same 20 quotes in quotes.csv and quotes_copy.csv gave 40 clean rows (20
+    exact duplicates, out of order) and 0 outages where one file gives 2."""
+    one = tmp_path / "one"
+    _write(one / "quotes.csv", _session_quotes())
+    alone = ingest_landing(one)["quotes"]
+    assert (len(alone.clean), len(alone.quarantine), len(alone.outages)) == (20, 0, 2)
+
+    two = tmp_path / "two"
+    a = _write(two / "quotes.csv", _session_quotes())
+    b = _write(two / "quotes_copy.csv", _session_quotes())
+    res = ingest_landing(two)["quotes"]
+    assert res.reconciles and res.rows_in == 40
+    assert len(res.clean) == 20
+    assert res.quarantine["rule"].tolist() == ["duplicate"] * 20
+    assert res.quarantine["source"].tolist() == [str(b)] * 20
+    assert res.quarantine["row"].tolist() == list(range(20))
+    assert res.quarantine["detail"].iloc[3] == f"duplicate: repeats {a} row 3"
+    pd.testing.assert_frame_equal(res.outages, alone.outages)
+
+
+def test_a_part_that_goes_back_in_time_is_out_of_order(tmp_path: Path) -> None:
+    _write(tmp_path / "quotes_1.csv", _session_quotes(5, "2024-04-11T15:00:00Z"))
+    b = _write(tmp_path / "quotes_2.csv", _session_quotes(5, "2024-04-11T14:00:00Z"))
+    res = ingest_landing(tmp_path)["quotes"]
+    assert res.reconciles and len(res.clean) == 5
+    assert set(res.quarantine["rule"]) == {"out_of_order"}
+    assert set(res.quarantine["source"]) == {str(b)}
+
+
+def test_a_symlink_loop_named_as_a_table_is_named_as_such(tmp_path: Path) -> None:
+    """Defect 10: a link loop called quotes.csv was reported as 'names that match no table'."""
+    loop = tmp_path / "quotes.csv"
+    loop.symlink_to(loop)
+    with pytest.raises(ContractError, match=r"quotes.csv: named as a table file but a symbolic "
+                                            r"link that leads nowhere"):
+        ingest_landing(tmp_path)
+
+
+def test_a_folder_named_as_a_table_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "trades_2024.csv").mkdir()
+    with pytest.raises(ContractError, match="trades_2024.csv: named as a table file but not a "
+                                            "regular file"):
+        ingest_landing(tmp_path)
+
+
+def test_lines_after_blank_lines_and_quoted_newlines(tmp_path: Path) -> None:
+    """Defect 10: after blank lines the reported line was off (said 4, really 6)."""
+    from sources import data_lines
+
+    f = _write(tmp_path / "parent_orders.csv",
+               ORDERS_HEADER + _order("O1") + "\n\n" + _order("O2") + "\n"
+               + 'O3,"AM\nZN",1,100,2024-04-11T14:00:00Z,2024-04-11T15:00:00Z,twap\n'
+               + _order("O4"))
+    raw = read_table_file(f)
+    assert raw["order_id"].tolist() == ["O1", "O2", "O3", "O4"]
+    assert data_lines(f, len(raw)).tolist() == [2, 5, 7, 9]
+    plain = _write(tmp_path / "plain" / "parent_orders.csv", ORDERS_HEADER + _order("O1"))
+    assert data_lines(plain, 1) is None  # row r is on line r + 2
+
+
+def test_non_utf8_is_reported_at_its_line_and_byte(tmp_path: Path) -> None:
+    """Defect 10: a bad byte at offset 110 on line 2 was reported as 'position 3'."""
+    body = (ORDERS_HEADER + "O1,AMZN,1,100,2024-04-11T14:00:00Z,2024-04-11T15:00:00Z,tw").encode()
+    f = tmp_path / "parent_orders.csv"
+    f.write_bytes(body + b"\xffp\n")
+    off = len(body)
+    with pytest.raises(ContractError, match=rf"not UTF-8: byte 0xff at line 2, column "
+                                            rf"{off - len(ORDERS_HEADER) + 1} \(byte offset {off}\)"):
+        read_table_file(f)
