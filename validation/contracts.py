@@ -447,8 +447,11 @@ def split_valid(
     keep = np.ones(len(df), dtype=bool)
     if bad_rows:
         keep[list(bad_rows)] = False
-    cand = coerced[keep]
     schema = contract(table).to_schema()
+    order = [c for c in schema.columns if c in coerced.columns]
+    if table in _KEYLESS_DUPLICATES and keep.sum() > 1:  # before the key rules: an exact
+        _duplicates(coerced, order, keep, failures)       # repeat keeps its first occurrence
+    cand = coerced[keep]
     try:
         schema.validate(cand, lazy=True)
     except pa.errors.SchemaErrors as exc:
@@ -469,9 +472,6 @@ def split_valid(
             value = "" if row_rule else str(rec.failure_case)
             failures.append(RowFailure(int(idx), col, rule, value))
             keep[int(idx)] = False
-    order = [c for c in schema.columns if c in coerced.columns]
-    if table in _KEYLESS_DUPLICATES and keep.sum() > 1:
-        _duplicates(coerced, order, keep, failures)
     clean = coerced.loc[keep, order].reset_index(drop=True)
     for name, col in schema.columns.items():
         if name in clean.columns and str(col.dtype) == "int64" and clean[name].dtype != "int64":

@@ -127,6 +127,26 @@ def _is_number(values: np.ndarray) -> np.ndarray:
 _AWARE = r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)\s*$"
 
 
+def _as_ns(values: pd.Series | pd.Index | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int64 UTC nanoseconds of datetime values of any resolution, and the mask of values
+    beyond what nanoseconds hold (years before 1678 or after 2261: never plausible here)."""
+    arr = pd.array(values) if not isinstance(values, pd.Series) else values.array
+    if isinstance(arr.dtype, pd.DatetimeTZDtype):
+        unit = arr.dtype.unit
+    else:
+        unit = np.datetime_data(arr.dtype)[0] if arr.dtype.kind == "M" else "ns"
+    raw = np.asarray(arr.asi8, dtype=np.int64)
+    per = {"s": 10**9, "ms": 10**6, "us": 10**3, "ns": 1}.get(unit)
+    if per is None:  # a coarser numpy unit (D, h, m): go through seconds
+        raw = np.asarray(pd.array(values).astype("M8[s]" if arr.dtype.kind == "M"
+                                                  else "datetime64[s, UTC]").asi8)
+        per = 10**9
+    present = raw != NAT
+    far = present & (np.abs(raw) > np.iinfo(np.int64).max // per)
+    ns = np.where(present & ~far, raw * per, NAT)
+    return ns.astype(np.int64), far
+
+
 def _epoch_ns(values: np.ndarray, unit: str) -> tuple[np.ndarray, np.ndarray]:
     """int64 ns of float epochs in ``unit``; the mask of values too large to be a time."""
     v = np.asarray(values, dtype=np.float64) * _NS_PER[unit]
@@ -164,11 +184,11 @@ def parse_timestamps(s: pd.Series, *, epoch_unit: str | None = None,
     present = s.notna().to_numpy()
     if pd.api.types.is_bool_dtype(dt):
         problem[present] = TimeProblem.BOOLEAN
-    elif isinstance(dt, pd.DatetimeTZDtype):
-        ns = np.asarray(s.array.as_unit("ns").asi8, dtype=np.int64).copy()
-    elif isinstance(dt, np.dtype) and dt.kind == "M":
-        ns = s.to_numpy().astype("M8[ns]").view(np.int64).copy()
-        naive = int(present.sum())
+    elif isinstance(dt, pd.DatetimeTZDtype) or (isinstance(dt, np.dtype) and dt.kind == "M"):
+        ns, far = _as_ns(s)
+        problem[far] = TimeProblem.OUT_OF_RANGE
+        if not isinstance(dt, pd.DatetimeTZDtype):
+            naive = int(present.sum())
     elif pd.api.types.is_numeric_dtype(dt):
         if epoch_unit is None:
             problem[present] = TimeProblem.EPOCH_WITHOUT_UNIT
@@ -191,16 +211,19 @@ def parse_timestamps(s: pd.Series, *, epoch_unit: str | None = None,
             other = present & ~text & ~booleans & ~numbers  # datetime / Timestamp objects
             if other.any():
                 conv = pd.to_datetime(pd.Series(values[other]), errors="coerce", utc=True)
-                ns[other] = conv.dt.as_unit("ns").array.asi8
+                o_ns, far = _as_ns(conv)
+                ns[other] = o_ns
                 problem[other & (ns == NAT)] = TimeProblem.NOT_ISO
+                problem[np.flatnonzero(other)[far]] = TimeProblem.OUT_OF_RANGE
                 naive += sum(getattr(v, "tzinfo", None) is None for v in values[other])
         if text.any():
             st = pd.Series(values[text], dtype=object)
             conv = pd.to_datetime(st, errors="coerce", utc=True, format="ISO8601")
-            t_ns = np.asarray(conv.dt.as_unit("ns").array.asi8, dtype=np.int64)
+            t_ns, far = _as_ns(conv)
             ns[text] = t_ns
             idx = np.flatnonzero(text)
-            problem[idx[t_ns == NAT]] = TimeProblem.NOT_ISO
+            problem[idx[(t_ns == NAT) & ~far]] = TimeProblem.NOT_ISO
+            problem[idx[far]] = TimeProblem.OUT_OF_RANGE
             aware = st.str.contains(_AWARE, regex=True).to_numpy(dtype=bool) \
                 & st.str.contains(r"[T ]\d|:", regex=True).to_numpy(dtype=bool)
             naive += int(((t_ns != NAT) & ~aware).sum())
