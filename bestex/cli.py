@@ -220,14 +220,13 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 # ----------------------------------------------------------------------------- calibrate-impact
 def cmd_calibrate_impact(args: argparse.Namespace) -> int:
-    from models.impact_calibration import calibrate
-    from sources import read_table_file
+    from sources import calibrate_file
 
     path = Path(args.file)
     if not path.exists():
         _fail(f"{path}: no such file")
     try:
-        result = calibrate(args.model, read_table_file(path), source=str(path))
+        result = calibrate_file(path, args.model)
     except ValueError as exc:
         _fail(str(exc))
     print(result.to_json())

@@ -20,12 +20,21 @@ hand-chosen start. Standard errors come from the Jacobian ``J`` at the optimum:
 ``cov = s^2 (J'J)^-1`` with ``s^2 = RSS/(n - p)``, or the HC1 sandwich
 ``n/(n-p) (J'J)^-1 J' diag(e^2) J (J'J)^-1`` with ``robust=True`` (heteroscedastic noise: the
 shortfall's timing noise grows with ``sigma * sqrt(duration)``).
+
+Rows are refused before fitting, the same way for every model (``_validate``): each cell the model
+reads must be a number (a boolean is not; a boolean column is refused by name), finite, and in a
+plausible domain for its unit (``_DOMAIN``: e.g. ``|is_bps| <= 1e5``, ``1e-8 <= sigma <= 10``,
+sizes in ``[1e-9, 1e18]`` shares); what the model derives from a row must be too (``_DERIVED``:
+participation ``qty/adv <= 100``, trade rate, inverse turnover ``shares_outstanding/adv``), and
+its prediction and squared residual must be finite at every corner of the parameter box. One
+refused row fails the whole call with a ``ValueError`` naming the source, the rows (0-based; the
+CSV line too), the columns and the rules: the first five failures and a count.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -35,9 +44,6 @@ from pydantic import BaseModel, ConfigDict
 from scipy.optimize import least_squares, nnls
 
 from models.impact import ATHLImpact, ImpactModel, IStarImpact, SquareRootImpact
-
-# models -> sources is against the layer table, but sources._io only imports validation (no cycle)
-# and is the one place Parquet/CSV are read as the CLI contract expects.
 
 __all__ = ["ROWS_PER_PARAM", "CalibrationResult", "ModelName", "calibrate"]
 
@@ -81,6 +87,28 @@ _SPECS: dict[str, _Spec] = {
                    columns=("qty", "adv", "sigma", "duration_days")),
 }
 _POSITIVE = ("qty", "adv", "sigma", "duration_days", "shares_outstanding", "pov")
+_DOMAIN: dict[str, tuple[float, float, str]] = {
+    # column: plausible [low, high] for its unit (subnormals and +-1e308 fall outside; the
+    # sizes, sigma, duration and pov must also be > 0; a zero or negative shortfall is fine)
+    "is_bps": (-1e5, 1e5, "bps of arrival: within 10x the price"),
+    "qty": (1e-9, 1e18, "shares"),
+    "adv": (1e-9, 1e18, "shares per day"),
+    "shares_outstanding": (1e-9, 1e18, "shares"),
+    "sigma": (1e-8, 10.0, "daily volatility, decimal"),
+    "duration_days": (1e-9, 1e4, "trading days"),
+    "pov": (1e-9, 1.0, "participation, decimal"),
+}
+_DERIVED: dict[str, tuple[tuple[str, ...], Callable[..., np.ndarray], float, float, str]] = {
+    # derived quantity: (columns, formula, plausible [low, high], unit), checked on the rows whose
+    # cells passed; the lower bounds of the ratios refuse underflow to 0 too
+    "qty/adv": (("qty", "adv"), np.divide, 1e-15, 100.0,
+                "participation: an order of at most 100 days of volume"),
+    "qty/(adv*duration_days)": (("qty", "adv", "duration_days"),
+                                lambda q, v, t: q / (v * t), 1e-20, 1e12,
+                                "trade rate, a fraction of the market's volume rate"),
+    "shares_outstanding/adv": (("shares_outstanding", "adv"), np.divide, 1e-3, 1e9,
+                               "inverse turnover: shares outstanding over ADV"),
+}
 
 
 class CalibrationResult(BaseModel):
@@ -139,8 +167,156 @@ def _rows(mask: np.ndarray, index: pd.Index) -> str:
     return f"{bad[:10]}{more}"
 
 
-def _prepare(model: str, df: pd.DataFrame, source: str, by: str | None,
-             n_fit: int) -> tuple[Data, pd.Series | None]:
+def _show(value: object) -> str:
+    """A cell as written: text quoted, a float exactly (``1e-320``, not ``9.99989e-321``)."""
+    return repr(value) if isinstance(value, str) else repr(float(value)) if isinstance(
+        value, float) else str(value)
+
+
+def _cells(raw: pd.Series, name: str, source: str) -> tuple[np.ndarray, list[tuple[int, str]]]:
+    """A column as float64 (NaN where not a number) and, by row position, the cells refused."""
+    dtype = raw.dtype
+    if pd.api.types.is_bool_dtype(dtype):
+        raise ValueError(f"{source}: column '{name}' holds booleans (dtype {dtype}), not numbers; "
+                         "write the values themselves")
+    if isinstance(dtype, pd.CategoricalDtype):
+        raw = raw.astype(object)
+    kind = raw.dtype.kind
+    if kind in "iuf":
+        return np.array(raw.to_numpy(np.float64, na_value=np.nan)), []
+    if kind not in "OSU" and not pd.api.types.is_string_dtype(raw.dtype):
+        raise ValueError(f"{source}: column '{name}' has dtype {raw.dtype}, not numbers; "
+                         "write plain numbers")
+    cells = raw.astype(object).to_numpy()
+    boolean = np.array([isinstance(v, bool | np.bool_) for v in cells], bool)
+    missing = pd.isna(raw).to_numpy() & ~boolean
+    num = pd.to_numeric(pd.Series(np.where(boolean | missing, None, cells), dtype=object),
+                        errors="coerce").to_numpy(np.float64, na_value=np.nan).copy()
+    text = np.array([isinstance(v, str) and v.strip().lower().lstrip("+-") == "nan"
+                     for v in cells], bool)
+    bad = boolean | (np.isnan(num) & ~missing & ~text)
+    num[bad] = np.nan
+    why = [(int(i), f"{_show(cells[i])} violates 'a number'"
+            + (" (a boolean)" if boolean[i] else "")) for i in np.flatnonzero(bad)]
+    return num, why
+
+
+def _in_domain(name: str, x: np.ndarray, lo: float, hi: float, positive: bool,
+               unit: str) -> list[tuple[int, str]]:
+    """Positions in ``x`` that are not finite, not positive (when ``positive``) or outside
+    ``[lo, hi]``, each with the value and the rule it violates."""
+    out = []
+    for i in np.flatnonzero(~np.isfinite(x) | (positive & (x <= 0)) | (x < lo) | (x > hi)):
+        v = float(x[i])
+        if not np.isfinite(v):
+            why = "violates 'finite'" + (" (missing or NaN)" if np.isnan(v) else "")
+        elif positive and v <= 0:
+            why = f"violates '{name} > 0'"
+        else:
+            why = f"violates '{name} {'>=' if v < lo else '<='} {lo if v < lo else hi:g}' ({unit})"
+        out.append((int(i), f"{_show(v)} {why}"))
+    return out
+
+
+Failure = tuple[int, str, str]
+"""A refused row: its position, where (``column 'x'`` or ``columns 'x', 'y'``) and why."""
+
+
+def _cell_failures(df: pd.DataFrame, columns: Sequence[str], source: str
+                   ) -> tuple[Data, list[Failure]]:
+    """Each column read as float64; cells that are not numbers, not finite or outside ``_DOMAIN``."""
+    data: Data = {}
+    fails: list[Failure] = []
+    for c in columns:
+        num, why = _cells(df[c], c, source)
+        fails += [(i, f"column '{c}'", w) for i, w in why]
+        idx = np.setdiff1d(np.arange(len(df)), [i for i, _ in why])  # numbers, NaN or missing
+        fails += [(int(idx[i]), f"column '{c}'", w)
+                  for i, w in _in_domain(c, num[idx], *_DOMAIN[c][:2], c in _POSITIVE,
+                                         _DOMAIN[c][2])]
+        data[c] = num
+    return data, fails
+
+
+def _derived_failures(data: Data, rows: np.ndarray) -> list[Failure]:
+    """Derived quantities (``_DERIVED``) of ``rows`` outside their domain (overflow, underflow)."""
+    fails: list[Failure] = []
+    for name, (cols, formula, lo, hi, unit) in _DERIVED.items():
+        if all(c in data for c in cols):
+            x = formula(*(data[c][rows] for c in cols))
+            where = "columns " + ", ".join(f"'{c}'" for c in cols)
+            fails += [(int(rows[i]), where, f"{name}={w}")
+                      for i, w in _in_domain(name, x, lo, hi, True, unit)]
+    return fails
+
+
+def _model_failures(model: str, data: Data, rows: np.ndarray, fixed: Mapping[str, float],
+                    columns: Sequence[str]) -> list[Failure]:
+    """``rows`` whose prediction or squared residual is not finite at a corner of the parameter
+    box (free parameters at their bounds, fixed ones at their value): what the fit would meet."""
+    spec = _SPECS[model]
+    sub = {k: v[rows] for k, v in data.items()}
+    over = np.zeros(rows.size, bool)
+    for values in itertools.product(*([fixed[p]] if p in fixed else spec.bounds[p]
+                                      for p in spec.bounds)):
+        pred = spec.predict(dict(zip(spec.bounds, values, strict=True)), sub)
+        over |= ~np.isfinite(pred) | ~np.isfinite((pred - sub["is_bps"]) ** 2)
+    where = "columns " + ", ".join(f"'{c}'" for c in columns)
+    return [(int(i), where, f"overflows model '{model}' (its prediction or squared residual is "
+             "not finite at a bound of its parameters)") for i in rows[over]]
+
+
+def _refusal(model: str, df: pd.DataFrame, fails: list[Failure], source: str) -> ValueError:
+    """One line: how many rows are refused, the first five failures, the rows of the rest."""
+    fails = sorted(fails, key=lambda f: f[0])
+    csv = source.lower().endswith((".csv", ".csv.gz"))
+    plain = df.index.equals(pd.RangeIndex(len(df)))
+
+    def at(i: int) -> str:
+        return (f"row {i}" + (f" (line {i + 2})" if csv else "")
+                + ("" if plain else f" (index {df.index[i]!r})"))
+
+    shown = "; ".join(f"{at(i)}, {where}: {why}" for i, where, why in fails[:5])
+    rest = pd.Index(sorted({i for i, _, _ in fails[5:]}))
+    more = (f"; ... and {len(fails) - 5} more failures (rows "
+            f"{_rows(np.ones(len(rest), bool), rest)})" if len(fails) > 5 else "")
+    return ValueError(f"{source}: {len({i for i, _, _ in fails})} of {len(df)} rows refused "
+                      f"before fitting model '{model}' (rows 0-based; fix or drop them): "
+                      f"{shown}{more}")
+
+
+def _validate(model: str, df: pd.DataFrame, columns: Sequence[str], fixed: Mapping[str, float],
+              source: str) -> Data:
+    """The one gate of every model: each row it reads is checked before anything is fitted.
+
+    A cell must be a number (not a boolean, not text), finite, and inside ``_DOMAIN`` for its
+    column; the row's derived quantities must be inside ``_DERIVED``; and the model's prediction
+    and squared residual must be finite at every corner of its parameter box. Any refused row
+    fails the call (:func:`_refusal`): a fit on the other rows would lose it silently.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        The columns as float64, with ``duration_days`` (ones when not read) and, for I-Star,
+        ``pov`` (``qty / (adv * duration_days)`` capped at 1 when not read): ready for the fit.
+    """
+    data, fails = _cell_failures(df, columns, source)
+    good = np.ones(len(df), bool)
+    with np.errstate(all="ignore"):
+        good[[i for i, _, _ in fails]] = False
+        fails += _derived_failures(data, np.flatnonzero(good))
+        good[[i for i, _, _ in fails]] = False
+        data.setdefault("duration_days", np.ones(len(df)))
+        if model == "istar" and "pov" not in data:
+            data["pov"] = IStarImpact.pov_of(data["qty"], data["adv"], data["duration_days"])
+        fails += _model_failures(model, data, np.flatnonzero(good), fixed, columns)
+    if fails:
+        raise _refusal(model, df, fails, source)
+    return data
+
+
+def _prepare(model: str, df: pd.DataFrame, source: str, by: str | None, free: Sequence[str],
+             fixed: Mapping[str, float]) -> tuple[Data, pd.Series | None]:
     spec = _SPECS[model]
     columns = ["is_bps", *spec.columns]
     if model == "istar" and "pov" in df.columns:
@@ -150,33 +326,14 @@ def _prepare(model: str, df: pd.DataFrame, source: str, by: str | None,
     if missing:
         raise ValueError(f"{source}: missing column(s) {', '.join(map(repr, missing))} needed by "
                          f"model '{model}' (it reads {', '.join(columns)}); add them")
-    if len(df) < ROWS_PER_PARAM * n_fit:
-        raise ValueError(f"{source}: too few rows: {len(df)}, but model '{model}' fits {n_fit} "
-                         f"parameter(s) and needs at least {ROWS_PER_PARAM * n_fit} "
-                         f"({ROWS_PER_PARAM} per parameter)")
-    data: Data = {}
-    for c in columns:
-        raw = df[c]
-        num = pd.to_numeric(raw, errors="coerce") if not pd.api.types.is_numeric_dtype(raw) else raw
-        bad = (num.isna() & raw.notna()).to_numpy()
-        if bad.any():
-            raise ValueError(f"{source}: column '{c}' is not numeric at rows (0-based) "
-                             f"{_rows(bad, df.index)}; fix or drop those rows")
-        arr = num.to_numpy(dtype=np.float64, na_value=np.nan)
-        if not np.isfinite(arr).all():
-            raise ValueError(f"{source}: non-finite value (missing, NaN or inf) in column '{c}' "
-                             f"at rows (0-based) {_rows(~np.isfinite(arr), df.index)}; fix or drop "
-                             "those rows")
-        if c in _POSITIVE and (arr <= 0).any():
-            raise ValueError(f"{source}: column '{c}' must be > 0; violated at rows (0-based) "
-                             f"{_rows(arr <= 0, df.index)}")
-        data[c] = arr
-    if "pov" in data and (data["pov"] > 1).any():
-        raise ValueError(f"{source}: column 'pov' must be <= 1; violated at rows (0-based) "
-                         f"{_rows(data['pov'] > 1, df.index)}")
-    if model == "istar" and "pov" not in data:
-        data["pov"] = IStarImpact.pov_of(data["qty"], data["adv"], data["duration_days"])
-    data.setdefault("duration_days", np.ones_like(data["qty"]))
+    need = ROWS_PER_PARAM * len(free)
+    if df.empty:
+        raise ValueError(f"{source}: no rows to fit: model '{model}' fits {len(free)} "
+                         f"parameter(s) and needs at least {need} rows")
+    if len(df) < need:
+        raise ValueError(f"{source}: too few rows: {len(df)}, but model '{model}' fits {len(free)} "
+                         f"parameter(s) and needs at least {need} ({ROWS_PER_PARAM} per parameter)")
+    data = _validate(model, df, columns, fixed, source)
     if by is not None and df[by].isna().any():
         raise ValueError(f"{source}: column '{by}' (the grouping) is missing at rows (0-based) "
                          f"{_rows(df[by].isna().to_numpy(), df.index)}; fill it or calibrate pooled")
@@ -199,6 +356,9 @@ def _start(spec: _Spec, free: Sequence[str], fixed: Mapping[str, float], d: Data
         rss = float(np.sum((spec.predict(trial, d) - y) ** 2))
         if rss < best[0]:
             best = (rss, trial)
+    if not best[1]:
+        raise ValueError(f"no finite start on the grid of {', '.join(nonlin) or 'the linear fit'}: "
+                         "the data overflow the model (rows are validated before; report it)")
     lo, hi = (np.array([spec.bounds[p][i] for p in free]) for i in (0, 1))
     return np.clip([best[1][p] for p in free], lo, hi)
 
@@ -266,9 +426,11 @@ def calibrate(model: ModelName, df: pd.DataFrame, *, by: str | None = None,
     Raises
     ------
     ValueError
-        Unknown model or parameter; missing columns (named, with ``source``); fewer than
-        ``10 x fitted parameters`` rows (pooled, or in a group, named); non-numeric, non-finite
-        or non-positive values (the column and the rows).
+        Unknown model or parameter; missing columns (named, with ``source``); no rows, or fewer
+        than ``10 x fitted parameters`` rows (pooled, or in a group, named); a boolean column
+        (named); rows refused by ``_validate`` (see the module docstring): non-numeric, missing,
+        non-finite, non-positive or implausible values, or ones that overflow the model, with
+        ``source``, the rows, the columns and the rules. Nothing is fitted then.
 
     Examples
     --------
@@ -290,7 +452,7 @@ def calibrate(model: ModelName, df: pd.DataFrame, *, by: str | None = None,
                          f"fit={list(free)}, fixed={dict(fixed or {})}")
     defaults = spec.cls().model_dump(exclude={"kind", "trading_days_per_year"})
     fixed_all = {p: float({**defaults, **(fixed or {})}[p]) for p in spec.bounds if p not in free}
-    data, groups = _prepare(model, df, source, by, len(free))
+    data, groups = _prepare(model, df, source, by, free, fixed_all)
     pooled = _fit(model, data, free, fixed_all, robust)
     if groups is None:
         return pooled

@@ -19,6 +19,7 @@ from sources._ingest import (
     read_membership,
 )
 from sources._io import data_lines, read_table_file
+from sources.desk import calibrate_file, load_desk_history
 from sources.landing import cleanse_file
 from sources.lobster import DEFAULT_LATENCY_NS, discover_lobster
 
@@ -28,12 +29,14 @@ __all__ = [
     "DEFAULT_LATENCY_NS",
     "SOURCES",
     "Ingested",
+    "calibrate_file",
     "cleanse",
     "cleanse_file",
     "data_lines",
     "discover_lobster",
     "ingest",
     "landing_tables",
+    "load_desk_history",
     "parts",
     "read",
     "read_membership",

@@ -114,8 +114,8 @@ def _read(src: tuple[str, _Opener], what: str, types: dict[str, pa.DataType]) ->
         tbl = pacsv.read_csv(opener(), read_options=ro, convert_options=pacsv.ConvertOptions(
             column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False))
     except (OSError, pa.ArrowException) as exc:
-        raise ContractError(f"{display}: cannot read LOBSTER {what} file "
-                            f"(expected {len(names)} columns): {_one_line(exc)}") from None
+        raise ContractError(f"{display}: cannot read LOBSTER {what} file: "
+                            f"{_shape_problem(opener, names) or _one_line(exc)}") from None
     cols = {}
     for c in names:
         text = tbl.column(c).to_numpy(zero_copy_only=False).astype(object)
@@ -148,11 +148,13 @@ def _shape_problem(opener: _Opener, names: list[str]) -> str | None:
     src = opener()
     try:
         data = Path(src).read_bytes() if isinstance(src, str) else src.read()
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return f"not a text file (invalid UTF-8 at byte {exc.start})"
     except OSError:
         return None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        return f"not a text file (invalid UTF-8 at byte {exc.start}, line {line})"
     try:
         tbl = pacsv.read_csv(
             pa.BufferReader(data),

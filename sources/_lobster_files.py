@@ -1,13 +1,21 @@
 """Finding LOBSTER files: a zip, a folder, one file of a pair or a (message, orderbook) tuple
 into message/order-book pairs named ``SYMBOL_DATE_START_END_{message|orderbook}_N[_tag].csv``,
 and :func:`discover_lobster` (the symbol-days of a folder). Re-exported by
-:mod:`sources.lobster`, which reads the pairs."""
+:mod:`sources.lobster`, which reads the pairs.
+
+A folder holds one pair per ``SYMBOL_DATE_N``: a CSV beside a zip member of the same name is read
+once when the bytes are equal (the zip unpacked in place) and refused when they differ, as is a
+second pair of another window or tag. A zip member that cannot be read (bad CRC, bad deflate
+stream, encrypted) is a ``ContractError`` naming the zip and the member; a zip cut short (its
+directory lost) names the member it ends in."""
 
 from __future__ import annotations
 
 import datetime as dt
+import mmap
 import re
 import zipfile
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +49,11 @@ class _Pair:
     message: tuple[str, _Opener]
     orderbook: tuple[str, _Opener]
 
+    @property
+    def key(self) -> str:
+        """``SYMBOL_DATE_N``."""
+        return day_key(self.symbol, self.date, self.levels)
+
 
 def _parse_name(name: str, where: str) -> re.Match[str] | None:
     m = FILE_NAME.match(Path(name).name)
@@ -54,22 +67,38 @@ def _parse_name(name: str, where: str) -> re.Match[str] | None:
 
 
 def _pairs(entries: Sequence[tuple[str, str, _Opener]], where: str) -> list[_Pair]:
-    """Pair (name, display, opener) entries by symbol, date, window, levels and tag."""
+    """Pair (name, display, opener) entries by symbol, date, window, levels and tag.
+
+    One symbol-day at one depth (``SYMBOL_DATE_N``) must come from one pair: a second copy of a
+    file (a CSV beside the zip it was unpacked from) is dropped when its bytes are the same, and
+    refused when they differ; so is a second pair with another window or tag.
+    """
     found: dict[tuple[str, ...], dict[str, tuple[str, _Opener]]] = {}
     for name, display, opener in entries:
         m = _parse_name(name, display)
         if m is None:
             continue
         key = (m["symbol"], m["date"], m["start"], m["end"], m["levels"], m["tag"] or "")
-        found.setdefault(key, {})[m["kind"]] = (display, opener)
-    pairs = []
+        kinds = found.setdefault(key, {})
+        if m["kind"] in kinds:
+            _same_or_refuse(where, kinds[m["kind"]], (display, opener))
+            continue  # the same bytes twice: keep the first, in name order
+        kinds[m["kind"]] = (display, opener)
+    pairs: list[_Pair] = []
     for key, kinds in sorted(found.items()):
         if len(kinds) != 2:
             (kind, (display, _)), = kinds.items()
             other = "orderbook" if kind == "message" else "message"
             raise ContractError(f"{display}: LOBSTER {kind} file without its {other} file")
-        pairs.append(_Pair(key[0], dt.date.fromisoformat(key[1]), int(key[4]),
-                           kinds["message"], kinds["orderbook"]))
+        pair = _Pair(key[0], dt.date.fromisoformat(key[1]), int(key[4]),
+                     kinds["message"], kinds["orderbook"])
+        twin = next((p for p in pairs if p.key == pair.key), None)
+        if twin is not None:
+            raise ContractError(
+                f"{where}: two LOBSTER pairs for {pair.key}: {twin.message[0]} and "
+                f"{pair.message[0]}; keep one of them (one symbol-day at one depth per folder)"
+            )
+        pairs.append(pair)
     if not pairs:
         raise ContractError(
             f"{where}: no LOBSTER message/orderbook pair "
@@ -78,20 +107,76 @@ def _pairs(entries: Sequence[tuple[str, str, _Opener]], where: str) -> list[_Pai
     return pairs
 
 
+def _bytes(opener: _Opener) -> bytes:
+    src = opener()
+    return Path(src).read_bytes() if isinstance(src, str) else src.read()
+
+
+def _same_or_refuse(where: str, first: tuple[str, _Opener], second: tuple[str, _Opener]) -> None:
+    """Raise unless two copies of one LOBSTER file hold the same bytes."""
+    try:
+        same = _bytes(first[1]) == _bytes(second[1])
+    except OSError as exc:
+        raise ContractError(f"{where}: cannot compare {first[0]} with {second[0]}: {exc}") from None
+    if not same:
+        raise ContractError(
+            f"{where}: {Path(first[0].rsplit('!', 1)[-1]).name} is there twice and the copies "
+            f"differ: {first[0]} and {second[0]}; keep one of them"
+        )
+
+
+_ZIP_ERRORS: Final = (OSError, EOFError, zipfile.BadZipFile, zlib.error, RuntimeError,
+                      NotImplementedError, ValueError)
+"""What reading a damaged zip raises: bad CRC and bad headers (BadZipFile), a bad deflate stream
+(zlib.error), a cut-off member (EOFError), an encrypted or unsupported member (RuntimeError,
+NotImplementedError), a bad offset (ValueError, OSError)."""
+
+
 def _zip_entries(path: Path) -> list[tuple[str, str, _Opener]]:
     try:
         with zipfile.ZipFile(path) as zf:
             names = zf.namelist()
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise ContractError(f"{path}: cannot read zip: {exc}") from None
+    except _ZIP_ERRORS as exc:
+        raise ContractError(f"{path}: cannot read zip: {_reason(exc)}{_cut_member(path)}") from None
 
     def opener(member: str) -> _Opener:
         def _open() -> pa.NativeFile:
-            with zipfile.ZipFile(path) as zf:
-                return pa.BufferReader(zf.read(member))
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    return pa.BufferReader(zf.read(member))
+            except _ZIP_ERRORS as exc:
+                raise ContractError(
+                    f"{path}: cannot read member {member}: {_reason(exc)}") from None
         return _open
 
     return [(n, f"{path}!{n}", opener(n)) for n in names if not n.endswith("/")]
+
+
+def _cut_member(path: Path) -> str:
+    """Where a zip that lost its directory (kept at the end of the file) was cut, from the local
+    headers of its members: `` (it ends inside member M)``; empty when that cannot be told."""
+    member, directory = b"PK\x03\x04", b"PK\x01\x02"
+    try:
+        with path.open("rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            last, at = "", 0
+            while data[at:at + 4] == member and at + 30 <= len(data):
+                n, extra = (int.from_bytes(data[k:k + 2], "little") for k in (at + 26, at + 28))
+                last = data[at + 30:at + 30 + n].decode("utf-8", "replace")
+                start = at + 30 + n + extra
+                if int.from_bytes(data[at + 6:at + 8], "little") & 8:  # size after the data
+                    found = [i for i in (data.find(member, start), data.find(directory, start))
+                             if i >= 0]
+                    at = min(found) if found else len(data) + 1
+                else:
+                    at = start + int.from_bytes(data[at + 18:at + 22], "little")
+            return f" (it ends inside member {last})" if last and at > len(data) else ""
+    except (OSError, ValueError):  # ValueError: an empty file cannot be mapped
+        return ""
+
+
+def _reason(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def _file_entry(p: Path) -> tuple[str, str, _Opener]:
@@ -136,8 +221,9 @@ def discover_lobster(folder: str | Path) -> dict[str, Path]:
 
     ``N`` is the book depth: the ``_1``, ``_5`` and ``_10`` files of one symbol-day are three keys
     (``AMZN_2012-06-21_1``, ...), equal to :attr:`LobsterDay.key` of the day read from the file.
-    Two files with the same key (another time window or tag) keep the first, in name order.
-    Returns an empty dict when the folder is missing or holds no pair.
+    Two files with the same key (another time window or tag) keep the first, in name order
+    (reading the folder as a whole refuses them: module notes). Returns an empty dict when the
+    folder is missing or holds no pair.
     """
     folder = Path(folder)
     if not folder.is_dir():

@@ -15,6 +15,15 @@ outside 0-999 makes ``ts`` missing and the row is quarantined by the contract. T
 receive time, so ``available_at = ts + latency_ns`` with an assumed feed latency
 (:data:`BITMEX_LATENCY_NS`).
 
+Duplicates. A book line repeated verbatim (same symbol, moment, millis and 40 values) is a
+re-sent snapshot: its quote row and its 10 depth rows are quarantined as ``duplicate`` (each
+raw row carries ``snapshot``, the first file row with the same line; two snapshots that agree
+at some levels and differ at others stay apart). Trade lines are different: one aggressive order
+that fills several resting orders of equal size prints identical lines in one millisecond (832
+of the 10,000 real trades), and the file has no trade id, so a repeated trade line cannot be
+told from such a fill. Identical trade lines are numbered (``print_seq``) and kept; a re-sent
+trade line that comes after a later print of its symbol is caught as ``out_of_order``.
+
 Units. Prices in USD; sizes in contracts as BitMEX reports them (1 contract = 1 USD for XBTUSD).
 Trade ``side`` is the taker's side: "Buy" -> aggressor +1, "Sell" -> -1, anything else 0.
 """
@@ -28,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from sources._io import read_csv
+from validation.cleansing import CleanseConfig, cleanse_market, duplicates
 from validation.contracts import ContractError
 from validation.quarantine import CleanseResult
 
@@ -45,12 +55,14 @@ BOOK_COLUMNS: Final = ["moment", "millis", "symbol"] + [
 TRADE_COLUMNS: Final = ["symbol", "moment", "millis", "price", "size", "action", "side"]
 
 
+def _check_latency(path: Path, latency_ns: int) -> None:
+    if latency_ns < 0:
+        raise ContractError(f"{path}: `latency_ns={latency_ns}` is negative; "
+                            "available_at must be >= ts")
+
+
 def _times(raw: pd.DataFrame, latency_ns: int) -> tuple[pd.Series, pd.Series]:
     """``ts = moment + millis`` (UTC, ns) and ``available_at = ts + latency_ns``."""
-    if latency_ns < 0:
-        raise ValueError(
-            f"`latency_ns` must be >= 0 (a feed cannot deliver early), got {latency_ns}"
-        )
     moment = pd.to_datetime(raw["moment"], format="%Y-%m-%d %H:%M:%S", utc=True, errors="coerce")
     millis = pd.to_numeric(raw["millis"], errors="coerce")
     millis = millis.where(millis.between(0, 999) & (millis == np.floor(millis)))
@@ -67,6 +79,19 @@ def _read_headerless(path: Path, names: list[str]) -> pd.DataFrame:
         )
     raw.columns = names
     return raw
+
+
+def _first_row_of_line(raw: pd.DataFrame, ts: pd.Series) -> np.ndarray:
+    """For each row, the first row (0-based) whose every value equals its own (its own row when
+    none does): the repeats that :func:`validation.cleansing.duplicates` finds."""
+    t = np.asarray(ts.dt.as_unit("ns").array.asi8)
+    # in time order (stable: file order within a millisecond), so that only rows sharing a ts
+    # are compared; the first occurrence is then the first in the file
+    rep, orig = duplicates([t, *(raw[c].to_numpy() for c in raw.columns)],
+                           np.argsort(t, kind="stable"))
+    first = np.arange(len(raw), dtype=np.int64)
+    first[rep] = orig
+    return first
 
 
 def _strip(s: pd.Series) -> pd.Series:
@@ -102,15 +127,14 @@ def read_bitmex_book(
     Raises
     ------
     validation.contracts.ContractError
-        When the file cannot be read or does not have 43 columns.
-    ValueError
-        When ``latency_ns`` is negative.
+        When ``latency_ns`` is negative, or the file cannot be read or does not have 43 columns.
 
     Notes
     -----
     Values are not checked here (raw tables): :func:`ingest_bitmex` runs the contracts.
     """
     path = Path(path)
+    _check_latency(path, latency_ns)
     raw = _read_headerless(path, BOOK_COLUMNS)
     ts, available_at = _times(raw, latency_ns)
     symbol = _strip(raw["symbol"])
@@ -137,10 +161,13 @@ def read_bitmex_book(
         }
     )
     # The feed pushes a snapshot on every book change, so two snapshots in one millisecond may
-    # agree at level 1 (or at any one level) and differ deeper: number the snapshots (the 0-based
-    # file row) so the duplicate rule of cleansing never splits a snapshot. Cleansing drops it.
-    depth["snapshot"] = np.repeat(np.arange(n, dtype=np.int64), LEVELS)
-    quotes["snapshot"] = np.arange(n, dtype=np.int64)
+    # agree at level 1 (or at any one level) and differ deeper. ``snapshot`` is the first file row
+    # holding the same line: two snapshots share it only when their whole lines are equal, so the
+    # duplicate rule of cleansing quarantines a repeated line (its quote and its 10 levels) and
+    # never splits a snapshot. Cleansing drops the column.
+    line = _first_row_of_line(raw, ts)
+    depth["snapshot"] = np.repeat(line, LEVELS)
+    quotes["snapshot"] = line
     return depth, quotes
 
 
@@ -163,11 +190,10 @@ def read_bitmex_trades(path: str | Path, *, latency_ns: int = BITMEX_LATENCY_NS)
     Raises
     ------
     validation.contracts.ContractError
-        When the file cannot be read or does not have 7 columns.
-    ValueError
-        When ``latency_ns`` is negative.
+        When ``latency_ns`` is negative, or the file cannot be read or does not have 7 columns.
     """
     path = Path(path)
+    _check_latency(path, latency_ns)
     raw = _read_headerless(path, TRADE_COLUMNS)
     ts, available_at = _times(raw, latency_ns)
     side = _strip(raw["side"])
@@ -185,6 +211,7 @@ def read_bitmex_trades(path: str | Path, *, latency_ns: int = BITMEX_LATENCY_NS)
     # One aggressive order sweeping several equal resting orders prints identical rows at the
     # same millisecond (832 of the 10,000 real trades). They are real fills, not re-sent messages:
     # number them so the duplicate rule of cleansing keeps them. Cleansing drops this column.
+    # (The file has no trade id, so a re-sent line looks the same and is kept too: module notes.)
     trades["print_seq"] = trades.groupby(list(trades.columns), sort=False).cumcount()
     return trades
 
@@ -195,8 +222,9 @@ def ingest_bitmex(
     """Read both BitMEX files and cleanse ``quotes``, ``depth`` and ``trades``.
 
     The market rules of ``validation.cleansing`` apply (contract bounds, crossed books,
-    duplicates — snapshots and repeated identical prints are numbered, so only a re-sent row
-    would be one —, out-of-order rows, bad ticks, feed gaps), without a session filter.
+    duplicates, out-of-order rows, bad ticks, feed gaps), without a session filter. A book line
+    repeated verbatim is a ``duplicate`` (its quote and its 10 depth rows); identical trade
+    lines are kept as the fills they are (module notes).
 
     Parameters
     ----------
@@ -213,8 +241,6 @@ def ingest_bitmex(
         Keys ``"quotes"``, ``"depth"``, ``"trades"``; each reconciles
         (``rows_in == len(clean) + len(quarantine)``); ``source`` is the file path.
     """
-    from validation.cleansing import CleanseConfig, cleanse_market
-
     depth, quotes = read_bitmex_book(book_path, latency_ns=latency_ns)
     trades = read_bitmex_trades(trades_path, latency_ns=latency_ns)
     config = CleanseConfig(calendar=None)  # a 24-hour venue: no session filter

@@ -203,5 +203,63 @@ def test_wrong_file_is_a_contract_error(tiny: tuple[Path, Path]) -> None:
 
 
 def test_negative_latency_is_refused(tiny: tuple[Path, Path]) -> None:
-    with pytest.raises(ValueError, match=r"`latency_ns` must be >= 0 .*got -1"):
-        read_bitmex_book(tiny[0], latency_ns=-1)
+    # issue 12, defect 7: a ValueError (a traceback from the CLI) before; now a ContractError
+    # worded as LOBSTER's, naming the file, raised before the file is read
+    book, trades = tiny
+    with pytest.raises(ContractError, match=r"book\.csv\.gz: `latency_ns=-1` is negative; "
+                                            r"available_at must be >= ts"):
+        read_bitmex_book(book, latency_ns=-1)
+    with pytest.raises(ContractError, match=r"trades\.csv\.gz: `latency_ns=-5` is negative"):
+        read_bitmex_trades(trades, latency_ns=-5)
+    with pytest.raises(ContractError, match=r"`latency_ns=-5` is negative"):
+        ingest_bitmex(book, trades, latency_ns=-5)
+
+
+# --------------------------------------------------------------------------- repeated lines
+def _book_lines() -> list[str]:
+    deeper = _book_line("2020-03-10 18:25:10", 984, "XBTUSD", 7822.5, 7823.0).split(",")
+    deeper[3 + 19] = "999"  # ask size 10: level 1 as in row 0, level 10 not
+    return [
+        _book_line("2020-03-10 18:25:10", 984, "XBTUSD", 7822.5, 7823.0),
+        ",".join(deeper),
+        _book_line("2020-03-10 18:25:10", 985, "ETHUSD", 199.0, 199.05),
+    ]
+
+
+def test_repeated_book_line_is_a_duplicate(tmp_path: Path) -> None:
+    # issue 12, defect 8a: every snapshot was numbered by its file row, so a book line sent twice
+    # was never a duplicate; now it is, in quotes (one row) and in depth (its ten levels)
+    lines = _book_lines()
+    book = _gz(tmp_path / "book.csv.gz", [lines[0], lines[1], lines[0], lines[2], lines[2]])
+    trades = _gz(tmp_path / "trades.csv.gz",
+                 ['"XBTUSD","2020-03-10 18:25:08",955,7823,5000,"partial","Buy"'])
+
+    res = ingest_bitmex(book, trades)
+
+    quotes, depth = res["quotes"], res["depth"]
+    assert quotes.quarantine[["row", "rule", "detail"]].values.tolist() == [
+        [2, "duplicate", "duplicate: repeats row 0"],
+        [4, "duplicate", "duplicate: repeats row 3"],
+    ]
+    # row 1 agrees with row 0 at level 1 only: a different snapshot, kept whole
+    assert (quotes.rows_in, len(quotes.clean)) == (5, 3)
+    assert depth.quarantine["row"].tolist() == [*range(20, 30), *range(40, 50)]
+    assert set(depth.quarantine["rule"]) == {"duplicate"}
+    assert (depth.rows_in, len(depth.clean)) == (50, 30)
+    assert all(r.reconciles for r in res.values())
+
+
+def test_identical_trade_lines_are_kept_as_fills(tmp_path: Path) -> None:
+    # one buy order filling two resting sell orders of 100 prints two identical lines; without a
+    # trade id a re-sent line looks the same, so both are kept (module notes) - unless the
+    # repeat comes after a later print of its symbol
+    fill = '"XBTUSD","2020-03-10 18:25:08",955,7823,100,"insert","Buy"'
+    later = '"XBTUSD","2020-03-10 18:25:09",1,7823,5,"insert","Buy"'
+    book = _gz(tmp_path / "book.csv.gz", _book_lines()[:1])
+    trades = _gz(tmp_path / "trades.csv.gz", [fill, fill, later, fill])
+
+    t = ingest_bitmex(book, trades)["trades"]
+
+    assert t.clean["qty"].tolist() == [100.0, 100.0, 5.0]
+    assert t.quarantine[["row", "rule"]].values.tolist() == [[3, "out_of_order"]]
+    assert t.reconciles

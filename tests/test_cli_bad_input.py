@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import warnings
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -53,12 +52,15 @@ def test_parquet_epoch_seconds_need_a_declared_unit(tmp_path, capsys):
                   "decision_ts": [t.value // 10**9], "end_ts": [t.value // 10**9 + 3600],
                   "strategy": ["twap"]}).to_parquet(f)
     rc, out, _ = _run(["validate", "parent_orders", str(f)], capsys)
-    assert rc == 2 and "decision_ts is a number: an epoch needs its unit declared" in out
+    assert rc == 2
+    assert "decision_ts is a number: an epoch needs its unit declared" in out
     rc, out, _ = _run(["validate", "parent_orders", str(f), "--epoch-unit", "s"], capsys)
-    assert rc == 0 and "1 rows meet the parent_orders contract" in out
+    assert rc == 0
+    assert "1 rows meet the parent_orders contract" in out
     # and the same epochs read as nanoseconds would be 1970: refused as implausible
     rc, out, _ = _run(["validate", "parent_orders", str(f), "--epoch-unit", "ns"], capsys)
-    assert rc == 2 and "decision_ts must lie within 1990-01-01 .." in out
+    assert rc == 2
+    assert "decision_ts must lie within 1990-01-01 .." in out
 
 
 def test_a_bool_size_is_not_a_number(tmp_path, capsys):
@@ -92,8 +94,8 @@ def test_validate_applies_the_rules_ingest_applies(tmp_path, capsys):
     body = _quotes(4)
     lines = body.splitlines(keepends=True)
     f = tmp_path / "quotes.csv"
-    f.write_text("".join(lines + [lines[2], lines[1]]))  # a repeat, and a step back in time
-    rc, out, err = _run(["validate", "quotes", str(f)], capsys)
+    f.write_text("".join([*lines, lines[2], lines[1]]))  # a repeat, and a step back in time
+    rc, out, _err = _run(["validate", "quotes", str(f)], capsys)
     assert rc == 2
     assert f"{f} row 4 (line 6) (symbol=AMZN): duplicate: repeats row 1" in out
     assert f"{f} row 5 (line 7) (symbol=AMZN): duplicate: repeats row 0" in out
@@ -110,7 +112,8 @@ def test_validate_reports_the_file_line_after_blank_lines(tmp_path, capsys):
     f.write_text(ORDERS_HEADER + "O1,AMZN,1,100,2024-04-11T14:00:00Z,2024-04-11T15:00:00Z,twap\n"
                  "\n\n" + "O2,AMZN,1,-5,2024-04-11T14:00:00Z,2024-04-11T15:00:00Z,twap\n")
     rc, out, _ = _run(["validate", "parent_orders", str(f)], capsys)
-    assert rc == 2 and f"{f} row 1 (line 5) (order_id=O2)" in out
+    assert rc == 2
+    assert f"{f} row 1 (line 5) (order_id=O2)" in out
 
 
 # --------------------------------------------------------------------------- defect 11: extremes
@@ -128,7 +131,8 @@ def test_a_price_of_1e308_never_reaches_the_clean_table(tmp_path, capsys):
     summary = json.loads(out)["tables"]["quotes"]
     assert summary["by_rule"] == {"extreme_value": 1}
     clean = pd.read_parquet(out_dir / "quotes.parquet")
-    assert len(clean) == 7 and clean["ask_px"].max() < 1e9
+    assert len(clean) == 7
+    assert clean["ask_px"].max() < 1e9
 
 
 # --------------------------------------------------------------------------- defect 12: --out
@@ -158,7 +162,8 @@ def test_out_that_is_not_ours_is_refused(tmp_path, capsys):
     out.mkdir()
     (out / "thesis.docx").write_text("precious")
     rc, _, err = _run(["ingest", "landing", str(landing), "--out", str(out)], capsys)
-    assert rc == 2 and "did not write" in err
+    assert rc == 2
+    assert "did not write" in err
     assert (out / "thesis.docx").read_text() == "precious"
 
 
@@ -171,14 +176,16 @@ def test_a_failed_ingest_leaves_the_earlier_output_untouched(tmp_path, capsys):
     before = sorted(p.name for p in out.iterdir())
     (landing / "quotes.csv").write_text("ts,symbol\n1,2\n")  # missing columns
     rc, _, err = _run(["ingest", "landing", str(landing), "--out", str(out)], capsys)
-    assert rc == 2 and "missing columns" in err
+    assert rc == 2
+    assert "missing columns" in err
     assert sorted(p.name for p in out.iterdir()) == before
 
 
 # --------------------------------------------------------------------------- defect 13
 def test_empty_landing_folder_is_bad_input(tmp_path, capsys):
     rc, _, err = _run(["ingest", "landing", str(tmp_path), "--out", str(tmp_path / "o")], capsys)
-    assert rc == 2 and "holds no table files" in err
+    assert rc == 2
+    assert "holds no table files" in err
 
 
 @pytest.mark.parametrize("argv", [
@@ -189,7 +196,8 @@ def test_empty_landing_folder_is_bad_input(tmp_path, capsys):
 def test_a_blank_reason_is_bad_input(argv, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("BESTEX_HOME", str(tmp_path))
     rc, _, err = _run(argv, capsys)
-    assert rc == 2 and "is blank" in err
+    assert rc == 2
+    assert "is blank" in err
 
 
 # --------------------------------------------------------------------------- defect 1
@@ -225,4 +233,15 @@ def test_every_documented_error_of_the_commands_exits_2(tmp_path, capsys):
     for argv in cases:
         rc, _, err = _run(argv, capsys)
         assert rc == 2, (argv, err)
-        assert err.startswith("bestex: error: ") and err.count("\n") == 1, (argv, err)
+        assert err.startswith("bestex: error: "), (argv, err)
+        assert err.count("\n") == 1, (argv, err)
+
+
+def test_a_nul_byte_in_a_symbol_is_quarantined_not_blanked(tmp_path, capsys):
+    """Found by the property suite: '\\x00AMZN' reached the clean table as '' (numpy's
+    fixed-width strings end at a NUL)."""
+    f = tmp_path / "quotes.csv"
+    f.write_bytes(_quotes(3).replace(",AMZN,", ",\x00AMZN,", 1).encode())
+    rc, out, _ = _run(["validate", "quotes", str(f)], capsys)
+    assert rc == 2
+    assert "type: symbol='\\x00AMZN' holds a control character" in out

@@ -119,11 +119,21 @@ def test_one_broken_row_is_named_with_its_rule(table, column, value, rule):
 
 
 def test_daily_bars_keep_one_bar_per_symbol_and_date():
-    df = _frame("daily_bars").assign(symbol="DELL")  # same (date, symbol) thrice: keep the first
+    df = _frame("daily_bars").assign(symbol="DELL", volume=[1e6, 2e6, 3e6])  # same (date, symbol)
+    # thrice with different volumes: keep the first
     clean, failures = split_valid("daily_bars", df)
     assert len(clean) == 1
     assert [(f.row, f.rule) for f in failures] == [(1, "unique (date, symbol)"),
                                                    (2, "unique (date, symbol)")]
+
+
+def test_an_exact_repeat_keeps_its_first_occurrence():
+    df = _frame("child_fills")
+    df = pd.concat([df, df.iloc[[1]]], ignore_index=True)
+    clean, failures = split_valid("child_fills", df)
+    assert len(clean) == 3
+    assert [(f.row, f.rule, f.value) for f in failures] == [
+        (3, "duplicate: every column repeats an earlier row", "repeats row 1")]
 
 
 def test_duplicate_order_ids_fail_uniqueness():

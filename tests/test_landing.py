@@ -176,11 +176,13 @@ def test_parts_combine_and_quarantine_names_each_part(tmp_path: Path) -> None:
 
 
 def test_a_key_duplicated_across_parts_is_quarantined_in_both(tmp_path: Path) -> None:
-    # O2 is in both files: each part is fine alone, the table is not
+    # O2 is in both files with different sizes: each part is fine alone, the table is not, and
+    # which of the two is right cannot be told (an exact repeat keeps its first: the property
+    # suite, tests/test_bad_input_properties.py)
     a = _write(tmp_path / "parent_orders" / "a.csv", ORDERS_HEADER + _order("O1") + _order("O2"))
     b = _write(
         tmp_path / "parent_orders" / "b.csv",
-        ORDERS_HEADER + _order("O3", qty="-1") + _order("O2") + _order("O4"),
+        ORDERS_HEADER + _order("O3", qty="-1") + _order("O2", qty="200") + _order("O4"),
     )
     res = ingest_landing(tmp_path)["parent_orders"]
     assert res.reconciles
@@ -264,7 +266,8 @@ def test_a_market_table_in_two_parts_is_checked_as_one(tmp_path: Path) -> None:
     a = _write(two / "quotes.csv", _session_quotes())
     b = _write(two / "quotes_copy.csv", _session_quotes())
     res = ingest_landing(two)["quotes"]
-    assert res.reconciles and res.rows_in == 40
+    assert res.reconciles
+    assert res.rows_in == 40
     assert len(res.clean) == 20
     assert res.quarantine["rule"].tolist() == ["duplicate"] * 20
     assert res.quarantine["source"].tolist() == [str(b)] * 20
@@ -277,7 +280,8 @@ def test_a_part_that_goes_back_in_time_is_out_of_order(tmp_path: Path) -> None:
     _write(tmp_path / "quotes_1.csv", _session_quotes(5, "2024-04-11T15:00:00Z"))
     b = _write(tmp_path / "quotes_2.csv", _session_quotes(5, "2024-04-11T14:00:00Z"))
     res = ingest_landing(tmp_path)["quotes"]
-    assert res.reconciles and len(res.clean) == 5
+    assert res.reconciles
+    assert len(res.clean) == 5
     assert set(res.quarantine["rule"]) == {"out_of_order"}
     assert set(res.quarantine["source"]) == {str(b)}
 
@@ -293,8 +297,8 @@ def test_a_symlink_loop_named_as_a_table_is_named_as_such(tmp_path: Path) -> Non
 
 def test_a_folder_named_as_a_table_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "trades_2024.csv").mkdir()
-    with pytest.raises(ContractError, match="trades_2024.csv: named as a table file but not a "
-                                            "regular file"):
+    with pytest.raises(ContractError, match=r"trades_2024\.csv: named as a table file but not a "
+                                            r"regular file"):
         ingest_landing(tmp_path)
 
 

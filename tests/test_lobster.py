@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bestex.cli import main
 from bestex.settings import require_data_dir
 from sources.lobster import DEFAULT_LATENCY_NS, discover_lobster, ingest_lobster, read_lobster
 from validation.contracts import ContractError, split_valid
@@ -119,6 +120,25 @@ def test_amzn_is_clean_and_reconciles(amzn):
     execs = np.flatnonzero(np.isin(amzn.day.quotes["event"].to_numpy(), (4, 5)))
     assert np.array_equal(amzn.day.trades["_src_row"].to_numpy(), execs)
     assert "_read_error" not in amzn.day.trades.columns
+
+
+def test_identical_hidden_executions_are_kept(amzn):
+    # 48 events repeat an earlier event's message line and order-book line: all hidden executions
+    # at a nanosecond already used (order id 0, the visible book unchanged), all real. They are
+    # why a re-sent hidden execution cannot be told from a real one (sources.lobster notes).
+    msg, book = amzn_lines()
+    seen: set[tuple[str, str]] = set()
+    repeats = []
+    for i, line in enumerate(zip(msg, book, strict=True)):
+        if line in seen:
+            repeats.append(i)
+        seen.add(line)
+    assert len(repeats) == 48
+    assert {int(msg[i].split(",")[1]) for i in repeats} == {5}
+    raw = amzn.day.trades.set_index("_src_row")
+    assert (raw.loc[repeats, "hidden_seq"] > 0).all()
+    for table in ("quotes", "trades"):
+        assert not set(repeats) & set(amzn.results[table].quarantine["row"]), table
 
 
 # ----------------------------------------------------------------------------- AAPL, level 10
@@ -315,8 +335,25 @@ def test_unreadable_file_is_a_contract_error(tmp_path):
     (tmp_path / f"{AMZN_STEM}_orderbook_1.csv").write_text("\n".join(book[:10]))
 
     with pytest.raises(ContractError, match=rf"{AMZN_STEM}_message_1\.csv: cannot read LOBSTER message "
-                                            r"file: not a text file \(invalid UTF-8 at byte 128\)"):
+                                            r"file: not a text file \(invalid UTF-8 at byte 128, "
+                                            r"line 2\)"):  # byte 10 is a newline
         read_lobster(m)
+
+
+@pytest.mark.parametrize("damage", ["flip", "zeros"])
+def test_corrupt_member_of_the_real_zip_is_exit_2(tmp_path, capsys, damage):
+    # issue 12, defect 4: 100 bytes at offset 200,000 (inside the message member) flipped or
+    # zeroed; before, a zipfile.BadZipFile traceback and exit status 1
+    data = bytearray(amzn_zip().read_bytes())
+    chunk = data[200_000:200_100]
+    data[200_000:200_100] = bytes(b ^ 0xFF for b in chunk) if damage == "flip" else bytes(100)
+    z = tmp_path / amzn_zip().name
+    z.write_bytes(bytes(data))
+
+    assert main(["ingest", "lobster", str(z), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"bestex: error: {z}: cannot read member {AMZN_STEM}_message_1.csv: ")
+    assert err.count("\n") == 1
 
 
 def test_missing_column_is_a_contract_error(tmp_path):

@@ -156,7 +156,9 @@ def test_cli_promote_lists_the_failed_gates_and_exits_1(home, capsys):
     err = capsys.readouterr().err
     assert f"promotion of v{v2} REFUSED" in err
     assert "  - stress: 1 of 5 pass; failing: crisis\n" in err  # one gate per line, whole
-    # not a refusal: an empty reason is an error of its own, not reported as REFUSED
-    assert main(["promote", v2, "--reason", " ", "--override", "x"]) == 1
-    assert "REFUSED" not in capsys.readouterr().err
+    # not a refusal: a blank reason is bad input (exit 2, issue 12), not reported as REFUSED
+    assert main(["promote", v2, "--reason", " ", "--override", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "REFUSED" not in err
+    assert "--reason is blank" in err
     assert main(["promote", "99", "--reason", "x"]) == 2  # unknown version: bad input

@@ -64,6 +64,7 @@ cannot hide or cause another row's duplicate, ordering or bad-tick verdict.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
@@ -93,7 +94,7 @@ from validation._cleansing_rules import (
 )
 from validation.contracts import ContractError, columns
 from validation.quarantine import CleanseResult, quarantine_frame
-from validation.values import MAX_PRICE, MAX_SIZE, ParsedTimes
+from validation.values import MAX_PRICE, MAX_SIZE, NAME_PATTERN, ParsedTimes
 
 __all__ = ["READ_ERROR", "RULE_ORDER", "SOURCE_ROW", "TABLE_RULES", "BadTicks", "CleanseConfig",
            "bad_ticks", "cleanse_market", "duplicates", "outages", "sessions"]
@@ -205,6 +206,16 @@ def _time_check(checks: _Checks, name: str, s: pd.Series, p: ParsedTimes) -> Non
             f"{name}=", tx.per_value(raw[rows], repr), f" {rule}"))
 
 
+def _name_check(checks: _Checks, codes: np.ndarray, names: np.ndarray) -> None:
+    """``type`` for a symbol holding a control character (a NUL byte, a line break)."""
+    ctrl = np.array([re.search(NAME_PATTERN, str(n)) is None for n in names], dtype=bool)
+    if not ctrl.any():
+        return
+    bad = (codes >= 0) & ctrl[np.maximum(codes, 0)]
+    checks.add("type", bad, lambda rows: _parts(
+        "symbol=", tx.per_value(names[codes[rows]], repr), " holds a control character"))
+
+
 def _read_error(checks: _Checks, raw: pd.DataFrame) -> None:
     if READ_ERROR not in raw.columns:
         return
@@ -304,6 +315,7 @@ def cleanse_market(
     codes, names, no_sym = parse_symbol(raw["symbol"])
     _time_check(checks, "ts", raw["ts"], p_ts)
     _time_check(checks, "available_at", raw["available_at"], p_av)
+    _name_check(checks, codes, names)
     num: dict[str, np.ndarray] = {}
     for c, (dtype, _) in spec.items():
         if c in ("ts", "available_at", "symbol"):
@@ -505,7 +517,7 @@ def _clean_frame(
             if len(names) == 1:
                 arr = pa.repeat(pa.scalar(str(names[0])), len(kc))
             else:
-                arr = pa.array(names.astype(str)).take(pa.array(kc))
+                arr = pa.array(names.tolist(), type=pa.string()).take(pa.array(kc))
             data[c] = pd.array(arr, dtype="string[pyarrow]")
         elif dtype.startswith("int"):
             data[c] = pick(num[c]).astype(np.int64)

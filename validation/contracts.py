@@ -30,12 +30,15 @@ from validation.values import (
     MAX_BPS,
     MAX_PRICE,
     MAX_SIZE,
+    NAME_PATTERN,
     parse_numbers,
     parse_timestamps,
 )
 
 UTC_NS: Final = pd.DatetimeTZDtype(unit="ns", tz="UTC")
 _TS = {"dtype_kwargs": {"unit": "ns", "tz": "UTC"}}
+_NAME = {"str_length": {"min_value": 1}, "str_matches": NAME_PATTERN}
+"""Names (symbols, order ids, venues, strategies): not empty, no control characters."""
 
 
 class ContractError(ValueError):
@@ -54,7 +57,7 @@ class QuotesSchema(_Contract):
 
     ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     available_at: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
-    symbol: Series[str] = pa.Field(str_length={"min_value": 1})
+    symbol: Series[str] = pa.Field(**_NAME)
     bid_px: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
     bid_sz: Series[float] = pa.Field(gt=0, le=MAX_SIZE)
     ask_px: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
@@ -74,7 +77,7 @@ class DepthSchema(_Contract):
 
     ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     available_at: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
-    symbol: Series[str] = pa.Field(str_length={"min_value": 1})
+    symbol: Series[str] = pa.Field(**_NAME)
     level: Series[int] = pa.Field(ge=1, le=1000)
     bid_px: Series[float] = pa.Field(gt=0, le=MAX_PRICE, nullable=True)
     bid_sz: Series[float] = pa.Field(ge=0, le=MAX_SIZE)
@@ -96,7 +99,7 @@ class TradesSchema(_Contract):
 
     ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     available_at: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
-    symbol: Series[str] = pa.Field(str_length={"min_value": 1})
+    symbol: Series[str] = pa.Field(**_NAME)
     px: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
     qty: Series[float] = pa.Field(gt=0, le=MAX_SIZE)
     aggressor: Series[int] = pa.Field(isin=[-1, 0, 1])
@@ -110,7 +113,7 @@ class DailyBarsSchema(_Contract):
     """Daily bars: one row per (date, symbol); ``available_at`` is the session close (UTC)."""
 
     date: Series[pd.Timestamp] = pa.Field()
-    symbol: Series[str] = pa.Field(str_length={"min_value": 1})
+    symbol: Series[str] = pa.Field(**_NAME)
     open: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
     high: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
     low: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
@@ -158,7 +161,7 @@ class MembershipSchema(_Contract):
     the S&P 500 change history); null = still a member.
     """
 
-    symbol: Series[str] = pa.Field(str_length={"min_value": 1})
+    symbol: Series[str] = pa.Field(**_NAME)
     start_date: Series[pd.Timestamp] = pa.Field()
     end_date: Series[pd.Timestamp] = pa.Field(nullable=True)
     exit_reason: Optional[Series[str]] = pa.Field(nullable=True, isin=list(EXIT_REASONS))  # noqa: UP045 (pandera reads Optional as "column may be absent")
@@ -172,13 +175,13 @@ class MembershipSchema(_Contract):
 class ParentOrdersSchema(_Contract):
     """Parent orders: one row per order a desk decided to work."""
 
-    order_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
-    symbol: Series[str] = pa.Field(str_length={"min_value": 1})
+    order_id: Series[str] = pa.Field(unique=True, **_NAME)
+    symbol: Series[str] = pa.Field(**_NAME)
     side: Series[int] = pa.Field(isin=[-1, 1])
     qty: Series[float] = pa.Field(gt=0, le=MAX_SIZE)
     decision_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     end_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
-    strategy: Series[str] = pa.Field(str_length={"min_value": 1})
+    strategy: Series[str] = pa.Field(**_NAME)
     limit_px: Optional[Series[float]] = pa.Field(gt=0, le=MAX_PRICE, nullable=True)  # noqa: UP045
 
     @pa.dataframe_check(name="end_ts >= decision_ts", element_wise=False)
@@ -189,19 +192,19 @@ class ParentOrdersSchema(_Contract):
 class ChildFillsSchema(_Contract):
     """Child fills: one row per execution report of a child order."""
 
-    order_id: Series[str] = pa.Field(str_length={"min_value": 1})
+    order_id: Series[str] = pa.Field(**_NAME)
     fill_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     px: Series[float] = pa.Field(gt=0, le=MAX_PRICE)
     qty: Series[float] = pa.Field(gt=0, le=MAX_SIZE)
     fee: Series[float] = pa.Field()  # currency units; negative = rebate
     liquidity: Series[str] = pa.Field(isin=["maker", "taker"])
-    venue: Series[str] = pa.Field(str_length={"min_value": 1})
+    venue: Series[str] = pa.Field(**_NAME)
 
 
 class LabelsSchema(_Contract):
     """Realized cost labels: one row per parent order; ``is_bps > 0`` when execution cost money."""
 
-    order_id: Series[str] = pa.Field(unique=True, str_length={"min_value": 1})
+    order_id: Series[str] = pa.Field(unique=True, **_NAME)
     decision_ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     t1: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
     arrival_mid: Series[float] = pa.Field(gt=0, le=MAX_PRICE)

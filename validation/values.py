@@ -25,6 +25,10 @@ Numbers (:func:`parse_numbers`)
     Text is read as a decimal number; a boolean (a ``bool`` column, or ``True`` in an object
     column) is not a number; ``inf`` is refused by the callers' finiteness rules.
 
+Names
+    Symbols, order ids and venues hold no control character (:data:`NAME_PATTERN`): a NUL
+    byte or a line break inside one is a broken file.
+
 Bounds
     :data:`MAX_PRICE` (1e9 currency units) and :data:`MAX_SIZE` (1e12 shares or contracts): a
     larger price or size is not a market record but a broken one (``1e308``), and refused.
@@ -39,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["EARLIEST_DATE", "EARLIEST_EVENT", "EPOCH_UNITS", "MAX_BPS", "MAX_PRICE", "MAX_SIZE",
-           "NAT", "ParsedNumbers", "ParsedTimes", "TimeProblem", "latest_plausible",
+           "NAME_PATTERN", "NAT", "ParsedNumbers", "ParsedTimes", "TimeProblem", "latest_plausible",
            "parse_numbers", "parse_timestamps"]
 
 EPOCH_UNITS: Final = ("s", "ms", "us", "ns")
@@ -56,6 +60,9 @@ MAX_PRICE: Final = 1e9
 
 MAX_SIZE: Final = 1e12
 """Largest plausible size (shares, contracts, volume of a day)."""
+
+NAME_PATTERN: Final = r"^[^\x00-\x1f\x7f]+$"
+"""A name (symbol, order id, venue) holds no control character (a NUL byte, a line break)."""
 
 MAX_BPS: Final = 1e5
 """Largest plausible cost in basis points (1,000 % of the order's value)."""
@@ -265,7 +272,7 @@ def parse_numbers(s: pd.Series) -> ParsedNumbers:
                              np.zeros(n, dtype=bool))
     present = s.notna().to_numpy()
     booleans = np.zeros(n, dtype=bool)
-    if dt == object:
+    if isinstance(dt, np.dtype) and dt.kind == "O":
         booleans = _is_bool(s.to_numpy(dtype=object))
         s = s.where(~booleans)
     conv = pd.to_numeric(s, errors="coerce")
