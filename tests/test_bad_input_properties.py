@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_cli_bad_input import user_visible_warnings_fail
 
 import sources
 from bestex.cli import main
@@ -106,7 +107,7 @@ def _csv(rows: list[dict[str, object]]) -> str:
 @contextlib.contextmanager
 def no_warnings() -> Iterator[None]:
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
+        user_visible_warnings_fail()
         yield
 
 

@@ -4,6 +4,7 @@ back (mixin of :class:`pipelines.registry.ModelRegistry`)."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import tempfile
 import warnings
@@ -33,6 +34,9 @@ MODEL_ARTIFACT = "cost_model"
 def _quiet_env() -> None:
     os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # creating or migrating the SQLite store logs INFO lines on stderr: not the user's business
+    for name in ("mlflow.store.db.utils", "alembic.runtime.migration"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def serving_signature() -> ModelSignature:
