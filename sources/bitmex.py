@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from sources._io import read_csv
-from validation.cleansing import CleanseConfig, cleanse_market, duplicates
+from validation.cleansing import SOURCE_ROW, CleanseConfig, cleanse_market, duplicates
 from validation.contracts import ContractError
 from validation.quarantine import CleanseResult
 
@@ -57,8 +57,8 @@ TRADE_COLUMNS: Final = ["symbol", "moment", "millis", "price", "size", "action",
 
 def _check_latency(path: Path, latency_ns: int) -> None:
     if latency_ns < 0:
-        raise ContractError(f"{path}: `latency_ns={latency_ns}` is negative; "
-                            "available_at must be >= ts")
+        raise ContractError(f"{path}: feed latency --latency-ns (latency_ns) = "
+                            f"{latency_ns} is negative; available_at must be >= ts")
 
 
 def _times(raw: pd.DataFrame, latency_ns: int) -> tuple[pd.Series, pd.Series]:
@@ -167,6 +167,7 @@ def read_bitmex_book(
     # never splits a snapshot. Cleansing drops the column.
     line = _first_row_of_line(raw, ts)
     depth["snapshot"] = np.repeat(line, LEVELS)
+    depth[SOURCE_ROW] = np.repeat(np.arange(n, dtype=np.int64), LEVELS)  # quarantine: file rows
     quotes["snapshot"] = line
     return depth, quotes
 

@@ -382,8 +382,8 @@ def read_lobster(
     """
     if latency_ns < 0:
         where = " + ".join(map(str, path)) if isinstance(path, tuple) else str(path)
-        raise ContractError(f"{where}: `latency_ns={latency_ns}` is negative; "
-                            "available_at must be >= ts")
+        raise ContractError(f"{where}: feed latency --latency-ns (latency_ns) = "
+                            f"{latency_ns} is negative; available_at must be >= ts")
     return [_read_pair(p, int(latency_ns)) for p in _locate(path)]
 
 

@@ -232,7 +232,8 @@ def test_cli_lobster_missing_path(tmp_path: Path, capsys: pytest.CaptureFixture[
 def test_cli_lobster_negative_latency(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     z = day_zip(tmp_path / "day.zip")
     err = cli_error(capsys, *lobster(z, tmp_path / "out", "--latency-ns", "-5"))
-    assert f"{z}: `latency_ns=-5` is negative; available_at must be >= ts" in err
+    assert (f"{z}: feed latency --latency-ns (latency_ns) = -5 is negative; "
+            "available_at must be >= ts") in err
 
 
 def test_cli_lobster_unreadable_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -376,7 +377,8 @@ def test_cli_bitmex_missing_trades(tmp_path: Path, bitmex_files: tuple[Path, Pat
 def test_cli_bitmex_negative_latency(tmp_path: Path, bitmex_files: tuple[Path, Path],
                                      capsys: pytest.CaptureFixture[str]) -> None:
     err = cli_error(capsys, *bitmex(bitmex_files[0], tmp_path / "out", "--latency-ns", "-5"))
-    assert f"{bitmex_files[0]}: `latency_ns=-5` is negative; available_at must be >= ts" in err
+    assert (f"{bitmex_files[0]}: feed latency --latency-ns (latency_ns) = -5 is negative; "
+            "available_at must be >= ts") in err
 
 
 def test_cli_bitmex_wrong_columns(tmp_path: Path, bitmex_files: tuple[Path, Path],

@@ -185,7 +185,8 @@ def test_tiny_files_parse_and_quarantine(tiny: tuple[Path, Path]) -> None:
     depth = res["depth"]
     # depth checks each level on its own: the crossed snapshot loses only its crossed level 1
     assert (depth.rows_in, len(depth.clean), len(depth.quarantine)) == (30, 19, 11)
-    assert depth.quarantine["row"].tolist() == [*range(10, 20), 20]
+    # quarantine rows are file rows (issue 12): snapshot line 1's ten levels, line 2's level 1
+    assert depth.quarantine["row"].tolist() == [1] * 10 + [2]
     assert depth.clean["level"].tolist() == [*range(1, 11), *range(2, 11)]
     t = res["trades"]
     assert t.quarantine[["row", "rule"]].values.tolist() == [[2, "non_positive_size"]]
@@ -206,12 +207,14 @@ def test_negative_latency_is_refused(tiny: tuple[Path, Path]) -> None:
     # issue 12, defect 7: a ValueError (a traceback from the CLI) before; now a ContractError
     # worded as LOBSTER's, naming the file, raised before the file is read
     book, trades = tiny
-    with pytest.raises(ContractError, match=r"book\.csv\.gz: `latency_ns=-1` is negative; "
+    with pytest.raises(ContractError, match=r"book\.csv\.gz: feed latency --latency-ns \(latency_ns\) = -1 "
+                                            r"is negative; "
                                             r"available_at must be >= ts"):
         read_bitmex_book(book, latency_ns=-1)
-    with pytest.raises(ContractError, match=r"trades\.csv\.gz: `latency_ns=-5` is negative"):
+    with pytest.raises(ContractError, match=r"trades\.csv\.gz: feed latency --latency-ns \(latency_ns\) = -5 "
+                                            r"is negative"):
         read_bitmex_trades(trades, latency_ns=-5)
-    with pytest.raises(ContractError, match=r"`latency_ns=-5` is negative"):
+    with pytest.raises(ContractError, match=r"feed latency --latency-ns \(latency_ns\) = -5 is negative"):
         ingest_bitmex(book, trades, latency_ns=-5)
 
 
@@ -243,7 +246,8 @@ def test_repeated_book_line_is_a_duplicate(tmp_path: Path) -> None:
     ]
     # row 1 agrees with row 0 at level 1 only: a different snapshot, kept whole
     assert (quotes.rows_in, len(quotes.clean)) == (5, 3)
-    assert depth.quarantine["row"].tolist() == [*range(20, 30), *range(40, 50)]
+    assert depth.quarantine["row"].tolist() == [2] * 10 + [4] * 10  # file rows, as quotes
+    assert depth.quarantine["detail"].iat[0] == "duplicate: repeats row 0"
     assert set(depth.quarantine["rule"]) == {"duplicate"}
     assert (depth.rows_in, len(depth.clean)) == (50, 30)
     assert all(r.reconciles for r in res.values())

@@ -447,5 +447,6 @@ def test_latency_sets_available_at():
 
     lag = day.trades["available_at"] - day.trades["ts"]
     assert (lag == pd.Timedelta(microseconds=250)).all()
-    with pytest.raises(ContractError, match=r"`latency_ns=-1` is negative"):
+    with pytest.raises(ContractError, match=r"feed latency --latency-ns \(latency_ns\) = -1 "
+                                            r"is negative"):
         read_lobster(aapl_files(), latency_ns=-1)
