@@ -143,8 +143,9 @@ def replay_desk_history(day, *, n_orders: int = 1000, seed: int = 0,
     min_dur = 5 * _NS_PER_MIN
     span = t1 - t0 - 2 * _NS_PER_MIN
     if span <= min_dur:
-        raise ValueError(f"{day.source}: the book spans {span / 6e10:.1f} min; a replay needs "
-                         "more than 5 minutes")
+        raise ValueError(f"{day.source}: the book spans {(t1 - t0) / 6e10:.1f} min; a replay "
+                         "needs more than 7 (1 min kept clear at each end, orders of 5 min "
+                         "and more)")
     max_dur = min(int(max_duration_min * _NS_PER_MIN), span)
     dur = np.exp(rng.uniform(np.log(min_dur), np.log(max_dur), n_orders)).astype(np.int64)
     dec = t0 + _NS_PER_MIN + (rng.random(n_orders) * (span - dur)).astype(np.int64)

@@ -4,7 +4,8 @@ turned into a scenario. Used by :mod:`validation.stress`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Final
 
@@ -31,6 +32,7 @@ from validation._stress_scoring import (
     _predict,
     _replay_rejections,
     _schedule_rows,
+    score_calibration,
 )
 
 # =========================================================================== real data
@@ -40,6 +42,9 @@ $3 bn, daily volatility 5%, 'shares outstanding' = the market value of all bitco
 $140 bn), ATHL's Theta. Assumptions, not measured from the files."""
 
 
+
+Predict1 = Callable[[pd.DataFrame], np.ndarray]
+"""One prediction per row of features (a baseline such as the square-root law), bps."""
 
 EpisodeBook = RecordedBook
 """A recorded episode's cleansed book (:class:`models.desk_history.RecordedBook`)."""
@@ -51,16 +56,79 @@ EPISODE_SYMBOLS: Final = {"bitmex_2020_03_10": "XBTUSD", "amzn_2012_06_21": "AMZ
 BITMEX_FEES: Final = FeeSchedule(taker_fee_bps=7.5, maker_rebate_bps=2.5)
 """BitMEX XBTUSD in 2020: takers paid 0.075%, makers earned 0.025% (assumed, not in the files)."""
 
+@dataclass(frozen=True)
+class BookSpec:
+    """How a desk trades a recorded book: its estimates of the instrument (``adv``,
+    ``sigma_daily``, ``shares_outstanding``: a one-day file has no history), fees, session
+    calendar and length, child interval and longest order (minutes), the %ADV range of its
+    orders, whether the day is a stress episode, and a note."""
+
+    estimates: Mapping[str, float]
+    fees: FeeSchedule
+    calendar: str
+    session_ns: int
+    child_interval_min: float
+    max_duration_min: float
+    pct_adv: tuple[float, float]
+    stressed: bool
+    note: str
+
+
+def equity_spec(estimates: Mapping[str, float], note: str) -> BookSpec:
+    """A US equity day on the XNYS calendar (the AMZN replay's desk)."""
+    return BookSpec(estimates, DESK_FEES, "XNYS", 23_400_000_000_000, 5.0, 120.0, (1e-4, 1e-2),
+                    False, note)
+
+
+def crypto_spec(estimates: Mapping[str, float], note: str, *, stressed: bool = False) -> BookSpec:
+    """A 24-hour crypto venue (the BitMEX replay's desk: BitMEX 2020 fees)."""
+    return BookSpec(estimates, BITMEX_FEES, "24/7", 86_400_000_000_000, 1.0, 15.0, (1e-5, 1e-3),
+                    stressed, note)
+
+
 _EPISODES: Final = {
-    # name: (desk estimates, fees, calendar, sim session, child interval min, max duration min,
-    #        %ADV range, a stress episode?, note)
-    "bitmex_2020_03_10": (BITMEX_2020, BITMEX_FEES, "24/7", 86_400_000_000_000, 1.0, 15.0,
-                          (1e-5, 1e-3), True,
-                          "BitMEX XBTUSD L1, 2020-03-10 18:25-18:43 UTC (March 2020 crash)"),
-    "amzn_2012_06_21": (AMZN_2012, DESK_FEES, "XNYS", 23_400_000_000_000, 5.0, 120.0,
-                        (1e-4, 1e-2), False,
-                        "LOBSTER AMZN L1, 2012-06-21 (a reference day, no stress episode)"),
+    "bitmex_2020_03_10": crypto_spec(
+        BITMEX_2020, "BitMEX XBTUSD L1, 2020-03-10 18:25-18:43 UTC (March 2020 crash)",
+        stressed=True),
+    "amzn_2012_06_21": equity_spec(
+        AMZN_2012, "LOBSTER AMZN L1, 2012-06-21 (a reference day, no stress episode)"),
 }
+
+
+def book_spec(book: RecordedBook, kind: str) -> tuple[BookSpec, str]:
+    """The desk for ``book`` (``kind`` ``equity`` or ``crypto``) and the name it is known by:
+    a recorded episode's own desk (``amzn_2012_06_21``, ``bitmex_2020_03_10``) when the book is
+    that day's, else a desk whose estimates come from the book (:func:`estimates_from_book`)."""
+    day = pd.Timestamp(book.quotes["ts"].iloc[0]).date().isoformat() if len(book.quotes) else ""
+    for name, symbol in EPISODE_SYMBOLS.items():
+        if symbol == book.symbol and day.replace("-", "_") in name:
+            return _EPISODES[name], name
+    if kind == "crypto":
+        est = estimates_from_book(book, 86_400_000_000_000)
+        return crypto_spec(est, f"{book.symbol} {day}: desk estimates from the book"), \
+            f"{book.symbol}_{day}"
+    est = estimates_from_book(book, 23_400_000_000_000)
+    return equity_spec(est, f"{book.symbol} {day}: desk estimates from the book"), \
+        f"{book.symbol}_{day}"
+
+
+def estimates_from_book(book: RecordedBook, spec_session_ns: int) -> dict[str, float]:
+    """A desk's estimates of a book it has no history of, from the book itself: ``adv`` the
+    traded volume of the recorded span scaled to a whole session, ``sigma_daily`` the
+    1-minute realized volatility of the mid scaled to a session, ``shares_outstanding``
+    200 x adv (the serving default). One day is a poor estimate of either; it is what there is."""
+    q, t = book.quotes, book.trades
+    ts = pd.DatetimeIndex(q["ts"]).as_unit("ns").asi8
+    span = max(float(ts.max() - ts.min()), 60e9) if len(ts) else 60e9
+    vol = float(t["qty"].sum()) if len(t) else 0.0
+    adv = max(vol * spec_session_ns / span, 1.0)
+    mid = ((q["bid_px"] + q["ask_px"]) / 2).to_numpy(np.float64)
+    minute = (ts - ts.min()) // 60_000_000_000 if len(ts) else ts
+    last = pd.Series(mid).groupby(minute).last().to_numpy()
+    r = np.diff(np.log(last[np.isfinite(last) & (last > 0)]))
+    per_session = spec_session_ns / 60e9
+    sigma = float(np.sqrt(np.sum(r ** 2) / max(len(r), 1) * per_session)) if len(r) else 0.02
+    return {"adv": adv, "sigma_daily": max(sigma, 1e-4), "shares_outstanding": 200.0 * adv}
 
 
 def _with_desk_estimates(feats: pd.DataFrame, est: Mapping[str, float]) -> pd.DataFrame:
@@ -84,31 +152,85 @@ def _with_desk_estimates(feats: pd.DataFrame, est: Mapping[str, float]) -> pd.Da
     return f
 
 
-def _real_episode(name: str, book: EpisodeBook, predict: Predict, limits: StressLimits,
-                  n_orders: int, seed: int, domain: Domain | None = None
-                  ) -> tuple[dict, list[dict], list[dict], dict]:
-    (est, fees, calendar, session_ns, child_min, max_min, (lo, hi), is_stress,
-     note) = _EPISODES[name]
-    quotes, trades, symbol = book.quotes, book.trades, book.symbol
-    sim = SimulatorConfig(venue="REPLAY", session_ns=session_ns, fees=fees)
+@dataclass(frozen=True)
+class Replayed:
+    """A TWAP-mix desk replayed on a recorded book: its history, features and realized costs."""
+
+    history: DeskHistory
+    features: pd.DataFrame
+    realized: np.ndarray
+    sim: SimulatorConfig
+
+
+def replay_book(book: RecordedBook, spec: BookSpec, *, n_orders: int, seed: int,
+                name: str) -> Replayed:
+    """The desk of ``spec`` replayed on ``book``: parent orders executed on the recorded quotes
+    with the simulator's fills and footprint, their point-in-time features (daily-history
+    features from the desk's estimates) and their realized shortfall (bps)."""
+    est = spec.estimates
+    sim = SimulatorConfig(venue="REPLAY", session_ns=spec.session_ns, fees=spec.fees)
+    lo, hi = spec.pct_adv
     hist = replay_desk_history(book, n_orders=n_orders, seed=seed, sim=sim, adv=est["adv"],
                                sigma_daily=est["sigma_daily"],
                                shares_outstanding=est["shares_outstanding"], min_pct_adv=lo,
-                               max_pct_adv=hi, child_interval_min=child_min,
-                               max_duration_min=max_min)
+                               max_pct_adv=hi, child_interval_min=spec.child_interval_min,
+                               max_duration_min=spec.max_duration_min)
     po = hist.parent_orders.copy()
     plan = plan_summary(hist.child_orders, po)  # the plan in 6.5-hour days, as the features
     for c in PLAN_COLUMNS:
         po[c] = plan[c].to_numpy()
     hist = DeskHistory(parent_orders=po, child_fills=hist.child_fills, outcomes=hist.outcomes,
                        rejections=hist.rejections, child_orders=hist.child_orders)
-    market = SimpleNamespace(quotes=quotes, trades=trades, daily_bars=None)
-    feats = desk_features(market, hist, config=FeatureConfig(calendar=calendar), parametric=False)
+    market = SimpleNamespace(quotes=book.quotes, trades=book.trades, daily_bars=None)
+    feats = desk_features(market, hist, config=FeatureConfig(calendar=spec.calendar),
+                          parametric=False)
     feats = _with_desk_estimates(feats, est)
-    feats["stressed"] = is_stress
+    feats["stressed"] = spec.stressed
     feats["scenario"] = name
     realized = hist.outcomes.set_index("order_id")["shortfall_bps"].reindex(
         po["order_id"]).to_numpy(np.float64)
+    return Replayed(hist, feats, realized, sim)
+
+
+def score_book(book: RecordedBook, spec: BookSpec, predict: Predict, *, n_orders: int = 500,
+               seed: int = 0, domain: Domain | None = None,
+               sqrt_law: Predict1 | None = None) -> dict[str, float | int | str]:
+    """How a cost model does on a book it has not seen: the desk of ``spec`` replayed on
+    ``book`` and ``predict`` scored against the realized costs.
+
+    Returns ``n``, ``bias_bps`` (mean realized - predicted), ``noise_sd_bps`` (mean timing
+    noise sd), ``coverage80`` (share inside the 80 % band), ``mae_bps``, ``mae_sqrt_law_bps``
+    (``sqrt_law``'s error on the same orders; NaN without one), ``share_in_domain`` (orders with
+    every feature inside the training domain; NaN without ``domain``) and ``fallback_share``
+    (orders priced by a fallback instead of the learned model: 0 until there is one).
+    """
+    r = replay_book(book, spec, n_orders=n_orders, seed=seed, name=book.symbol)
+    mean, lo, hi = _predict(predict, r.features)
+    cal = score_calibration(mean, lo, hi, r.realized, r.features["timing_risk_bps"])
+    ok = np.isfinite(mean) & np.isfinite(r.realized)
+    mae_sqrt = np.nan
+    if sqrt_law is not None:
+        sq = np.asarray(sqrt_law(r.features), np.float64)
+        both = ok & np.isfinite(sq)
+        mae_sqrt = float(np.abs(r.realized[both] - sq[both]).mean()) if both.any() else np.nan
+    share_in = np.nan
+    if domain is not None and len(r.features):
+        share_in = float(np.mean([not f for f in domain(r.features)]))
+    return {"book": book.source, "symbol": book.symbol, "n": cal["n"],
+            "bias_bps": cal["bias_bps"], "noise_sd_bps": cal["noise_sd_bps"],
+            "coverage80": cal["coverage_80"], "mae_bps": cal["mae"],
+            "mae_sqrt_law_bps": mae_sqrt, "share_in_domain": share_in, "fallback_share": 0.0}
+
+
+def _real_episode(name: str, book: EpisodeBook, predict: Predict, limits: StressLimits,
+                  n_orders: int, seed: int, domain: Domain | None = None
+                  ) -> tuple[dict, list[dict], list[dict], dict]:
+    spec = _EPISODES[name]
+    is_stress, note = spec.stressed, spec.note
+    quotes, symbol = book.quotes, book.symbol
+    r = replay_book(book, spec, n_orders=n_orders, seed=seed, name=name)
+    hist, feats, realized, sim = r.history, r.features, r.realized, r.sim
+    po = hist.parent_orders
     kind = "real"
     try:
         pred = _predict(predict, feats)
