@@ -133,7 +133,8 @@ def synth_stress(context: dg.AssetExecutionContext, config: StressParams,
     result = run_stress_suite(bundle.predict, n_orders=config.n_orders, seed=config.seed,
                               books=episode_books(data), index_bars=index_bars(data),
                               progress=context.log.info,
-                              domain=bundle.outside_domain)
+                              domain=bundle.outside_domain,
+                              calibrations=bundle.calibrations)
     out = _out("stress")
     plots = [str(p) for p in plot(result, out)]
     md = "# Stage 4 — stress\n\n" + result.to_markdown()

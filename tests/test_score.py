@@ -134,3 +134,18 @@ def test_bestex_score_prints_every_figure_for_each_day(champion_home, monkeypatc
     # the AAPL sample holds 49 seconds of book: said, not scored
     assert rows["AAPL_2012-06-21"]["n"] == 0
     assert "needs more than 7" in rows["AAPL_2012-06-21"]["note"]
+
+
+def test_a_one_day_book_has_no_gap_the_training_data_never_had():
+    """Issue 13: the replay's features fill what a one-day book cannot know from the desk's
+    estimates (the trees sent the gaps down arbitrary branches: BitMEX bias -147 bps)."""
+    from validation.stress import equity_spec, replay_book
+
+    book = _book(minutes=40)
+    spec = equity_spec(estimates_from_book(book, 23_400_000_000_000), "test")
+    f = replay_book(book, spec, n_orders=30, seed=1, name="t").features
+    for c in ("adv", "sigma_daily", "pct_adv", "rv_prev_session", "sigma_seen", "rv_open",
+              "timing_risk_bps", "temp_impact_shape_bps", "perm_impact_shape_bps"):
+        assert f[c].notna().all(), c
+    want = f["sigma_seen"] * np.sqrt(f["plan_timing_var_days"]) * 1e4
+    np.testing.assert_allclose(f["timing_risk_bps"], want, rtol=1e-9)

@@ -21,7 +21,12 @@ from models.desk_history import (
     plan_summary,
     replay_desk_history,
 )
-from models.features import FeatureConfig, impact_shapes
+from models.features import (
+    FeatureConfig,
+    ParametricCalibrations,
+    apply_parametric,
+    impact_shapes,
+)
 from models.simulator import FeeSchedule, SimulatorConfig
 from validation._stress_scenarios import Domain, Predict, StressScenario, desk_features
 from validation._stress_scoring import (
@@ -131,24 +136,43 @@ def estimates_from_book(book: RecordedBook, spec_session_ns: int) -> dict[str, f
     return {"adv": adv, "sigma_daily": max(sigma, 1e-4), "shares_outstanding": 200.0 * adv}
 
 
-def _with_desk_estimates(feats: pd.DataFrame, est: Mapping[str, float]) -> pd.DataFrame:
-    """Fill the daily-history features of a one-day book from the desk's static estimates.
+def _with_desk_estimates(feats: pd.DataFrame, est: Mapping[str, float],
+                         calibrations: ParametricCalibrations | None = None) -> pd.DataFrame:
+    """Fill what a one-day book cannot know from the desk's static estimates.
 
     The recorded files hold one day and no daily bars, so ``adv, sigma_daily, pct_adv,
-    shares_outstanding`` are unknown to :func:`build_features`; a desk holds estimates of them
-    (the same ones the replay's physics uses). They are filled in, and the two impact shapes
-    that need ``pct_adv`` recomputed with the formulas of :mod:`models.features`;
-    ``implied_participation`` (an intraday volume profile of earlier sessions) stays NaN.
+    shares_outstanding`` are unknown to :func:`build_features`, and so is the volatility the
+    market has seen before the day (``rv_prev_session``, then ``sigma_seen`` and ``rv_open``
+    until the session has a few minutes of its own): a desk holds estimates of them (the same
+    ones the replay's physics uses). They are filled in, and what is computed from them
+    (``timing_risk_bps`` and the two impact shapes) recomputed with the formulas of
+    :mod:`models.features`. With ``calibrations`` (the model's own square-root and ATHL fits)
+    the missing ``sqrt_pred_bps`` / ``athl_pred_bps`` are the model's own estimates, as its
+    serving path computes them. ``implied_participation`` (an intraday volume profile of
+    earlier sessions) stays NaN.
+
+    Before this (issue 13), missing values the training data never had went down arbitrary
+    branches of the trees: the BitMEX replay's bias was -147 bps, 59 % of its orders having no
+    ``sigma_seen``.
     """
     f = feats.copy()
+    sig = est["sigma_daily"]
     f["adv"] = f["adv"].fillna(est["adv"])
-    f["sigma_daily"] = f["sigma_daily"].fillna(est["sigma_daily"])
+    f["sigma_daily"] = f["sigma_daily"].fillna(sig)
     f["pct_adv"] = f["pct_adv"].fillna(f["qty"] / est["adv"])
     f["shares_outstanding"] = f["shares_outstanding"].fillna(est["shares_outstanding"])
+    for c in ("rv_prev_session", "sigma_seen", "rv_open"):
+        f[c] = f[c].fillna(sig)
+    f["timing_risk_bps"] = f["timing_risk_bps"].fillna(
+        f["sigma_seen"] * np.sqrt(f["plan_timing_var_days"]) * 1e4)
     temp, perm = impact_shapes(f["sigma_seen"], f["pct_adv"], f["plan_rate_shape"],
                                FeatureConfig().impact_beta)
     f["temp_impact_shape_bps"] = f["temp_impact_shape_bps"].fillna(temp)
     f["perm_impact_shape_bps"] = f["perm_impact_shape_bps"].fillna(perm)
+    if calibrations is not None:
+        par = apply_parametric(f, calibrations, update_knowledge=False)
+        for c in ("sqrt_pred_bps", "athl_pred_bps"):
+            f[c] = f[c].fillna(par[c]) if c in f else par[c]
     return f
 
 
@@ -163,7 +187,7 @@ class Replayed:
 
 
 def replay_book(book: RecordedBook, spec: BookSpec, *, n_orders: int, seed: int,
-                name: str) -> Replayed:
+                name: str, calibrations: ParametricCalibrations | None = None) -> Replayed:
     """The desk of ``spec`` replayed on ``book``: parent orders executed on the recorded quotes
     with the simulator's fills and footprint, their point-in-time features (daily-history
     features from the desk's estimates) and their realized shortfall (bps)."""
@@ -184,7 +208,7 @@ def replay_book(book: RecordedBook, spec: BookSpec, *, n_orders: int, seed: int,
     market = SimpleNamespace(quotes=book.quotes, trades=book.trades, daily_bars=None)
     feats = desk_features(market, hist, config=FeatureConfig(calendar=spec.calendar),
                           parametric=False)
-    feats = _with_desk_estimates(feats, est)
+    feats = _with_desk_estimates(feats, est, calibrations)
     feats["stressed"] = spec.stressed
     feats["scenario"] = name
     realized = hist.outcomes.set_index("order_id")["shortfall_bps"].reindex(
@@ -194,7 +218,9 @@ def replay_book(book: RecordedBook, spec: BookSpec, *, n_orders: int, seed: int,
 
 def score_book(book: RecordedBook, spec: BookSpec, predict: Predict, *, n_orders: int = 500,
                seed: int = 0, domain: Domain | None = None,
-               sqrt_law: Predict1 | None = None) -> dict[str, float | int | str]:
+               sqrt_law: Predict1 | None = None,
+               calibrations: ParametricCalibrations | None = None
+               ) -> dict[str, float | int | str]:
     """How a cost model does on a book it has not seen: the desk of ``spec`` replayed on
     ``book`` and ``predict`` scored against the realized costs.
 
@@ -204,7 +230,8 @@ def score_book(book: RecordedBook, spec: BookSpec, predict: Predict, *, n_orders
     every feature inside the training domain; NaN without ``domain``) and ``fallback_share``
     (orders priced by a fallback instead of the learned model: 0 until there is one).
     """
-    r = replay_book(book, spec, n_orders=n_orders, seed=seed, name=book.symbol)
+    r = replay_book(book, spec, n_orders=n_orders, seed=seed, name=book.symbol,
+                    calibrations=calibrations)
     mean, lo, hi = _predict(predict, r.features)
     cal = score_calibration(mean, lo, hi, r.realized, r.features["timing_risk_bps"])
     ok = np.isfinite(mean) & np.isfinite(r.realized)
@@ -223,12 +250,14 @@ def score_book(book: RecordedBook, spec: BookSpec, predict: Predict, *, n_orders
 
 
 def _real_episode(name: str, book: EpisodeBook, predict: Predict, limits: StressLimits,
-                  n_orders: int, seed: int, domain: Domain | None = None
+                  n_orders: int, seed: int, domain: Domain | None = None,
+                  calibrations: ParametricCalibrations | None = None
                   ) -> tuple[dict, list[dict], list[dict], dict]:
     spec = _EPISODES[name]
     is_stress, note = spec.stressed, spec.note
     quotes, symbol = book.quotes, book.symbol
-    r = replay_book(book, spec, n_orders=n_orders, seed=seed, name=name)
+    r = replay_book(book, spec, n_orders=n_orders, seed=seed, name=name,
+                    calibrations=calibrations)
     hist, feats, realized, sim = r.history, r.features, r.realized, r.sim
     po = hist.parent_orders
     kind = "real"

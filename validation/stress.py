@@ -82,6 +82,7 @@ from models.desk_history import (
     DESK_FEES,
     execute_on_market,
 )
+from models.features import ParametricCalibrations
 from models.simulator import SimulatorConfig
 from validation._stress_real import (
     _EPISODES,
@@ -289,7 +290,8 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
                      limits: StressLimits | None = None,
                      progress: Callable[[str], object] | None = print, n_symbols: int = 4,
                      n_sessions: int = 12, real_orders: int = 500,
-                     domain: Domain | None = None) -> StressResult:
+                     domain: Domain | None = None,
+                     calibrations: ParametricCalibrations | None = None) -> StressResult:
     """Run every scenario (and the real episodes when their ``books`` are given) and score them.
 
     Parameters
@@ -322,6 +324,10 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
         (:meth:`models.cost_models.CostModelBundle.outside_domain`); each calibration row then
         says which share of its scored orders the model extrapolates to (``outside_domain``)
         and on which features (``outside_features``).
+    calibrations : ParametricCalibrations, optional
+        The model's own square-root and ATHL fits: the real episodes' missing
+        ``sqrt_pred_bps`` / ``athl_pred_bps`` become the model's estimates (its serving path
+        does the same).
 
     Returns
     -------
@@ -377,7 +383,8 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
             cal.append(_not_scored(name, "real", "no book" if book is None
                                    else f"data missing or unreadable: {book}"))
             continue
-        c, s, r, m = _real_episode(name, book, predict, lim, real_orders, seed, domain)
+        c, s, r, m = _real_episode(name, book, predict, lim, real_orders, seed, domain,
+                                   calibrations)
         cal.append(c)
         sched += s
         risk += r
