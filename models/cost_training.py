@@ -204,6 +204,33 @@ def fit_mean_predictor(params: CostModelParams, features: list[str], config: Tra
     return fit_predict
 
 
+def fit_bundle(train: pd.DataFrame, params: CostModelParams, features: list[str],
+               config: TrainingConfig, *, weight: np.ndarray | None = None,
+               calibration_fraction: float = 0.2) -> CostModelBundle:
+    """A deployable bundle refit on ``train`` with fixed ``params`` (no tuning): the mean and
+    standardized-quantile boosters as :func:`train_cost_model` fits them, and the conformal
+    margin from a random ``calibration_fraction`` of the rows left out of a first fit (split
+    conformal, seeded by ``config.seed``). ``weight`` multiplies the inverse-noise weights
+    (e.g. to give a venue with few orders its share). For the leave-one-book-out stage."""
+    y = _labels(train, config)
+    w = inverse_noise_weights(train["timing_risk_bps"], config.noise_floor_bps)
+    if weight is not None:
+        w = w * np.asarray(weight, np.float64)
+    scale = noise_sd_bps(train["timing_risk_bps"], config.noise_floor_bps)
+    rng = np.random.default_rng(config.seed)
+    cal = rng.random(len(train)) < calibration_fraction
+    X = train[features]
+    q_fit = QuantileCostModel(params).fit(X[~cal], y[~cal], scale=scale[~cal])
+    conformal = ConformalInterval(config.coverage).fit(
+        q_fit.predict(X[cal], scale=scale[cal]), y[cal], scale[cal])
+    mean = MeanCostModel(params).fit(X, y, sample_weight=w)
+    quant = QuantileCostModel(params).fit(X, y, scale=scale)
+    return CostModelBundle(mean.booster_, quant.booster_, features, conformal.margin_,
+                           config.noise_floor_bps, quantile_scaled=True,
+                           domain=CostModelBundle.fit_domain(X),
+                           risk_fill_bps=float(np.nanmedian(train["timing_risk_bps"])))
+
+
 def _truth(frame: pd.DataFrame) -> np.ndarray | None:
     return frame["truth_bps"].to_numpy(np.float64) if "truth_bps" in frame else None
 

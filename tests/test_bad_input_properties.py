@@ -67,6 +67,9 @@ def valid_rows(table: str) -> list[dict[str, object]]:
                        "arrival_mid": 220.05, "avg_px": 220.1, "filled_qty": 5000 + i,
                        "is_bps": 2.27, "delay_bps": 0.1, "spread_bps": 2.0, "impact_bps": 0.5,
                        "timing_bps": -0.3, "opportunity_bps": 0.0, "fees_bps": -0.03},
+            "news": {"ts": _ts(i), "available_at": _ts(i, 500), "symbol": "AMZN",
+                     "headline": f"AMZN posts strong quarterly profit growth, item {i}",
+                     "event_type": "earnings"},
         }[table]
         rows.append(r)
     return rows

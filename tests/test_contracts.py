@@ -40,6 +40,8 @@ VALID = {
                "arrival_mid": 220.05, "avg_px": 220.1, "filled_qty": 5000, "is_bps": 2.27,
                "delay_bps": 0.1, "spread_bps": 2.0, "impact_bps": 0.5, "timing_bps": -0.3,
                "opportunity_bps": 0.0, "fees_bps": -0.03},
+    "news": {"ts": T0, "available_at": T1, "symbol": "AMZN",
+             "headline": "Amazon misses revenue forecast, cuts outlook", "event_type": "earnings"},
 }
 
 # (table, column, bad value, expected rule fragment)
@@ -70,6 +72,13 @@ BREAKS = [
     ("labels", "t1", "2012-06-21T13:00:00Z", "t1 >= decision_ts"),
     ("labels", "arrival_mid", -1.0, "arrival_mid: greater_than(0)"),
     ("labels", "filled_qty", -1.0, "filled_qty: greater_than_or_equal_to(0)"),
+    ("news", "available_at", "2012-06-21T13:29:59Z", "available_at >= ts"),
+    ("news", "headline", "Amazon misses\nforecast", "headline: str_matches"),
+    ("news", "headline", "Amazon misses forecast\n", "headline: str_matches"),
+    ("news", "headline", "   ", "headline: str_matches"),
+    ("news", "headline", "x" * 1001, "headline: str_length"),
+    ("news", "symbol", "AM\x00ZN", "symbol: str_matches"),
+    ("news", "ts", "06/21/2012 13:30", "type: ts must be an ISO 8601 timestamp"),
 ]
 
 
@@ -77,6 +86,8 @@ def _frame(table: str, n: int = 3) -> pd.DataFrame:
     df = pd.DataFrame([dict(VALID[table]) for _ in range(n)])
     if table in ("daily_bars", "membership"):  # one bar per (date, symbol); distinct spans
         df["symbol"] = ["DELL", "EMC", "YHOO", "SNDK"][:n]
+    elif table == "news":  # distinct headlines: an exact repeat is a duplicate
+        df["headline"] = [f"{df['headline'].iat[0]} ({i})" for i in range(n)]
     else:  # distinct rows: an exact repeat is a duplicate
         size = {"quotes": "bid_sz", "depth": "bid_sz", "labels": "filled_qty"}.get(table, "qty")
         df[size] = [float(df[size].iat[0]) + i for i in range(n)]
@@ -181,3 +192,11 @@ def test_empty_frames_have_contract_dtypes(table):
     clean, failures = split_valid(table, frame)
     assert failures == []
     assert len(clean) == 0
+
+
+def test_a_name_with_a_trailing_line_break_is_refused():
+    """'$' matches before a final newline: the name rule ends in \\Z (found in review)."""
+    df = _frame("trades")
+    df.loc[1, "symbol"] = "AMZN\n"
+    _, failures = split_valid("trades", df)
+    assert [(f.row, f.column) for f in failures] == [(1, "symbol")]

@@ -39,6 +39,11 @@ UTC_NS: Final = pd.DatetimeTZDtype(unit="ns", tz="UTC")
 _TS = {"dtype_kwargs": {"unit": "ns", "tz": "UTC"}}
 _NAME = {"str_length": {"min_value": 1}, "str_matches": NAME_PATTERN}
 """Names (symbols, order ids, venues, strategies): not empty, no control characters."""
+HEADLINE_PATTERN: Final = r"^(?=[^\x00-\x1f\x7f]*\Z)\s*\S"
+"""A headline: one line of text with no control character and at least one visible character
+(linear time; ``\\Z``, not ``$``, which would let a trailing line break through)."""
+MAX_HEADLINE_CHARS: Final = 1000
+"""Longest plausible headline; a longer one is a story body or lines run together."""
 
 
 class ContractError(ValueError):
@@ -223,6 +228,28 @@ class LabelsSchema(_Contract):
         return df["t1"] >= df["decision_ts"]
 
 
+# --------------------------------------------------------------------------- news
+class NewsSchema(_Contract):
+    """News: one row per (headline, symbol); a story about several symbols (a macro release
+    moves them all) is one row for each.
+
+    ``ts`` is when the event happened (or the story was stamped), ``available_at`` when the desk
+    could read it; a feature for a decision at ``d`` may use a headline only when
+    ``available_at <= d`` (:func:`models.news.news_features`).
+    """
+
+    ts: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    available_at: Series[pd.DatetimeTZDtype] = pa.Field(**_TS)
+    symbol: Series[str] = pa.Field(**_NAME)
+    headline: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": MAX_HEADLINE_CHARS},
+                                     str_matches=HEADLINE_PATTERN)
+    event_type: Optional[Series[str]] = pa.Field(nullable=True, **_NAME)  # noqa: UP045
+
+    @pa.dataframe_check(name="available_at >= ts", element_wise=False)
+    def _known_after_event(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["available_at"] >= df["ts"]
+
+
 # --------------------------------------------------------------------------- bookkeeping tables
 class OutagesSchema(_Contract):
     """Feed gaps: one row per in-session interval with no update longer than the threshold."""
@@ -254,13 +281,14 @@ CONTRACTS: Final[dict[str, type[_Contract]]] = {
     "parent_orders": ParentOrdersSchema,
     "child_fills": ChildFillsSchema,
     "labels": LabelsSchema,
+    "news": NewsSchema,
     "outages": OutagesSchema,
     "quarantine": QuarantineSchema,
 }
 
 # Public contract tables (the ones a user brings); bookkeeping tables are produced, never ingested.
 USER_TABLES: Final = ("quotes", "depth", "trades", "daily_bars", "membership",
-                      "parent_orders", "child_fills", "labels")
+                      "parent_orders", "child_fills", "labels", "news")
 
 
 def contract(table: str) -> type[_Contract]:
@@ -388,7 +416,8 @@ def check_columns(table: str, df: pd.DataFrame, *, source: str = "<frame>") -> N
 
 
 DUPLICATE_RULE: Final = "duplicate: every column repeats an earlier row"
-_KEYLESS_DUPLICATES: Final = ("daily_bars", "membership", "parent_orders", "child_fills", "labels")
+_KEYLESS_DUPLICATES: Final = ("daily_bars", "membership", "parent_orders", "child_fills", "labels",
+                               "news")
 """Tables whose exact repeats :func:`split_valid` refuses. Market tables (quotes, trades, depth)
 are judged by the market cleansing's ``duplicate`` rule, which also compares a source's identity
 columns (two LOBSTER executions alike but for their order id are two events)."""

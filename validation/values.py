@@ -61,7 +61,7 @@ MAX_PRICE: Final = 1e9
 MAX_SIZE: Final = 1e12
 """Largest plausible size (shares, contracts, volume of a day)."""
 
-NAME_PATTERN: Final = r"^[^\x00-\x1f\x7f]+$"
+NAME_PATTERN: Final = r"^[^\x00-\x1f\x7f]+\Z"
 """A name (symbol, order id, venue) holds no control character (a NUL byte, a line break)."""
 
 MAX_BPS: Final = 1e5

@@ -189,6 +189,10 @@ class _Tracking:
     def run_metrics(self, run_id: str) -> dict[str, float]:
         return dict(self.client.get_run(run_id).data.metrics)
 
+    def run_params(self, run_id: str) -> dict[str, str]:
+        """The parameters logged on run ``run_id`` (MLflow keeps them as text)."""
+        return dict(self.client.get_run(run_id).data.params)
+
     def stage_report(self, run_id: str, stage: str) -> str | None:
         """The ``validation/<stage>/report.md`` logged on run ``run_id`` (None if absent)."""
         self._mlflow()
