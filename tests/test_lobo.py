@@ -12,7 +12,7 @@ from validation._stress_lobo import LOBO_COLUMNS, leave_one_book_out
 
 FEATURES = ["pct_adv", "implied_participation", "sigma_daily", "arrival_spread_bps",
             "timing_risk_bps"]
-PARAMS = CostModelParams(num_boost_round=30, max_depth=2, learning_rate=0.2)
+PARAMS = CostModelParams(num_boost_round=12, max_depth=2, learning_rate=0.3, nthread=1)
 
 
 def _rows(n: int, seed: int, k: float) -> pd.DataFrame:
@@ -52,7 +52,7 @@ def test_the_table_has_both_variants_per_book_and_a_pooled_row():
 
 
 def test_fit_bundle_weights_and_band():
-    rows = _rows(2000, 5, 0.7)
+    rows = _rows(1200, 5, 0.7)
     b = fit_bundle(rows, PARAMS, FEATURES, TrainingConfig(seed=1))
     _, lo, hi = b.predict(rows)
     y = rows["is_bps"].to_numpy()
