@@ -183,3 +183,45 @@ def feature_table(config: FeatureConfig | None = None) -> pd.DataFrame:
         "description": f.description.format(**cfg), "model_input": f.model_input}
         for f in FEATURES])
 
+
+
+KNOWN_AT: Final = {
+    "order": "decision_ts (the desk's own order)",
+    "plan": "decision_ts (the schedule fixed at the decision)",
+    "l1": "available_at of the last quote <= decision_ts",
+    "depth": "available_at of the last book update <= decision_ts",
+    "trades": "available_at of the trades <= decision_ts",
+    "rv": "available_at of the quotes <= decision_ts",
+    "session_vol": "available_at of the quotes <= decision_ts",
+    "profile": "closes of earlier sessions (available_at of their bars)",
+    "daily": "closes of earlier sessions (available_at of their bars)",
+    "regime": "available_at of the regime row / quotes <= decision_ts",
+    "parametric": "fitted_through_ts of the calibration (labels known before the decision)",
+}
+"""When each feature group becomes known (its knowledge time); the leakage checks
+(``knowledge_before_decision``, ``truncation_test``) hold every row to it."""
+
+
+def feature_dictionary_markdown(config: FeatureConfig | None = None) -> str:
+    """The feature dictionary as the markdown of ``docs/features.md`` (name, unit, sources,
+    lookback, knowledge time, model input, description); a test keeps the file equal to it."""
+    from models.cost_training import model_features  # the trained model's inputs (call time)
+
+    t = feature_table(config)
+    inputs = set(model_features(pd.DataFrame(columns=t["name"])))
+    lines = [
+        "# Feature dictionary",
+        "",
+        "Generated from the registry (`models/_feature_registry.py`): "
+        "`.venv/bin/python -c \"from models._feature_registry import feature_dictionary_markdown"
+        " as f; print(f(), end='')\" > docs/features.md`. The same table is logged on every "
+        "training run in MLflow (`features/feature_dictionary.csv`).",
+        "",
+        "| name | group | unit | sources | lookback | known at | model input | description |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in t.itertuples(index=False):
+        desc = str(r.description).replace("|", "\\|")
+        lines.append(f"| `{r.name}` | {r.group} | {r.unit} | {r.sources} | {r.lookback} | "
+                     f"{KNOWN_AT.get(r.group, '')} | {'yes' if r.name in inputs else 'no'} | {desc} |")
+    return "\n".join(lines) + "\n"

@@ -308,3 +308,15 @@ def test_speed_12k_orders_on_a_million_quotes():
     assert len(f) == 12_000
     assert knowledge_after_decision(f).empty
     assert elapsed < 5.0, f"build_features took {elapsed:.2f}s on {len(market.quotes)} quotes"
+
+
+def test_the_feature_dictionary_in_the_docs_is_the_registry():
+    """docs/features.md is generated from the registry (its first paragraph says how); a
+    feature added without regenerating it fails here."""
+    from pathlib import Path
+
+    from models._feature_registry import KNOWN_AT, feature_dictionary_markdown, feature_table
+
+    doc = Path(__file__).resolve().parent.parent / "docs" / "features.md"
+    assert doc.read_text() == feature_dictionary_markdown()
+    assert set(feature_table()["group"]) <= set(KNOWN_AT)  # every group has a knowledge time
