@@ -53,9 +53,8 @@ def main() -> int:
         sys.exit(f"bench_lobo: {a.home} has no champion (run make demo with BESTEX_HOME={a.home})")
     bundle = reg.load_bundle(champ.version)
     logged = reg.run_params(champ.run_id)
-    fields = CostModelParams.model_fields
-    params = CostModelParams(**{k: type(fields[k].default)(v) for k, v in logged.items()
-                                if k in fields and fields[k].default is not None})
+    params = CostModelParams(**{k: v for k, v in logged.items()  # pydantic reads the text
+                                if k in CostModelParams.model_fields and v != "None"})
     cfg = TrainingConfig(seed=a.seed)
     train = holdout_split(pd.read_parquet(a.home / "lake" / "training_set" / "synth.parquet"),
                           cfg).train

@@ -56,7 +56,7 @@ os.environ.setdefault("MLFLOW_UV_AUTO_DETECT", "false")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 sys.path.insert(0, str(ROOT / "tests"))
-from conftest import serving_rows, tiny_bundle  # noqa: E402  (the tests' rows and tiny model)
+from conftest import register_tiny_champion, serving_rows  # noqa: E402  (the tests' rows, tiny model)
 
 from models.cost_bundle import SERVING_OUTPUTS  # noqa: E402
 from pipelines.registry import CHAMPION, MODEL_NAME, serving_frame  # noqa: E402
@@ -87,25 +87,8 @@ def champion_of(home: Path):
 
 def build_tiny_home() -> Path:
     """A temporary BESTEX_HOME whose champion is a tiny bundle (as tests/test_serving.py)."""
-    from pipelines.registry import default_registry
-
     home = Path(tempfile.mkdtemp(prefix="bench_serving_home_"))
-    before = os.environ.get("BESTEX_HOME")
-    os.environ["BESTEX_HOME"] = str(home)
-    try:
-        train = serving_rows(300, seed=1)
-        bundle = tiny_bundle(train)
-        reg = default_registry()
-        with reg.start_run(experiment="bench_serving", run_name="tiny") as run:
-            uri = run.log_cost_model(bundle, example_rows=train.head(5))
-        v = reg.register(run.run_id, reg.model_artifact, tags={}, gates_passed=True,
-                         gate_failures=[], model_uri=uri)
-        reg.promote(v.version, reason="bench_serving tiny model")
-    finally:
-        if before is None:
-            os.environ.pop("BESTEX_HOME", None)
-        else:
-            os.environ["BESTEX_HOME"] = before
+    register_tiny_champion(home, "bench_serving")
     return home
 
 

@@ -302,13 +302,18 @@ def _value_flags(p: argparse.ArgumentParser) -> None:
                         "'none' for a 24-hour venue; landing files)")
 
 
+def _model_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="champion",
+                   help="alias (champion, challenger), version number or models:/ URI")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="bestex", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     v = sub.add_parser("validate", help="check a Parquet/CSV file against a data contract")
     v.add_argument("table", help="contract name: quotes, depth, trades, daily_bars, membership, "
-                                 "parent_orders, child_fills, labels")
+                                 "parent_orders, child_fills, labels, news")
     v.add_argument("file")
     v.add_argument("--max-errors", type=int, default=50, help="failures to list (0 = all)")
     _value_flags(v)
@@ -375,8 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "order rows (CSV/Parquet) from a registered model")
     pd_.add_argument("file", help="one row per parent order with its point-in-time market "
                                   "state (schema: README, 'Serving the cost model')")
-    pd_.add_argument("--model", default="champion",
-                     help="alias (champion, challenger), version number or models:/ URI")
+    _model_flag(pd_)
     pd_.add_argument("--out", default=None,
                      help="output .csv/.csv.gz/.parquet (default: CSV on stdout)")
     pd_.set_defaults(func=cmd_predict)
@@ -385,8 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
                                       "(LOBSTER zip/folder, BitMEX snapshots + trades)")
     sc.add_argument("book", help="LOBSTER zip, folder or CSV pair; or a BitMEX snapshot "
                                  "file (.csv.gz) or its folder")
-    sc.add_argument("--model", default="champion",
-                    help="alias (champion, challenger), version number or models:/ URI")
+    _model_flag(sc)
     sc.add_argument("--orders", type=int, default=500, help="parent orders to replay per day")
     sc.add_argument("--seed", type=int, default=0)
     sc.add_argument("--trades", help="BitMEX trades file (default: beside the book file)")

@@ -1,7 +1,7 @@
 """A landing folder: the user's own Parquet/CSV files for any contract table.
 
 Naming convention (``<table>`` is one of ``validation.contracts.USER_TABLES``: quotes, depth, trades,
-daily_bars, membership, parent_orders, child_fills, labels; ``<ext>`` is ``parquet``, ``csv`` or
+daily_bars, membership, parent_orders, child_fills, labels, news; ``<ext>`` is ``parquet``, ``csv`` or
 ``csv.gz``)::
 
     landing/

@@ -64,3 +64,29 @@ def tiny_bundle(rows):
     return CostModelBundle(mean, quant, names, 0.3, 5.0, quantile_scaled=False,
                            domain=CostModelBundle.fit_domain(feats[names]),
                            risk_fill_bps=10.0)
+
+
+def register_tiny_champion(home, experiment: str):
+    """Log, register and promote a :func:`tiny_bundle` as the champion of ``home``'s registry
+    (``BESTEX_HOME`` set for the call only). Returns ``(bundle, model_uri, training_rows)``."""
+    import os
+
+    from pipelines.registry import default_registry
+
+    before = os.environ.get("BESTEX_HOME")
+    os.environ["BESTEX_HOME"] = str(home)
+    try:
+        train = serving_rows(300, seed=1)
+        bundle = tiny_bundle(train)
+        reg = default_registry()
+        with reg.start_run(experiment=experiment, run_name="tiny") as run:
+            uri = run.log_cost_model(bundle, example_rows=train.head(5))
+        v = reg.register(run.run_id, reg.model_artifact, tags={}, gates_passed=True,
+                         gate_failures=[], model_uri=uri)
+        reg.promote(v.version, reason=f"{experiment}: tiny model")
+    finally:
+        if before is None:
+            os.environ.pop("BESTEX_HOME", None)
+        else:
+            os.environ["BESTEX_HOME"] = before
+    return bundle, uri, train

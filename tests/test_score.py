@@ -8,16 +8,14 @@ an unknown book come from the book itself.
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import serving_rows, tiny_bundle
+from conftest import register_tiny_champion
 
 from bestex.cli import main
 from models.desk_history import RecordedBook
-from pipelines.registry import default_registry
 from pipelines.scoring import SCORE_COLUMNS, book_kind, recorded_books
 from validation.stress import (
     _EPISODES,
@@ -96,22 +94,7 @@ def test_score_book_is_the_stress_stage_on_a_known_episode():
 @pytest.fixture(scope="module")
 def champion_home(tmp_path_factory):
     home = tmp_path_factory.mktemp("score_home")
-    before = os.environ.get("BESTEX_HOME")
-    os.environ["BESTEX_HOME"] = str(home)
-    try:
-        train = serving_rows(300, seed=1)
-        bundle = tiny_bundle(train)
-        reg = default_registry()
-        with reg.start_run(experiment="score_test", run_name="tiny") as run:
-            uri = run.log_cost_model(bundle, example_rows=train.head(5))
-        v = reg.register(run.run_id, reg.model_artifact, tags={}, gates_passed=True,
-                         gate_failures=[], model_uri=uri)
-        reg.promote(v.version, reason="score test")
-    finally:
-        if before is None:
-            os.environ.pop("BESTEX_HOME", None)
-        else:
-            os.environ["BESTEX_HOME"] = before
+    register_tiny_champion(home, "score_test")
     return home
 
 

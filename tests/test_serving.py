@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import serving_rows, tiny_bundle
+from conftest import register_tiny_champion, serving_rows
 
 from bestex.cli import main
 from models.cost_bundle import (
@@ -40,24 +40,9 @@ def served(tmp_path_factory):
     with the bundle as the
     champion of ``bestex-cost-model`` under that home."""
     home = tmp_path_factory.mktemp("serving_home")
-    before = os.environ.get("BESTEX_HOME")
-    os.environ["BESTEX_HOME"] = str(home)
-    try:
-        train = serving_rows(300, seed=1)
-        bundle = tiny_bundle(train)
-        rows = serving_rows(40, seed=2)
-        rows.loc[rows.index[:3], ["rv_intraday", "trade_imbalance"]] = np.nan  # optional gaps
-        reg = default_registry()
-        with reg.start_run(experiment="serving_test", run_name="tiny") as run:
-            uri = run.log_cost_model(bundle, example_rows=train.head(5))
-        v = reg.register(run.run_id, reg.model_artifact, tags={}, gates_passed=True,
-                         gate_failures=[], model_uri=uri)
-        reg.promote(v.version, reason="serving test")
-    finally:
-        if before is None:
-            os.environ.pop("BESTEX_HOME", None)
-        else:
-            os.environ["BESTEX_HOME"] = before
+    bundle, uri, _ = register_tiny_champion(home, "serving_test")
+    rows = serving_rows(40, seed=2)
+    rows.loc[rows.index[:3], ["rv_intraday", "trade_imbalance"]] = np.nan  # optional gaps
     return home, rows, bundle, bundle.predict_raw(rows), uri
 
 

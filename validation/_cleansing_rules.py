@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from validation.contracts import ContractError, empty
-from validation.values import EPOCH_UNITS, NAT, ParsedTimes, parse_numbers, parse_timestamps
+from validation.values import EPOCH_UNITS, NAT, parse_numbers
 
 _NAT: Final = NAT
 _NS_PER_S: Final = 1_000_000_000
@@ -108,12 +108,6 @@ def empty_table(table: str) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- parsing
-def parse_ts(s: pd.Series, *, epoch_unit: str | None = None) -> ParsedTimes:
-    """A timestamp column read by :func:`validation.values.parse_timestamps` (ISO 8601 text,
-    naive = UTC and counted, epochs only with a declared unit, a plausible window)."""
-    return parse_timestamps(s, epoch_unit=epoch_unit)
-
-
 def parse_float(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """float64 values (null as NaN) and the mask of values that are not numbers (text that does
     not parse, booleans): :func:`validation.values.parse_numbers`."""

@@ -87,14 +87,13 @@ from validation._cleansing_rules import (
     parse_float,
     parse_int,
     parse_symbol,
-    parse_ts,
     running_max_before,
     session_index,
     sessions,
 )
 from validation.contracts import ContractError, columns
 from validation.quarantine import CleanseResult, quarantine_frame
-from validation.values import MAX_PRICE, MAX_SIZE, NAME_PATTERN, ParsedTimes
+from validation.values import MAX_PRICE, MAX_SIZE, NAME_PATTERN, ParsedTimes, parse_timestamps
 
 __all__ = ["READ_ERROR", "RULE_ORDER", "SOURCE_ROW", "TABLE_RULES", "BadTicks", "CleanseConfig",
            "bad_ticks", "cleanse_market", "duplicates", "outages", "sessions"]
@@ -309,8 +308,8 @@ def cleanse_market(
 
     # --- read every contract column once -----------------------------------------------------
     _read_error(checks, raw)
-    p_ts = parse_ts(raw["ts"], epoch_unit=config.epoch_unit)
-    p_av = parse_ts(raw["available_at"], epoch_unit=config.epoch_unit)
+    p_ts = parse_timestamps(raw["ts"], epoch_unit=config.epoch_unit)
+    p_av = parse_timestamps(raw["available_at"], epoch_unit=config.epoch_unit)
     ts, bad_ts, av, bad_av = p_ts.ns, p_ts.bad, p_av.ns, p_av.bad
     codes, names, no_sym = parse_symbol(raw["symbol"])
     _time_check(checks, "ts", raw["ts"], p_ts)
