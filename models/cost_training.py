@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,14 @@ from models.cost_models import (
     inverse_noise_weights,
     noise_sd_bps,
 )
-from models.features import MODEL_FEATURES, FeatureConfig, feature_table, fit_parametric
+from models.features import (
+    MODEL_FEATURES,
+    FeatureConfig,
+    ParametricCalibrations,
+    apply_parametric,
+    feature_table,
+    fit_parametric,
+)
 from models.tuning import TuningResult, tune
 from validation.splitters import PurgedKFold
 
@@ -178,6 +185,22 @@ def _labels(train: pd.DataFrame, config: TrainingConfig) -> np.ndarray:
     return y
 
 
+MEAN_LABEL: Final = "mean_label_bps"
+"""Optional column: the label of the mean model where it differs from ``is_bps`` (NaN: the
+same). A replayed real book's rows carry their market-adjusted cost there
+(:func:`models.desk_history.market_drift_bps`): the same expectation as the realized cost
+without the one price path that all orders of a recorded day share, which a mean model would
+otherwise learn as a property of the venue. The band is fitted on ``is_bps`` (it covers what
+an order will cost)."""
+
+
+def _mean_labels(train: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+    if MEAN_LABEL not in train.columns or train[MEAN_LABEL].isna().all():
+        return y
+    m = train[MEAN_LABEL].to_numpy(np.float64)
+    return np.where(np.isfinite(m), m, y)
+
+
 def _space(config: TrainingConfig) -> Callable[[Any], dict[str, Any]]:
     def space(trial: Any) -> dict[str, Any]:
         return {
@@ -190,6 +213,33 @@ def _space(config: TrainingConfig) -> Callable[[Any], dict[str, Any]]:
             "num_boost_round": trial.suggest_int("num_boost_round", 100, config.max_rounds,
                                                  step=50)}
     return space
+
+
+def real_rows_for(extra: pd.DataFrame, features: list[str],
+                  calibrations: ParametricCalibrations | None) -> pd.DataFrame:
+    """``extra`` (replayed real books' rows) ready to join a fit: the model's own square-root
+    and ATHL estimates where a one-day book has none (as serving fills them), and NaN for a
+    feature the rows lack."""
+    out = extra.copy()
+    for c in features:
+        if c not in out.columns:
+            out[c] = np.nan
+    if calibrations is not None:
+        par = apply_parametric(out, calibrations, update_knowledge=False)
+        for c in ("sqrt_pred_bps", "athl_pred_bps"):
+            if c in out.columns:
+                out[c] = out[c].fillna(par[c])
+    return out
+
+
+def share_weights(n_main: int, n_extra: int, share: float) -> np.ndarray:
+    """Multipliers giving ``n_extra`` appended rows ``share`` of the total (unit) weight."""
+    if n_extra == 0:
+        return np.ones(n_main)
+    if not 0 < share < 1:
+        raise ValueError(f"extra_share must be in (0, 1), got {share}")
+    return np.concatenate([np.ones(n_main),
+                           np.full(n_extra, share / (1 - share) * n_main / n_extra)])
 
 
 def fit_mean_predictor(params: CostModelParams, features: list[str], config: TrainingConfig
@@ -223,7 +273,7 @@ def fit_bundle(train: pd.DataFrame, params: CostModelParams, features: list[str]
     q_fit = QuantileCostModel(params).fit(X[~cal], y[~cal], scale=scale[~cal])
     conformal = ConformalInterval(config.coverage).fit(
         q_fit.predict(X[cal], scale=scale[cal]), y[cal], scale[cal])
-    mean = MeanCostModel(params).fit(X, y, sample_weight=w)
+    mean = MeanCostModel(params).fit(X, _mean_labels(train, y), sample_weight=w)
     quant = QuantileCostModel(params).fit(X, y, scale=scale)
     return CostModelBundle(mean.booster_, quant.booster_, features, conformal.margin_,
                            config.noise_floor_bps, quantile_scaled=True,
@@ -251,13 +301,22 @@ def _feature_frame(names: list[str], config: FeatureConfig) -> pd.DataFrame:
 def train_cost_model(training_set: pd.DataFrame, config: TrainingConfig | None = None, *,
                      feature_config: FeatureConfig | None = None,
                      storage_path: str | Path | None = None, study_name: str = "cost_model",
-                     progress: Callable[[str], None] | None = None) -> TrainedCostModel:
+                     progress: Callable[[str], None] | None = None,
+                     extra: pd.DataFrame | None = None,
+                     extra_share: float = 0.25) -> TrainedCostModel:
     """Train, calibrate and score the cost model on ``training_set`` (see the module doc).
 
     ``training_set``: one row per parent order sorted by ``decision_ts`` with the feature
     columns, ``is_bps``, ``t1``, ``timing_risk_bps`` and, for synthetic data, ``truth_bps``.
     ``feature_config`` is the configuration the features were built with (kept in the bundle
     so serving derives them the same way). ``storage_path``: the Optuna journal (None: memory).
+
+    ``extra``: rows of replayed real books (:func:`validation._stress_lobo.real_book_rows`:
+    features, ``is_bps``, ``adjusted_bps``, tags). They join the final fits of the mean model
+    (label: their market-adjusted cost, :data:`MEAN_LABEL`), of the quantile model (label:
+    the realized cost) and the training domain, weighing ``extra_share`` of the total; the
+    hyperparameter search, the purged CV, the conformal margin and the holdout stay on
+    ``training_set`` alone, so the holdout measures what the real rows cost the synthetic desk.
     """
     cfg = config or TrainingConfig()
     fcfg = feature_config or FeatureConfig()
@@ -282,17 +341,34 @@ def train_cost_model(training_set: pd.DataFrame, config: TrainingConfig | None =
                                       sample_weight=w, interval_scale=scale,
                                       coverage=cfg.coverage)
 
-    mean = MeanCostModel(tuned.best_params).fit(X, y, sample_weight=w)
+    calibrations = fit_parametric(train.assign(is_bps=y), config=fcfg)
+    X_fit, y_fit, y_mean, w_fit, s_fit = X, y, y, w, scale
+    n_extra = 0 if extra is None else len(extra)
+    if n_extra:
+        ex = real_rows_for(extra, feats, calibrations)
+        y_ex = ex["is_bps"].to_numpy(np.float64)
+        X_fit = pd.concat([X, ex[feats]], ignore_index=True)
+        y_fit = np.concatenate([y, y_ex])
+        adj = (ex["adjusted_bps"] if "adjusted_bps" in ex else ex.get(MEAN_LABEL, pd.Series(
+            np.nan, index=ex.index))).to_numpy(np.float64)
+        y_mean = np.concatenate([y, np.where(np.isfinite(adj), adj, y_ex)])
+        w_fit = np.concatenate([w, inverse_noise_weights(ex["timing_risk_bps"],
+                                                         cfg.noise_floor_bps)])
+        w_fit = w_fit * share_weights(len(X), n_extra, extra_share)
+        s_fit = np.concatenate([scale, noise_sd_bps(ex["timing_risk_bps"],
+                                                    cfg.noise_floor_bps)])
+        say(f"final fits with {n_extra} rows of {ex['book'].nunique() if 'book' in ex else '?'}"
+            f" real book(s) at {extra_share:.0%} of the weight")
+    mean = MeanCostModel(tuned.best_params).fit(X_fit, y_mean, sample_weight=w_fit)
     # the band in units of each order's noise sd: quantiles of the standardized cost, so it
     # stretches with the timing risk of regimes the training data never reached
-    qmodel = QuantileCostModel(tuned.best_params).fit(X, y, scale=scale)
+    qmodel = QuantileCostModel(tuned.best_params).fit(X_fit, y_fit, scale=s_fit)
     # the band's margin from the purged out-of-fold quantiles of every training regime
     conformal = ConformalInterval(cfg.coverage).fit(
         cvres.oof[["p10", "p50", "p90"]].to_numpy(), y, scale)
-    calibrations = fit_parametric(train.assign(is_bps=y), config=fcfg)
     bundle = CostModelBundle(mean.booster_, qmodel.booster_, feats, conformal.margin_,
                              cfg.noise_floor_bps, quantile_scaled=True,
-                             domain=CostModelBundle.fit_domain(X),
+                             domain=CostModelBundle.fit_domain(X_fit),
                              risk_fill_bps=float(np.nanmedian(train["timing_risk_bps"])),
                              feature_config=fcfg, calibrations=calibrations)
 

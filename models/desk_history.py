@@ -76,10 +76,27 @@ from models.simulator import (
     replay_l1,
 )
 
-__all__ = ["AMZN_2012", "DESK_FEES", "PLAN_COLUMNS", "STRATEGIES", "DeskExecutionConfig", "DeskHistory",
-           "DeskHistoryConfig", "RecordedBook", "calibration_frame", "execute_on_market",
-           "generate_parent_orders", "no_impact", "plan_summary", "point_in_time_stats",
-           "replay_desk_history", "seen_volatility", "simulate_desk_history"]
+__all__ = [
+    "AMZN_2012",
+    "DESK_FEES",
+    "PLAN_COLUMNS",
+    "STRATEGIES",
+    "DeskExecutionConfig",
+    "DeskHistory",
+    "DeskHistoryConfig",
+    "RecordedBook",
+    "calibration_frame",
+    "execute_on_market",
+    "fill_slots",
+    "generate_parent_orders",
+    "market_drift_bps",
+    "no_impact",
+    "plan_summary",
+    "point_in_time_stats",
+    "replay_desk_history",
+    "seen_volatility",
+    "simulate_desk_history",
+]
 
 @dataclass(frozen=True)
 class RecordedBook:
@@ -183,8 +200,61 @@ def replay_desk_history(day, *, n_orders: int = 1000, seed: int = 0,
     n_children = np.bincount(s.order_idx, minlength=n_orders)
     out = _outcomes(res, cf, orders, cfg, n_children)
     out["truth_bps"] = np.nan
-    return DeskHistory(parent_orders=orders, child_fills=res.child_fills(), outcomes=out,
+    fills = res.child_fills()
+    drift = market_drift_bps(orders, ch, fills, path)
+    out["adjusted_bps"] = out["shortfall_bps"].to_numpy(np.float64) - drift.reindex(
+        out["order_id"]).to_numpy(np.float64)
+    return DeskHistory(parent_orders=orders, child_fills=fills, outcomes=out,
                        rejections=res.rejections(), child_orders=ch)
+
+
+def market_drift_bps(orders: pd.DataFrame, child_orders: pd.DataFrame,
+                     child_fills: pd.DataFrame, path: _MarketPath | pd.DataFrame) -> pd.Series:
+    """The market's own move in each order's shortfall, bps: the fill-weighted move of the
+    recorded mid (without our footprint) from the arrival mid to the **start of the slot**
+    each fill belongs to (the latest child decision of its parent at or before the fill),
+    signed by the side.
+
+    The slot starts are fixed by the schedule before the order is sent, so under a martingale
+    mid this term has zero expectation given anything known at the decision;
+    ``shortfall_bps - market_drift_bps`` (``adjusted_bps`` of a replay's outcomes) has the same
+    expectation as the realized cost and far less noise: what happens inside each slot (the
+    spread, the walk of the book, our footprint, adverse selection of a passive child) stays
+    in it. A control variate for a recorded day, where every order shares one price path: the
+    scoring target of a replay and the mean model's label of its rows
+    (:data:`models.cost_training.MEAN_LABEL`). Indexed by ``order_id``; NaN for an order
+    without fills.
+    """
+    mp = path if isinstance(path, _MarketPath) else _MarketPath(path)
+    po = orders.set_index("order_id")
+    f = fill_slots(child_orders, child_fills)
+    if f.empty:
+        return pd.Series(np.nan, index=po.index, dtype=np.float64)
+    oid, start = f["order_id"].to_numpy(), f["start_ns"].to_numpy()
+    sym = po["symbol"].reindex(oid).astype(str).to_numpy()
+    mid = mp.mid[mp.index(mp.code(sym), start, known=False)]
+    a_mid = po["arrival_mid"].reindex(oid).to_numpy(np.float64)
+    side = po["side"].reindex(oid).to_numpy(np.float64)
+    q = f["qty"].to_numpy()
+    move = pd.DataFrame({"o": oid, "w": q * side * (mid - a_mid) / a_mid * 1e4, "q": q})
+    g = move.groupby("o", sort=False)[["w", "q"]].sum()
+    return (g["w"] / g["q"]).reindex(po.index.astype(str)).rename("market_drift_bps")
+
+
+def fill_slots(child_orders: pd.DataFrame, child_fills: pd.DataFrame) -> pd.DataFrame:
+    """Each fill's ``order_id``, ``qty`` and ``start_ns``: the start of the slot it belongs to
+    (the latest child decision of its parent at or before the fill; the fill time when none)."""
+    f = pd.DataFrame({"order_id": child_fills["order_id"].astype(str).to_numpy(),
+                      "t": child_fills["fill_ts"].dt.as_unit("ns").array.asi8,
+                      "qty": child_fills["qty"].to_numpy(np.float64)}).sort_values(
+                          "t", kind="stable")
+    ch = pd.DataFrame({"order_id": child_orders["order_id"].astype(str).to_numpy(),
+                       "start": child_orders["decision_ts"].dt.as_unit("ns").array.asi8})
+    f = pd.merge_asof(f, ch.sort_values("start", kind="stable"), left_on="t",
+                      right_on="start", by="order_id", direction="backward")
+    start = np.where(f["start"].isna(), f["t"], f["start"].fillna(0)).astype(np.int64)
+    return pd.DataFrame({"order_id": f["order_id"].to_numpy(), "qty": f["qty"].to_numpy(),
+                         "start_ns": start})
 
 
 # =========================================================================== calibration input

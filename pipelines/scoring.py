@@ -18,59 +18,21 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-import sources
 from models.cost_bundle import CostModelBundle
-from models.desk_history import RecordedBook
 from models.features import apply_parametric
 from pipelines.registry import ModelRegistry, default_registry
+from sources.books import book_kind, recorded_books
 from validation.contracts import ContractError
 from validation.stress import book_spec, score_book
 
 __all__ = ["SCORE_COLUMNS", "book_kind", "recorded_books", "score_book_file"]
 
-SCORE_COLUMNS: Final = ("name", "n", "bias_bps", "noise_sd_bps", "coverage80", "mae_bps",
-                        "mae_sqrt_law_bps", "share_in_domain", "fallback_share")
-"""What ``bestex score`` prints per symbol-day."""
-
-
-def book_kind(path: Path) -> str:
-    """``lobster`` for a zip, a LOBSTER CSV or a folder without the BitMEX book file;
-    ``bitmex`` for a ``.csv.gz`` snapshot file or a folder holding one."""
-    name = path.name.lower()
-    if path.is_dir():
-        return "bitmex" if (path / sources.BITMEX_BOOK).is_file() else "lobster"
-    if name.endswith(".zip") or (name.endswith(".csv")
-                                 and ("_message_" in name or "_orderbook_" in name)):
-        return "lobster"
-    if name.endswith(".csv.gz"):
-        return "bitmex"
-    raise ContractError(f"{path}: not a book bestex can score: give a LOBSTER zip, folder or "
-                        "CSV pair, or a BitMEX snapshot file (.csv.gz) with its trades")
-
-
-def recorded_books(path: str | Path, *, trades: str | Path | None = None
-                   ) -> list[tuple[RecordedBook, str]]:
-    """Every symbol-day of the book at ``path`` as a cleansed :class:`RecordedBook`, with its
-    kind (``equity`` or ``crypto``), through :func:`sources.ingest`."""
-    p = Path(path)
-    if not p.exists():
-        raise ContractError(f"{p}: no such file or folder")
-    out: list[tuple[RecordedBook, str]] = []
-    if book_kind(p) == "lobster":
-        for part in sources.parts("lobster", p):
-            got = sources.ingest("lobster", p, part=part)
-            book = RecordedBook.of(got.clean("quotes"), got.clean("trades"), got.meta["symbol"],
-                                   str(got.meta.get("source") or p))
-            out.append((book, "equity"))
-    else:
-        got = sources.ingest("bitmex", p, trades=trades)
-        quotes, tr = got.clean("quotes"), got.clean("trades")
-        for symbol in sorted(quotes["symbol"].astype(str).unique()):
-            out.append((RecordedBook.of(quotes, tr, symbol, str(p)), "crypto"))
-    keep = [(b, k) for b, k in out if len(b.quotes) and len(b.trades)]
-    if not keep:
-        raise ContractError(f"{p}: no symbol-day with clean quotes and trades to replay on")
-    return keep
+SCORE_COLUMNS: Final = ("name", "n", "bias_bps", "noise_sd_bps", "coverage80",
+                        "coverage80_paths", "mae_bps", "mae_sqrt_law_bps", "bias_realized_bps",
+                        "mae_realized_bps", "share_in_domain", "fallback_share")
+"""What ``bestex score`` prints per symbol-day: bias and MAE against the market-adjusted cost
+(the realized cost less the book's own move), coverage of the realized cost on the recorded
+path and over resampled paths (:func:`validation.stress.score_book`)."""
 
 
 def _sqrt_law(bundle: CostModelBundle) -> Callable[[pd.DataFrame], np.ndarray] | None:

@@ -23,6 +23,7 @@ from models.desk_history import (
     _MarketPath,
     calibration_frame,
     generate_parent_orders,
+    market_drift_bps,
     plan_summary,
     replay_desk_history,
     seen_volatility,
@@ -263,9 +264,14 @@ def test_amzn_replay_desk_history():
     desk = replay_desk_history(day, n_orders=1_000, seed=1)
     po, out = desk.parent_orders, desk.outcomes
     assert len(po) == len(out) == 1_000
-    assert list(out.columns) == OUTCOME_COLUMNS
+    assert list(out.columns) == [*OUTCOME_COLUMNS, "adjusted_bps"]
     assert split_valid("child_fills", desk.child_fills)[1] == []
     assert out["truth_bps"].isna().all()
+    # the market's own move taken out: the same mean cost (within 2 standard errors of the
+    # difference), a small fraction of the noise
+    diff = out["shortfall_bps"] - out["adjusted_bps"]
+    assert abs(diff.mean()) < 2 * diff.std() / np.sqrt(len(diff))
+    assert out["adjusted_bps"].std() < 0.2 * out["shortfall_bps"].std()
     assert out["model_bps"].gt(0).all()
     assert out["impact_bps"].ge(-1e-9).all()  # our footprint never helps us
     assert np.allclose(out["filled_qty"] + out["unfilled_qty"], po["qty"])
@@ -275,6 +281,20 @@ def test_amzn_replay_desk_history():
     frame = calibration_frame(desk)  # estimates only (no truth on a recorded market)
     assert len(frame) == 1_000
     assert (frame["adv"] == 3.5e6).all()
+
+
+def test_market_drift_is_what_separates_realized_from_true_cost(market, desk):
+    """On the synthetic desk (fills laid on the market's own mid path) the true expected cost is
+    exactly the realized cost less the market's move to each fill's slot start: the definition
+    of a replay's ``adjusted_bps`` is the synthetic holdout's truth."""
+    out = desk.outcomes.set_index("order_id")
+    drift = market_drift_bps(desk.parent_orders, desk.child_orders, desk.child_fills,
+                             market.quotes).reindex(out.index)
+    ok = out["filled_qty"] > 0
+    assert ok.mean() > 0.95
+    np.testing.assert_allclose((out["shortfall_bps"] - drift)[ok], out["truth_bps"][ok],
+                               atol=1e-6)
+    assert drift[ok].std() > 10 * (out["shortfall_bps"] - out["truth_bps"] - drift)[ok].abs().max()
 
 
 # ----------------------------------------------------------------------------- loader

@@ -397,3 +397,42 @@ def test_stress_gate_judges_only_the_configured_kinds(cfg):
     assert "bitmex" in res.detail
     # without a kind column every row is judged
     assert not gate_stress(t.drop(columns="kind"), cfg).passed
+
+
+# ----------------------------------------------------------------------------- real books
+def _lobo(bias=(1.0, -2.0), cov=(0.78, 0.72), ratio=0.6, sd=30.0):
+    rows = [{"book": b, "variant": "synthetic+real", "n": 500, "bias_bps": x,
+             "noise_sd_bps": sd, "coverage80_paths": c, "coverage80": 0.5, "mae_ratio": 0.5}
+            for b, x, c in zip(("AMZN", "XBT"), bias, cov, strict=True)]
+    rows.append({"book": "AMZN", "variant": "synthetic", "n": 500, "bias_bps": 99.0,
+                 "noise_sd_bps": sd, "coverage80_paths": 0.1, "coverage80": 0.1,
+                 "mae_ratio": 3.0})  # another variant: never judged
+    rows.append({"book": "pooled", "variant": "synthetic+real", "n": 1000, "bias_bps": np.nan,
+                 "noise_sd_bps": np.nan, "coverage80_paths": np.nan, "coverage80": np.nan,
+                 "mae_ratio": ratio})
+    return pd.DataFrame(rows)
+
+
+def test_real_books_gate_bounds(cfg):
+    g = cfg.real_books
+    assert (g.variant, g.max_abs_bias_sd, g.coverage_min, g.coverage_max, g.max_mae_ratio) == (
+        "synthetic+real", 1.0, 0.70, 0.90, 0.8)
+    ok = gates.gate_real_books(_lobo(), cfg)
+    assert ok.passed
+    assert ok.value == pytest.approx(0.6)
+    # |bias| 31 bps against a noise sd of 30: 1.03 sd > 1
+    bad = gates.gate_real_books(_lobo(bias=(31.0, 0.0)), cfg)
+    assert not bad.passed
+    assert "AMZN: |bias| 31.00 bps = 1.03 sd" in bad.detail
+    bad = gates.gate_real_books(_lobo(cov=(0.78, 0.69)), cfg)
+    assert not bad.passed
+    assert "XBT: coverage80_paths 0.690" in bad.detail
+    bad = gates.gate_real_books(_lobo(ratio=0.81), cfg)
+    assert not bad.passed
+    assert "pooled MAE ratio 0.810" in bad.detail
+    one = _lobo().iloc[[0, 2, 3]]
+    bad = gates.gate_real_books(one, cfg)
+    assert not bad.passed
+    assert "1 real book(s) held out, at least 2 needed" in bad.detail
+    report = evaluate_gates(cfg=cfg, real_books=_lobo())
+    assert [r.name for r in report.results] == ["real_books"]

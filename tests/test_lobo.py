@@ -16,12 +16,16 @@ PARAMS = CostModelParams(num_boost_round=12, max_depth=2, learning_rate=0.3, nth
 
 
 def _rows(n: int, seed: int, k: float) -> pd.DataFrame:
-    """Orders whose cost is half the spread + k * sigma * sqrt(pct_adv) * 1e4 + noise."""
+    """Orders whose expected cost is half the spread + k * sigma * sqrt(pct_adv) * 1e4; the
+    market-adjusted cost adds a little execution noise, the realized one the market's move
+    (sd = timing risk), drawn again on 50 resampled paths."""
     rng = np.random.default_rng(seed)
     f = pd.DataFrame({"pct_adv": rng.uniform(1e-4, 1e-2, n), "sigma_daily": rng.uniform(0.01, 0.03, n),
                       "arrival_spread_bps": rng.uniform(2, 10, n), "timing_risk_bps": rng.uniform(5, 15, n)})
     cost = f["arrival_spread_bps"] / 2 + k * f["sigma_daily"] * np.sqrt(f["pct_adv"]) * 1e4
-    f["is_bps"] = cost + rng.normal(0, 1, n) * f["timing_risk_bps"]
+    f["adjusted_bps"] = cost + rng.normal(0, 0.2, n)
+    f["is_bps"] = f["adjusted_bps"] + rng.normal(0, 1, n) * f["timing_risk_bps"]
+    f["path_drift_bps"] = list(rng.normal(0, 1, (n, 50)) * f["timing_risk_bps"].to_numpy()[:, None])
     f["implied_participation"] = f["pct_adv"] * 10
     f["qty"], f["adv"], f["duration_days"] = f["pct_adv"] * 1e6, 1e6, 0.1
     return f
@@ -49,6 +53,10 @@ def test_the_table_has_both_variants_per_book_and_a_pooled_row():
     # the one that saw the other books less so
     syn, both = books[books["variant"] == "synthetic"], books[books["variant"] == "synthetic+real"]
     assert (syn["bias_bps"].to_numpy() > both["bias_bps"].to_numpy()).all()
+    # the mean model learns the other books' market-adjusted costs: its error against them is
+    # well under the timing noise; the band covers ~80 % of the costs over resampled paths
+    assert (both["mae_bps"] < 0.3 * both["noise_sd_bps"]).all()
+    assert both["coverage80_paths"].between(0.7, 0.9).all()
 
 
 def test_fit_bundle_weights_and_band():
@@ -57,6 +65,8 @@ def test_fit_bundle_weights_and_band():
     _, lo, hi = b.predict(rows)
     y = rows["is_bps"].to_numpy()
     inside = np.mean((y >= lo) & (y <= hi))
-    assert 0.74 <= inside <= 0.86  # the split-conformal 80 % band, in sample
+    # the split-conformal 80 % band, in sample: its margin comes from ~240 calibration rows,
+    # a coverage sd of sqrt(0.8 * 0.2 / 240) = 0.026; three of them either side
+    assert 0.72 <= inside <= 0.88
     with pytest.raises(ValueError, match="two real books"):
         leave_one_book_out(rows, {"a": rows}, params=PARAMS, features=FEATURES)

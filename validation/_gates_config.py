@@ -19,6 +19,7 @@ __all__ = [
     "ChallengerGate",
     "GateConfig",
     "OOSGate",
+    "RealBooksGate",
     "StressGate",
     "WalkForwardGate",
     "gates_text",
@@ -133,13 +134,51 @@ class ChallengerGate(_Section):
     seed: int = Field(ge=0)
 
 
+class RealBooksGate(_Section):
+    """``[real_books]``: leave one real book out (:mod:`validation._stress_lobo`).
+
+    Parameters
+    ----------
+    variant : str
+        The table's training variant judged (``"synthetic+real"``: the model as trained, with
+        every other real book).
+    max_abs_bias_sd : float
+        Largest ``|bias_bps| / noise_sd_bps`` of each held-out book.
+    coverage_column : str
+        The coverage judged: ``coverage80_paths`` (over resampled paths of the book) or
+        ``coverage80`` (over the recorded path alone).
+    coverage_min, coverage_max : float
+        Bounds on each held-out book's 80 % band coverage.
+    max_mae_ratio : float
+        Largest pooled ``mae_bps / mae_sqrt_law_bps`` over the held-out books.
+    min_books : int
+        Fewest real books the table must hold (fewer: the gate fails; nothing was judged).
+    """
+
+    variant: str = Field(min_length=1)
+    max_abs_bias_sd: float = Field(gt=0)
+    coverage_column: str = Field(min_length=1)
+    coverage_min: float = Field(ge=0, le=1)
+    coverage_max: float = Field(ge=0, le=1)
+    max_mae_ratio: float = Field(gt=0)
+    min_books: int = Field(ge=2)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RealBooksGate:
+        if self.coverage_min > self.coverage_max:
+            raise ValueError(f"coverage_min {self.coverage_min} > coverage_max "
+                             f"{self.coverage_max}")
+        return self
+
+
 class GateConfig(BaseModel):
     """All gate bounds (frozen): one section per gate, read from one TOML file.
 
     Parameters
     ----------
-    oos, walk_forward, stress, challenger : section models
-        The ``[oos]``, ``[walk_forward]``, ``[stress]`` and ``[challenger]`` tables.
+    oos, walk_forward, stress, challenger, real_books : section models
+        The ``[oos]``, ``[walk_forward]``, ``[stress]``, ``[challenger]`` and ``[real_books]``
+        tables.
     source : str, default=""
         The file the configuration was read from ("" when built in code).
     text : str, default=""
@@ -153,6 +192,7 @@ class GateConfig(BaseModel):
     walk_forward: WalkForwardGate
     stress: StressGate
     challenger: ChallengerGate
+    real_books: RealBooksGate
     source: str = Field("", repr=False)
     text: str = Field("", repr=False)
 
@@ -169,7 +209,7 @@ class GateConfig(BaseModel):
         return "\n".join(lines)
 
 
-_SECTIONS: Final = ("oos", "walk_forward", "stress", "challenger")
+_SECTIONS: Final = ("oos", "walk_forward", "stress", "challenger", "real_books")
 
 
 def _toml_value(value: object) -> str:

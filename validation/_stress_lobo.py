@@ -23,54 +23,63 @@ import numpy as np
 import pandas as pd
 
 from models.cost_models import CostModelParams, SquareRootBaseline
-from models.cost_training import TrainingConfig, fit_bundle
+from models.cost_training import MEAN_LABEL, TrainingConfig, fit_bundle
+from validation._stress_paths import path_coverage, path_drifts
 from validation._stress_real import Replayed
-from validation._stress_scoring import score_calibration
+from validation._stress_scoring import score_real_book
 
 __all__ = ["LOBO_COLUMNS", "leave_one_book_out", "real_book_rows"]
 
-LOBO_COLUMNS: Final = ("book", "variant", "n", "bias_bps", "bias_se_bps", "noise_sd_bps",
-                       "bias_over_sd", "coverage80", "mae_bps", "mae_sqrt_law_bps", "mae_ratio",
-                       "share_in_domain")
+LOBO_COLUMNS: Final = ("book", "variant", "n", "bias_bps", "bias_se_bps", "bias_realized_bps",
+                       "noise_sd_bps", "bias_over_sd", "coverage80", "coverage80_paths", "mae_bps",
+                       "mae_sqrt_law_bps", "mae_ratio", "mae_realized_bps",
+                       "mae_sqrt_law_realized_bps", "share_in_domain")
 """One row per held-out book and training variant, plus the pooled rows."""
 
 
-def real_book_rows(replays: Mapping[str, Replayed], *, venues: Mapping[str, str]
-                   ) -> dict[str, pd.DataFrame]:
-    """Training rows of each replayed book: its features, ``is_bps`` (the realized shortfall),
-    and the tags ``book``, ``venue``, ``symbol`` and ``day``."""
+def real_book_rows(replays: Mapping[str, Replayed], *, venues: Mapping[str, str],
+                   n_paths: int = 200, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Training rows of each replayed book: its features, ``is_bps`` (the realized shortfall,
+    the label), ``adjusted_bps`` (the same less the market's own move: the mean model's label,
+    :data:`models.cost_training.MEAN_LABEL`, and the scoring target), ``path_drift_bps`` (per
+    row an array of the market's move on ``n_paths`` resampled paths of the book,
+    :func:`validation._stress_paths.path_drifts`: the band's coverage over paths) and the tags
+    ``book``, ``venue``, ``symbol`` and ``day``."""
     out = {}
     for name, r in replays.items():
         f = r.features.copy()
         f["is_bps"] = r.realized
+        f["adjusted_bps"] = r.adjusted
+        f["path_drift_bps"] = list(path_drifts(r.history, r.quotes, n_paths=n_paths, seed=seed))
         f["book"] = name
         f["venue"] = venues.get(name, "")
         f["symbol"] = r.history.parent_orders["symbol"].astype(str).to_numpy()
         f["day"] = pd.to_datetime(f["decision_ts"], utc=True).dt.strftime("%Y-%m-%d")
-        out[name] = f[np.isfinite(f["is_bps"].to_numpy(np.float64))].reset_index(drop=True)
+        ok = np.isfinite(f["is_bps"].to_numpy(np.float64)) & np.isfinite(r.adjusted)
+        out[name] = f[ok].reset_index(drop=True)
     return out
 
 
 def _row(book: str, variant: str, test: pd.DataFrame, bundle, sqrt: np.ndarray) -> dict:
     mean, lo, hi = bundle.predict(test)
-    y = test["is_bps"].to_numpy(np.float64)
-    cal = score_calibration(mean, lo, hi, y, bundle.scale(test))
-    ok = np.isfinite(sqrt) & np.isfinite(y) & np.isfinite(mean)
-    mae_sqrt = float(np.abs(y[ok] - sqrt[ok]).mean()) if ok.any() else np.nan
+    y, adj = (test[c].to_numpy(np.float64) for c in ("is_bps", "adjusted_bps"))
+    res = score_real_book(mean, lo, hi, y, adj, bundle.scale(test), sqrt)
+    res["coverage80_paths"] = path_coverage(adj, np.stack(list(test["path_drift_bps"])), lo, hi)
+    ok = np.isfinite(sqrt) & np.isfinite(adj) & np.isfinite(mean)
     inside = float(np.mean([not f for f in bundle.outside_domain(test)])) if len(test) else np.nan
-    return {"book": book, "variant": variant, "n": cal["n"], "bias_bps": cal["bias_bps"],
-            "bias_se_bps": cal["bias_se_bps"], "noise_sd_bps": cal["noise_sd_bps"],
-            "bias_over_sd": abs(cal["bias_bps"]) / cal["noise_sd_bps"],
-            "coverage80": cal["coverage_80"], "mae_bps": cal["mae"],
-            "mae_sqrt_law_bps": mae_sqrt, "mae_ratio": cal["mae"] / mae_sqrt,
-            "share_in_domain": inside, "_err": np.abs(y[ok] - mean[ok]),
-            "_err_sqrt": np.abs(y[ok] - sqrt[ok])}
+    return {"book": book, "variant": variant, **res,
+            "bias_over_sd": abs(res["bias_bps"]) / res["noise_sd_bps"],
+            "mae_ratio": res["mae_bps"] / res["mae_sqrt_law_bps"],
+            "share_in_domain": inside, "_err": np.abs(adj[ok] - mean[ok]),
+            "_err_sqrt": np.abs(adj[ok] - sqrt[ok]),
+            "_err_r": np.abs(y[ok] - mean[ok]), "_err_sqrt_r": np.abs(y[ok] - sqrt[ok])}
 
 
 def leave_one_book_out(synthetic: pd.DataFrame, real: Mapping[str, pd.DataFrame], *,
                        params: CostModelParams, features: list[str],
                        config: TrainingConfig | None = None,
-                       real_share: float = 0.25) -> pd.DataFrame:
+                       real_share: float = 0.25, mean_label: str | None = "adjusted_bps"
+                       ) -> pd.DataFrame:
     """The table of the module docstring (:data:`LOBO_COLUMNS`).
 
     ``synthetic``: the synthetic desk's training rows (features, ``is_bps``,
@@ -90,15 +99,22 @@ def leave_one_book_out(synthetic: pd.DataFrame, real: Mapping[str, pd.DataFrame]
             np.full(len(o), real_share / (1 - real_share) * len(synthetic) / n_real)
             for o in others])
         train = pd.concat([synthetic, *others], ignore_index=True)
+        if mean_label is not None:
+            train[MEAN_LABEL] = np.concatenate(
+                [np.full(len(synthetic), np.nan)] + [o[mean_label].to_numpy(np.float64)
+                                                     for o in others])
         bundle = fit_bundle(train, params, features, cfg, weight=w)
         sqrt = SquareRootBaseline().fit(train, train["is_bps"].to_numpy(np.float64))
         rows.append(_row(held, "synthetic+real", test, bundle, sqrt.predict(test)))
     table = pd.DataFrame(rows)
     pooled = []
     for variant, g in table.groupby("variant", sort=False):
-        err, err_sqrt = np.concatenate(list(g["_err"])), np.concatenate(list(g["_err_sqrt"]))
+        err, err_sqrt, err_r, err_sqrt_r = (np.concatenate(list(g[c])) for c in
+                                            ("_err", "_err_sqrt", "_err_r", "_err_sqrt_r"))
         pooled.append({"book": "pooled", "variant": variant, "n": int(g["n"].sum()),
                        "mae_bps": float(err.mean()), "mae_sqrt_law_bps": float(err_sqrt.mean()),
-                       "mae_ratio": float(err.mean() / err_sqrt.mean())})
+                       "mae_ratio": float(err.mean() / err_sqrt.mean()),
+                       "mae_realized_bps": float(err_r.mean()),
+                       "mae_sqrt_law_realized_bps": float(err_sqrt_r.mean())})
     table = pd.concat([table, pd.DataFrame(pooled)], ignore_index=True)
     return table[list(LOBO_COLUMNS)]

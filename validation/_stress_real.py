@@ -28,6 +28,7 @@ from models.features import (
     impact_shapes,
 )
 from models.simulator import FeeSchedule, SimulatorConfig
+from validation._stress_paths import path_coverage, path_drifts
 from validation._stress_scenarios import Domain, Predict, StressScenario, desk_features
 from validation._stress_scoring import (
     StressLimits,
@@ -37,7 +38,7 @@ from validation._stress_scoring import (
     _predict,
     _replay_rejections,
     _schedule_rows,
-    score_calibration,
+    score_real_book,
 )
 
 # =========================================================================== real data
@@ -178,12 +179,16 @@ def _with_desk_estimates(feats: pd.DataFrame, est: Mapping[str, float],
 
 @dataclass(frozen=True)
 class Replayed:
-    """A TWAP-mix desk replayed on a recorded book: its history, features and realized costs."""
+    """A TWAP-mix desk replayed on a recorded book: its history, features, realized costs and
+    the same less the recorded market's own move (``adjusted``:
+    :func:`models.desk_history.market_drift_bps`)."""
 
     history: DeskHistory
     features: pd.DataFrame
     realized: np.ndarray
     sim: SimulatorConfig
+    adjusted: np.ndarray
+    quotes: pd.DataFrame
 
 
 def replay_book(book: RecordedBook, spec: BookSpec, *, n_orders: int, seed: int,
@@ -211,9 +216,9 @@ def replay_book(book: RecordedBook, spec: BookSpec, *, n_orders: int, seed: int,
     feats = _with_desk_estimates(feats, est, calibrations)
     feats["stressed"] = spec.stressed
     feats["scenario"] = name
-    realized = hist.outcomes.set_index("order_id")["shortfall_bps"].reindex(
-        po["order_id"]).to_numpy(np.float64)
-    return Replayed(hist, feats, realized, sim)
+    out = hist.outcomes.set_index("order_id").reindex(po["order_id"])
+    return Replayed(hist, feats, out["shortfall_bps"].to_numpy(np.float64), sim,
+                    out["adjusted_bps"].to_numpy(np.float64), book.quotes)
 
 
 def score_book(book: RecordedBook, spec: BookSpec, predict: Predict, *, n_orders: int = 500,
@@ -224,29 +229,26 @@ def score_book(book: RecordedBook, spec: BookSpec, predict: Predict, *, n_orders
     """How a cost model does on a book it has not seen: the desk of ``spec`` replayed on
     ``book`` and ``predict`` scored against the realized costs.
 
-    Returns ``n``, ``bias_bps`` (mean realized - predicted), ``noise_sd_bps`` (mean timing
-    noise sd), ``coverage80`` (share inside the 80 % band), ``mae_bps``, ``mae_sqrt_law_bps``
-    (``sqrt_law``'s error on the same orders; NaN without one), ``share_in_domain`` (orders with
+    Returns ``book``, ``symbol`` and :func:`validation._stress_scoring.score_real_book`'s
+    figures (bias and MAE against the cost less the market's own move, coverage of the
+    realized cost; ``sqrt_law``'s errors, NaN without one), ``coverage80_paths`` (over
+    resampled paths of the book: :mod:`validation._stress_paths`), ``share_in_domain`` (orders with
     every feature inside the training domain; NaN without ``domain``) and ``fallback_share``
     (orders priced by a fallback instead of the learned model: 0 until there is one).
     """
     r = replay_book(book, spec, n_orders=n_orders, seed=seed, name=book.symbol,
                     calibrations=calibrations)
     mean, lo, hi = _predict(predict, r.features)
-    cal = score_calibration(mean, lo, hi, r.realized, r.features["timing_risk_bps"])
-    ok = np.isfinite(mean) & np.isfinite(r.realized)
-    mae_sqrt = np.nan
-    if sqrt_law is not None:
-        sq = np.asarray(sqrt_law(r.features), np.float64)
-        both = ok & np.isfinite(sq)
-        mae_sqrt = float(np.abs(r.realized[both] - sq[both]).mean()) if both.any() else np.nan
+    sq = None if sqrt_law is None else sqrt_law(r.features)
+    res = score_real_book(mean, lo, hi, r.realized, r.adjusted, r.features["timing_risk_bps"],
+                          sq)
+    res["coverage80_paths"] = path_coverage(r.adjusted, path_drifts(r.history, r.quotes,
+                                                                    seed=seed), lo, hi)
     share_in = np.nan
     if domain is not None and len(r.features):
         share_in = float(np.mean([not f for f in domain(r.features)]))
-    return {"book": book.source, "symbol": book.symbol, "n": cal["n"],
-            "bias_bps": cal["bias_bps"], "noise_sd_bps": cal["noise_sd_bps"],
-            "coverage80": cal["coverage_80"], "mae_bps": cal["mae"],
-            "mae_sqrt_law_bps": mae_sqrt, "share_in_domain": share_in, "fallback_share": 0.0}
+    return {"book": book.source, "symbol": book.symbol, **res, "share_in_domain": share_in,
+            "fallback_share": 0.0}
 
 
 def _real_episode(name: str, book: EpisodeBook, predict: Predict, limits: StressLimits,

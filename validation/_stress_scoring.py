@@ -56,6 +56,51 @@ def score_calibration(pred_mean, band_lo, band_hi, realized, noise_sd) -> dict[s
             "mae": float(np.abs(e).mean())}
 
 
+def score_real_book(pred_mean, band_lo, band_hi, realized, adjusted, noise_sd,
+                    sqrt_law=None) -> dict[str, float]:
+    """How a cost model does on a replayed real book (issue 13).
+
+    Two targets: ``realized`` (the shortfall) and ``adjusted`` (the shortfall less the
+    recorded market's own move to each fill's slot start,
+    :func:`models.desk_history.market_drift_bps`: the same expectation, far less noise; on the
+    synthetic desk it is exactly the true expected cost the holdout is scored against). The
+    orders of one recorded day share one price path, so against the realized cost a bias or an
+    error is mostly that path's move; against ``adjusted`` it is the model's.
+
+    Returns ``n``; ``bias_bps`` = mean(adjusted - predicted) and ``bias_se_bps``;
+    ``bias_realized_bps``; ``noise_sd_bps`` (mean ``noise_sd``); ``coverage80`` (share of
+    **realized** costs inside the band: the band is for what the order will cost);
+    ``mae_bps`` = mean |adjusted - predicted|, ``mae_realized_bps``; with ``sqrt_law`` (its
+    predictions on the same rows) ``mae_sqrt_law_bps`` and ``mae_sqrt_law_realized_bps``
+    (NaN without). Rows without a finite prediction, band, realized or adjusted cost are left
+    out.
+    """
+    p, lo, hi, y, a, sd = (np.asarray(v, np.float64).ravel() for v in
+                           (pred_mean, band_lo, band_hi, realized, adjusted, noise_sd))
+    sq = (np.full(len(p), np.nan) if sqrt_law is None
+          else np.asarray(sqrt_law, np.float64).ravel())
+    ok = np.isfinite(p) & np.isfinite(lo) & np.isfinite(hi) & np.isfinite(y) & np.isfinite(a)
+    n = int(ok.sum())
+    nan = np.nan
+    if n == 0:
+        return {"n": 0, "bias_bps": nan, "bias_se_bps": nan, "bias_realized_bps": nan,
+                "noise_sd_bps": nan, "coverage80": nan, "mae_bps": nan,
+                "mae_realized_bps": nan, "mae_sqrt_law_bps": nan,
+                "mae_sqrt_law_realized_bps": nan}
+    e, er = a[ok] - p[ok], y[ok] - p[ok]
+    s = sd[ok][np.isfinite(sd[ok])]
+    both = ok & np.isfinite(sq)
+    return {"n": n, "bias_bps": float(e.mean()),
+            "bias_se_bps": float(e.std(ddof=1) / np.sqrt(n)) if n > 1 else nan,
+            "bias_realized_bps": float(er.mean()),
+            "noise_sd_bps": float(s.mean()) if s.size else nan,
+            "coverage80": float(np.mean((y[ok] >= lo[ok]) & (y[ok] <= hi[ok]))),
+            "mae_bps": float(np.abs(e).mean()), "mae_realized_bps": float(np.abs(er).mean()),
+            "mae_sqrt_law_bps": float(np.abs(a[both] - sq[both]).mean()) if both.any() else nan,
+            "mae_sqrt_law_realized_bps": float(np.abs(y[both] - sq[both]).mean())
+            if both.any() else nan}
+
+
 def _predict(predict: Predict, feats: pd.DataFrame) -> tuple[np.ndarray, ...]:
     mean, lo, hi = predict(feats)
     out = tuple(np.asarray(a, np.float64).ravel() for a in (mean, lo, hi))

@@ -42,6 +42,7 @@ from validation._gates_config import (
     ChallengerGate,
     GateConfig,
     OOSGate,
+    RealBooksGate,
     StressGate,
     WalkForwardGate,
     gates_text,
@@ -56,11 +57,13 @@ __all__ = [
     "GateReport",
     "GateResult",
     "OOSGate",
+    "RealBooksGate",
     "StressGate",
     "WalkForwardGate",
     "evaluate_gates",
     "gate_challenger",
     "gate_oos_degradation",
+    "gate_real_books",
     "gate_stress",
     "gate_walk_forward",
     "gates_text",
@@ -302,10 +305,55 @@ def gate_challenger(err_challenger: ArrayLike, err_champion: ArrayLike,
                       detail)
 
 
+def gate_real_books(table: pd.DataFrame, cfg: GateConfig) -> GateResult:
+    """Leave one real book out: each held-out book's bias and coverage, the pooled error.
+
+    ``table`` is :func:`validation._stress_lobo.leave_one_book_out`'s (columns ``book,
+    variant, n, bias_bps, noise_sd_bps, mae_ratio`` and ``[real_books] coverage_column``; the
+    pooled row has ``book == "pooled"``). Only rows of ``[real_books] variant`` are judged.
+    ``value`` = the pooled MAE ratio; the gate passes when every held-out book (with ``n >
+    0``) has ``|bias| / noise sd <= max_abs_bias_sd`` and coverage within bounds, the pooled
+    ratio is ``<= max_mae_ratio``, and at least ``min_books`` books were held out.
+    """
+    g = cfg.real_books
+    need = ("book", "variant", "n", "bias_bps", "noise_sd_bps", "mae_ratio", g.coverage_column)
+    missing = [c for c in need if c not in table.columns]
+    if missing:
+        raise ValueError(f"real-book table lacks column(s) {missing}; got {list(table.columns)}")
+    t = table[table["variant"].astype(str) == g.variant]
+    books = t[(t["book"].astype(str) != "pooled") & (pd.to_numeric(t["n"]) > 0)]
+    pooled = t[t["book"].astype(str) == "pooled"]
+    ratio = float(pooled["mae_ratio"].iloc[0]) if len(pooled) else float("nan")
+    bound = (f"per book |bias| <= {g.max_abs_bias_sd} sd, {g.coverage_column} in "
+             f"[{g.coverage_min}, {g.coverage_max}]; pooled MAE ratio <= {g.max_mae_ratio}")
+    fails = []
+    if len(books) < g.min_books:
+        fails.append(f"{len(books)} real book(s) held out, at least {g.min_books} needed")
+    for _, r in books.iterrows():
+        sd = float(r["noise_sd_bps"])
+        z = abs(float(r["bias_bps"])) / sd if sd > 0 else float("nan")
+        cov = float(r[g.coverage_column])
+        if not z <= g.max_abs_bias_sd:
+            fails.append(f"{r['book']}: |bias| {abs(float(r['bias_bps'])):.2f} bps = "
+                         f"{z:.2f} sd")
+        if not g.coverage_min <= cov <= g.coverage_max:
+            fails.append(f"{r['book']}: {g.coverage_column} {cov:.3f}")
+    if not ratio <= g.max_mae_ratio:
+        fails.append(f"pooled MAE ratio {ratio:.3f}")
+    judged = ", ".join(f"{r['book']} (bias {float(r['bias_bps']):+.2f} bps, "
+                       f"{g.coverage_column} {float(r[g.coverage_column]):.3f})"
+                       for _, r in books.iterrows())
+    detail = f"held out: {judged}; pooled MAE ratio {ratio:.3f}"
+    if fails:
+        detail += "; FAILS: " + "; ".join(fails)
+    return GateResult("real_books", not fails, ratio, bound, detail)
+
+
 def evaluate_gates(*, cfg: GateConfig, cv_loss: float | None = None,
                    oos_loss: float | None = None, walk_forward: pd.DataFrame | None = None,
                    stress: pd.DataFrame | None = None, challenger_err: ArrayLike | None = None,
-                   champion_err: ArrayLike | None = None) -> GateReport:
+                   champion_err: ArrayLike | None = None,
+                   real_books: pd.DataFrame | None = None) -> GateReport:
     """Run every gate that has inputs, in the order OOS, walk-forward, stress, challenger.
 
     Parameters
@@ -317,6 +365,8 @@ def evaluate_gates(*, cfg: GateConfig, cv_loss: float | None = None,
         :func:`gate_walk_forward`.
     stress : pandas.DataFrame, optional
         :func:`gate_stress`.
+    real_books : pandas.DataFrame, optional
+        :func:`gate_real_books` (the leave-one-real-book-out table).
     challenger_err, champion_err : array_like, optional
         :func:`gate_challenger`, run only when a champion exists (``champion_err`` given); a
         first model has no champion and skips it.
@@ -345,6 +395,8 @@ def evaluate_gates(*, cfg: GateConfig, cv_loss: float | None = None,
         results.extend(gate_walk_forward(walk_forward, cfg))
     if stress is not None:
         results.append(gate_stress(stress, cfg))
+    if real_books is not None:
+        results.append(gate_real_books(real_books, cfg))
     if challenger_err is not None and champion_err is not None:
         results.append(gate_challenger(challenger_err, champion_err, cfg))
     return GateReport(results, config_text=cfg.render())
