@@ -120,12 +120,14 @@ COST_MODEL_KEY = dg.AssetKey(["cost_model", "synth"])
 SOURCE_PARTITIONS = ["raw/synth/quotes", "raw/synth/trades", "raw/synth/daily_bars",
                      "raw/synth/membership", "raw/synth/ground_truth",
                      "execution/synth/parent_orders", "execution/synth/child_fills",
-                     "labels/synth", "features/synth", "training_set/synth"]
+                     "labels/synth", "features/synth", "training_set/synth",
+                     "training_set/real"]
 
 
 @dg.multi_asset(
     name="synth_cost_model",
-    ins={"training_set": dg.AssetIn(_TRAINING_KEY)},
+    ins={"training_set": dg.AssetIn(_TRAINING_KEY),
+         "real": dg.AssetIn(dg.AssetKey(["training_set", "real"]))},
     outs={"cost_model": dg.AssetOut(
               key=COST_MODEL_KEY, group_name="learning", description="XGBoost mean and quantile cost models tuned "
               "with Optuna on purged K-fold (stage 1), with their training and holdout windows, "
@@ -136,7 +138,7 @@ SOURCE_PARTITIONS = ["raw/synth/quotes", "raw/synth/trades", "raw/synth/daily_ba
     required_resource_keys={"registry"},
 )
 def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
-                     training_set: pd.DataFrame):
+                     training_set: pd.DataFrame, real: pd.DataFrame):
     registry = context.resources.registry
     cfg = TrainingConfig(**config.model_dump())
     if cfg.shuffle_labels:
@@ -145,7 +147,8 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
     optuna_dir.mkdir(parents=True, exist_ok=True)
     trained = train_cost_model(training_set, cfg, storage_path=optuna_dir / "journal.log",
                                study_name=f"cost_model_synth_{context.run.run_id[:8]}",
-                               progress=context.log.info)
+                               progress=context.log.info,
+                               extra=real if len(real) else None)
     plots, cv_md = report.stage1_report(trained, cfg, reports_dir() / "cost_model_synth")
     tags = {"dagster_run_id": context.run.run_id, "code_version": _git_sha(),
             "cv_scheme": cfg.cv_scheme, "dataset": "synth desk history",

@@ -58,8 +58,9 @@ from models.features import (
 from models.tuning import TuningResult, tune
 from validation.splitters import PurgedKFold
 
-__all__ = ["HoldoutSplit", "TrainedCostModel", "TrainingConfig", "fit_mean_predictor",
-           "holdout_split", "model_features", "train_cost_model"]
+__all__ = ["MEAN_LABEL", "HoldoutSplit", "TrainedCostModel", "TrainingConfig", "fit_bundle",
+           "fit_mean_predictor", "holdout_split", "model_features", "real_rows_for",
+           "share_weights", "train_cost_model"]
 
 _EXTRA_FEATURES = ("qty", "shares_outstanding")
 
@@ -79,6 +80,7 @@ class TrainingConfig(BaseModel):
     max_depth: int = Field(6, ge=1)  # cost surfaces are smooth, low-order interactions
     max_rounds: int = Field(400, ge=100)
     coverage: float = Field(0.8, gt=0, lt=1)
+    real_share: float = Field(0.25, gt=0, lt=1)  # weight of the real books' rows (``extra``)
     seed: int = 0
 
     @property
@@ -302,8 +304,7 @@ def train_cost_model(training_set: pd.DataFrame, config: TrainingConfig | None =
                      feature_config: FeatureConfig | None = None,
                      storage_path: str | Path | None = None, study_name: str = "cost_model",
                      progress: Callable[[str], None] | None = None,
-                     extra: pd.DataFrame | None = None,
-                     extra_share: float = 0.25) -> TrainedCostModel:
+                     extra: pd.DataFrame | None = None) -> TrainedCostModel:
     """Train, calibrate and score the cost model on ``training_set`` (see the module doc).
 
     ``training_set``: one row per parent order sorted by ``decision_ts`` with the feature
@@ -314,7 +315,7 @@ def train_cost_model(training_set: pd.DataFrame, config: TrainingConfig | None =
     ``extra``: rows of replayed real books (:func:`validation._stress_lobo.real_book_rows`:
     features, ``is_bps``, ``adjusted_bps``, tags). They join the final fits of the mean model
     (label: their market-adjusted cost, :data:`MEAN_LABEL`), of the quantile model (label:
-    the realized cost) and the training domain, weighing ``extra_share`` of the total; the
+    the realized cost) and the training domain, weighing ``config.real_share`` of the total; the
     hyperparameter search, the purged CV, the conformal margin and the holdout stay on
     ``training_set`` alone, so the holdout measures what the real rows cost the synthetic desk.
     """
@@ -354,11 +355,11 @@ def train_cost_model(training_set: pd.DataFrame, config: TrainingConfig | None =
         y_mean = np.concatenate([y, np.where(np.isfinite(adj), adj, y_ex)])
         w_fit = np.concatenate([w, inverse_noise_weights(ex["timing_risk_bps"],
                                                          cfg.noise_floor_bps)])
-        w_fit = w_fit * share_weights(len(X), n_extra, extra_share)
+        w_fit = w_fit * share_weights(len(X), n_extra, cfg.real_share)
         s_fit = np.concatenate([scale, noise_sd_bps(ex["timing_risk_bps"],
                                                     cfg.noise_floor_bps)])
         say(f"final fits with {n_extra} rows of {ex['book'].nunique() if 'book' in ex else '?'}"
-            f" real book(s) at {extra_share:.0%} of the weight")
+            f" real book(s) at {cfg.real_share:.0%} of the weight")
     mean = MeanCostModel(tuned.best_params).fit(X_fit, y_mean, sample_weight=w_fit)
     # the band in units of each order's noise sd: quantiles of the standardized cost, so it
     # stretches with the timing risk of regimes the training data never reached

@@ -25,7 +25,8 @@ def _rows(n: int, seed: int, k: float) -> pd.DataFrame:
     cost = f["arrival_spread_bps"] / 2 + k * f["sigma_daily"] * np.sqrt(f["pct_adv"]) * 1e4
     f["adjusted_bps"] = cost + rng.normal(0, 0.2, n)
     f["is_bps"] = f["adjusted_bps"] + rng.normal(0, 1, n) * f["timing_risk_bps"]
-    f["path_drift_bps"] = list(rng.normal(0, 1, (n, 50)) * f["timing_risk_bps"].to_numpy()[:, None])
+    paths = rng.normal(0, 1, (n, 50)) * f["timing_risk_bps"].to_numpy()[:, None]
+    f[[f"path_drift_{k:03d}" for k in range(50)]] = paths
     f["implied_participation"] = f["pct_adv"] * 10
     f["qty"], f["adv"], f["duration_days"] = f["pct_adv"] * 1e6, 1e6, 0.1
     return f

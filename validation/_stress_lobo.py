@@ -28,7 +28,18 @@ from validation._stress_paths import path_coverage, path_drifts
 from validation._stress_real import Replayed
 from validation._stress_scoring import score_real_book
 
-__all__ = ["LOBO_COLUMNS", "leave_one_book_out", "real_book_rows"]
+__all__ = ["LOBO_COLUMNS", "PATH_PREFIX", "leave_one_book_out", "path_matrix", "real_book_rows"]
+
+PATH_PREFIX: Final = "path_drift_"
+"""Columns of a real book's rows holding the market's move on each resampled path, bps."""
+
+
+def path_matrix(rows: pd.DataFrame) -> np.ndarray:
+    """``(n_rows, n_paths)`` of the :data:`PATH_PREFIX` columns (NaN column when none)."""
+    cols = [c for c in rows.columns if str(c).startswith(PATH_PREFIX)]
+    if not cols:
+        return np.full((len(rows), 1), np.nan)
+    return rows[cols].to_numpy(np.float64)
 
 LOBO_COLUMNS: Final = ("book", "variant", "n", "bias_bps", "bias_se_bps", "bias_realized_bps",
                        "noise_sd_bps", "bias_over_sd", "coverage80", "coverage80_paths", "mae_bps",
@@ -41,8 +52,8 @@ def real_book_rows(replays: Mapping[str, Replayed], *, venues: Mapping[str, str]
                    n_paths: int = 200, seed: int = 0) -> dict[str, pd.DataFrame]:
     """Training rows of each replayed book: its features, ``is_bps`` (the realized shortfall,
     the label), ``adjusted_bps`` (the same less the market's own move: the mean model's label,
-    :data:`models.cost_training.MEAN_LABEL`, and the scoring target), ``path_drift_bps`` (per
-    row an array of the market's move on ``n_paths`` resampled paths of the book,
+    :data:`models.cost_training.MEAN_LABEL`, and the scoring target), ``path_drift_000`` ... (the
+    market's move on each of ``n_paths`` resampled paths of the book,
     :func:`validation._stress_paths.path_drifts`: the band's coverage over paths) and the tags
     ``book``, ``venue``, ``symbol`` and ``day``."""
     out = {}
@@ -50,7 +61,9 @@ def real_book_rows(replays: Mapping[str, Replayed], *, venues: Mapping[str, str]
         f = r.features.copy()
         f["is_bps"] = r.realized
         f["adjusted_bps"] = r.adjusted
-        f["path_drift_bps"] = list(path_drifts(r.history, r.quotes, n_paths=n_paths, seed=seed))
+        d = path_drifts(r.history, r.quotes, n_paths=n_paths, seed=seed)
+        f = pd.concat([f, pd.DataFrame(d, columns=[f"{PATH_PREFIX}{k:03d}" for k in
+                                                   range(n_paths)], index=f.index)], axis=1)
         f["book"] = name
         f["venue"] = venues.get(name, "")
         f["symbol"] = r.history.parent_orders["symbol"].astype(str).to_numpy()
@@ -64,7 +77,7 @@ def _row(book: str, variant: str, test: pd.DataFrame, bundle, sqrt: np.ndarray) 
     mean, lo, hi = bundle.predict(test)
     y, adj = (test[c].to_numpy(np.float64) for c in ("is_bps", "adjusted_bps"))
     res = score_real_book(mean, lo, hi, y, adj, bundle.scale(test), sqrt)
-    res["coverage80_paths"] = path_coverage(adj, np.stack(list(test["path_drift_bps"])), lo, hi)
+    res["coverage80_paths"] = path_coverage(adj, path_matrix(test), lo, hi)
     ok = np.isfinite(sqrt) & np.isfinite(adj) & np.isfinite(mean)
     inside = float(np.mean([not f for f in bundle.outside_domain(test)])) if len(test) else np.nan
     return {"book": book, "variant": variant, **res,

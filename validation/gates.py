@@ -316,6 +316,11 @@ def gate_real_books(table: pd.DataFrame, cfg: GateConfig) -> GateResult:
     ratio is ``<= max_mae_ratio``, and at least ``min_books`` books were held out.
     """
     g = cfg.real_books
+    bound0 = (f"per book |bias| <= {g.max_abs_bias_sd} sd, {g.coverage_column} in "
+              f"[{g.coverage_min}, {g.coverage_max}]; pooled MAE ratio <= {g.max_mae_ratio}")
+    if table.empty:
+        return GateResult("real_books", False, float("nan"), bound0,
+                          f"no real book was held out (at least {g.min_books} needed)")
     need = ("book", "variant", "n", "bias_bps", "noise_sd_bps", "mae_ratio", g.coverage_column)
     missing = [c for c in need if c not in table.columns]
     if missing:
@@ -324,8 +329,7 @@ def gate_real_books(table: pd.DataFrame, cfg: GateConfig) -> GateResult:
     books = t[(t["book"].astype(str) != "pooled") & (pd.to_numeric(t["n"]) > 0)]
     pooled = t[t["book"].astype(str) == "pooled"]
     ratio = float(pooled["mae_ratio"].iloc[0]) if len(pooled) else float("nan")
-    bound = (f"per book |bias| <= {g.max_abs_bias_sd} sd, {g.coverage_column} in "
-             f"[{g.coverage_min}, {g.coverage_max}]; pooled MAE ratio <= {g.max_mae_ratio}")
+    bound = bound0
     fails = []
     if len(books) < g.min_books:
         fails.append(f"{len(books)} real book(s) held out, at least {g.min_books} needed")
