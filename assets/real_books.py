@@ -12,8 +12,6 @@ held-out one (:func:`validation._stress_lobo.leave_one_book_out`); judged by ``[
 ``validation/gates.toml``.
 """
 
-from __future__ import annotations
-
 import json
 
 import dagster as dg
