@@ -17,6 +17,7 @@ import json
 import dagster as dg
 import pandas as pd
 
+import sources
 from assets._meta import frame_metadata
 from assets._plots import reports_dir
 from assets.learning import _TRAINING_KEY, COST_MODEL_KEY
@@ -24,7 +25,6 @@ from assets.records import CostModelRecord
 from bestex import settings
 from models.cost_models import CostModelParams
 from models.cost_training import TrainingConfig, holdout_split, real_rows_for
-from sources.books import real_books
 from validation._stress_lobo import PATH_PREFIX, leave_one_book_out, real_book_rows
 from validation.stress import book_spec, replay_book
 
@@ -44,7 +44,7 @@ class RealBooksParams(dg.Config):
           "(LOBSTER days, BitMEX symbols): one training row per parent order, tagged by book, "
           "venue, symbol and day, with its realized and market-adjusted cost.")
 def real_training_rows(context: dg.AssetExecutionContext, config: RealBooksParams):
-    books = real_books(settings.data_dir(), settings.landing_dir(), warn=context.log.warning)
+    books = sources.real_books(settings.data_dir(), settings.landing_dir(), warn=context.log.warning)
     reps, venues, left = {}, {}, {}
     for book, kind in books:
         spec, name = book_spec(book, kind)
@@ -97,8 +97,7 @@ def synth_real_books(context: dg.AssetExecutionContext, config: RealBooksParams,
     context.log.info(f"leave one real book out: {len(books)} books, "
                      f"{len(train)} synthetic training rows, {2 * len(books) + 1} fits")
     table = leave_one_book_out(train, per_book, params=CostModelParams(**model.params),
-                               features=model.features, config=cfg,
-                               real_share=cfg.real_share)
+                               features=model.features, config=cfg)
     out = reports_dir() / "validation" / "real_books"
     out.mkdir(parents=True, exist_ok=True)
     md = ("# Stage 4 — leave one real book out\n\nEach real book held out in turn; the model "

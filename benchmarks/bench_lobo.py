@@ -7,7 +7,7 @@ desk alone and on the synthetic desk plus every other real book, scored on each 
 run; square-root/ATHL calibrations for the replays' missing estimates) and its training set
 (``lake/training_set/synth.parquet``, the rows before the holdout cut). The real books are every
 LOBSTER day and BitMEX symbol of the data folder long enough to replay a desk on
-(``pipelines.scoring.recorded_books``). Prints the table of
+(``sources.recorded_books``). Prints the table of
 ``validation._stress_lobo.leave_one_book_out`` and the checks of issue 13's gates: per held-out
 book |bias| <= 1 noise sd and 80 % coverage in [0.70, 0.90]; pooled MAE <= 0.8 x the
 square-root law's.
@@ -34,7 +34,9 @@ def main() -> int:
     ap.add_argument("--home", type=Path, required=True)
     ap.add_argument("--orders", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--real-share", type=float, default=0.25)
+    ap.add_argument("--real-share", type=float, default=None,
+                    help="the real rows' share of the mean model's weight (default: the "
+                    "training config's, 0.10)")
     ap.add_argument("--mean-label", default="adjusted_bps",
                     help="the real rows' mean-model label: adjusted_bps (default) or is_bps")
     a = ap.parse_args()
@@ -45,7 +47,7 @@ def main() -> int:
     from models.cost_models import CostModelParams
     from models.cost_training import TrainingConfig, holdout_split
     from pipelines.registry import default_registry
-    from pipelines.scoring import recorded_books
+    from sources import recorded_books
     from validation._stress_lobo import leave_one_book_out, real_book_rows
     from validation.stress import book_spec, replay_book
 

@@ -18,14 +18,14 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+import sources
 from models.cost_bundle import CostModelBundle
 from models.features import apply_parametric
 from pipelines.registry import ModelRegistry, default_registry
-from sources.books import book_kind, recorded_books
 from validation.contracts import ContractError
 from validation.stress import book_spec, score_book
 
-__all__ = ["SCORE_COLUMNS", "book_kind", "recorded_books", "score_book_file"]
+__all__ = ["SCORE_COLUMNS", "score_book_file"]
 
 SCORE_COLUMNS: Final = ("name", "n", "bias_bps", "noise_sd_bps", "coverage80",
                         "coverage80_paths", "mae_bps", "mae_sqrt_law_bps", "bias_realized_bps",
@@ -58,7 +58,7 @@ def score_book_file(path: str | Path, *, model: str | int = "champion", orders: 
     ``symbol``) for the registered ``model`` (alias, version or URI)."""
     if orders < 10:
         raise ContractError(f"--orders {orders}: score at least 10 orders")
-    books = recorded_books(path, trades=trades)
+    books = sources.recorded_books(path, trades=trades)
     bundle = (registry or default_registry()).load_bundle(model)
     rows = []
     for book, kind in books:

@@ -6,6 +6,7 @@ halves :func:`read` and :func:`cleanse`; the per-source modules (``lobster``, ``
 cleansing rules (``validation.cleansing``) and below ``assets``.
 """
 
+from sources._books import book_kind, real_books, recorded_books
 from sources._ingest import (
     BITMEX_BOOK,
     BITMEX_TRADES,
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_LATENCY_NS",
     "SOURCES",
     "Ingested",
+    "book_kind",
     "calibrate_file",
     "cleanse",
     "cleanse_file",
@@ -41,4 +43,6 @@ __all__ = [
     "read",
     "read_membership",
     "read_table_file",
+    "real_books",
+    "recorded_books",
 ]

@@ -16,7 +16,8 @@ from conftest import register_tiny_champion
 
 from bestex.cli import main
 from models.desk_history import RecordedBook
-from pipelines.scoring import SCORE_COLUMNS, book_kind, recorded_books
+from pipelines.scoring import SCORE_COLUMNS
+from sources import book_kind, recorded_books
 from validation.stress import (
     _EPISODES,
     StressLimits,

@@ -7,7 +7,8 @@ hyperparameters (:func:`models.cost_training.fit_bundle`) on
 
 * ``synthetic``: the synthetic desk's training rows only (what the champion saw), and
 * ``synthetic+real``: those plus every *other* real book (each book's orders weighed so that
-  the real books together carry ``real_share`` of the weight),
+  the real books together carry ``real_share`` of the mean model's weight, by default the
+  training config's),
 
 and scored on the held-out book: bias against the noise sd, 80 % band coverage, MAE against
 the square-root law fitted on the same training rows, and the share of orders inside the training
@@ -23,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from models.cost_models import CostModelParams, SquareRootBaseline
-from models.cost_training import MEAN_LABEL, TrainingConfig, fit_bundle
+from models.cost_training import MEAN_LABEL, TrainingConfig, fit_bundle, share_weights
 from validation._stress_paths import path_coverage, path_drifts
 from validation._stress_real import Replayed
 from validation._stress_scoring import score_real_book
@@ -91,7 +92,8 @@ def _row(book: str, variant: str, test: pd.DataFrame, bundle, sqrt: np.ndarray) 
 def leave_one_book_out(synthetic: pd.DataFrame, real: Mapping[str, pd.DataFrame], *,
                        params: CostModelParams, features: list[str],
                        config: TrainingConfig | None = None,
-                       real_share: float = 0.25, mean_label: str | None = "adjusted_bps"
+                       real_share: float | None = None,
+                       mean_label: str | None = "adjusted_bps"
                        ) -> pd.DataFrame:
     """The table of the module docstring (:data:`LOBO_COLUMNS`).
 
@@ -101,16 +103,14 @@ def leave_one_book_out(synthetic: pd.DataFrame, real: Mapping[str, pd.DataFrame]
     if len(real) < 2:
         raise ValueError(f"leave-one-book-out needs two real books or more, got {list(real)}")
     cfg = config or TrainingConfig()
+    share = cfg.real_share if real_share is None else real_share
     rows = []
     synth_only = fit_bundle(synthetic, params, features, cfg)
     sqrt_synth = SquareRootBaseline().fit(synthetic, synthetic["is_bps"].to_numpy(np.float64))
     for held, test in real.items():
         rows.append(_row(held, "synthetic", test, synth_only, sqrt_synth.predict(test)))
         others = [real[b] for b in real if b != held]
-        n_real = sum(len(o) for o in others)
-        w = np.concatenate([np.ones(len(synthetic))] + [
-            np.full(len(o), real_share / (1 - real_share) * len(synthetic) / n_real)
-            for o in others])
+        w = share_weights(len(synthetic), sum(len(o) for o in others), share)
         train = pd.concat([synthetic, *others], ignore_index=True)
         if mean_label is not None:
             train[MEAN_LABEL] = np.concatenate(

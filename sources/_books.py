@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import sources
 from models.desk_history import RecordedBook
+from sources._ingest import BITMEX_BOOK, ingest, parts
 from validation.contracts import ContractError
 
 __all__ = ["book_kind", "real_books", "recorded_books"]
@@ -20,7 +20,7 @@ def book_kind(path: Path) -> str:
     ``bitmex`` for a ``.csv.gz`` snapshot file or a folder holding one."""
     name = path.name.lower()
     if path.is_dir():
-        return "bitmex" if (path / sources.BITMEX_BOOK).is_file() else "lobster"
+        return "bitmex" if (path / BITMEX_BOOK).is_file() else "lobster"
     if name.endswith(".zip") or (name.endswith(".csv")
                                  and ("_message_" in name or "_orderbook_" in name)):
         return "lobster"
@@ -39,13 +39,13 @@ def recorded_books(path: str | Path, *, trades: str | Path | None = None
         raise ContractError(f"{p}: no such file or folder")
     out: list[tuple[RecordedBook, str]] = []
     if book_kind(p) == "lobster":
-        for part in sources.parts("lobster", p):
-            got = sources.ingest("lobster", p, part=part)
+        for part in parts("lobster", p):
+            got = ingest("lobster", p, part=part)
             book = RecordedBook.of(got.clean("quotes"), got.clean("trades"), got.meta["symbol"],
                                    str(got.meta.get("source") or p))
             out.append((book, "equity"))
     else:
-        got = sources.ingest("bitmex", p, trades=trades)
+        got = ingest("bitmex", p, trades=trades)
         quotes, tr = got.clean("quotes"), got.clean("trades")
         for symbol in sorted(quotes["symbol"].astype(str).unique()):
             out.append((RecordedBook.of(quotes, tr, symbol, str(p)), "crypto"))
@@ -64,7 +64,7 @@ def real_books(data_dir: Path | None, landing_dir: Path | None = None, *,
     say = warn or (lambda _m: None)
     paths: list[Path] = []
     if data_dir is not None:
-        paths += [data_dir / "lobster", data_dir / "crypto" / sources.BITMEX_BOOK]
+        paths += [data_dir / "lobster", data_dir / "crypto" / BITMEX_BOOK]
     if landing_dir is not None:
         for folder in (landing_dir, landing_dir / "lobster"):
             if folder.is_dir():
