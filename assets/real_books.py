@@ -69,7 +69,7 @@ def real_training_rows(context: dg.AssetExecutionContext, config: RealBooksParam
 def _md(table: pd.DataFrame) -> str:
     show = ["book", "variant", "n", "bias_bps", "noise_sd_bps", "bias_over_sd", "coverage80",
             "coverage80_paths", "mae_bps", "mae_sqrt_law_bps", "mae_ratio", "bias_realized_bps",
-            "mae_realized_bps", "share_in_domain"]
+            "mae_realized_bps", "share_in_domain", "fallback_share"]
     return table[[c for c in show if c in table.columns]].to_markdown(index=False,
                                                                       floatfmt=".3f")
 

@@ -12,6 +12,12 @@ predicts on two kinds of rows:
   built inside with :func:`models.features.features_from_state`, the same code training used,
   and the output is :data:`SERVING_OUTPUTS`.
 
+Both say, per order, whether it is inside the training domain and why not
+(:meth:`CostModelBundle.domain_reasons`); outside it the band widens by the out-of-domain margin
+fitted on training rows, and where the trees are not trusted (a size, volatility or spread
+feature outside, or many features) the venue's square-root law prices the order, recorded in
+``fallback`` (:mod:`models._domain` holds the rules; :meth:`CostModelBundle.predict_frame`).
+
 :meth:`save` / :meth:`load` keep it in one folder (``mean.json``, ``quantile.json`` in XGBoost's
 JSON format, ``bundle.json``); the registry logs that folder as the MLflow model's artifacts.
 """
@@ -29,6 +35,15 @@ import pandas as pd
 import xgboost as xgb
 from numpy.typing import NDArray
 
+from models._domain import (
+    FALLBACK_FEATURES,
+    FALLBACK_MAX_OUTSIDE,
+    fallback_rows,
+    margins_of,
+    outside_matrix,
+    physics_cost_bps,
+    reasons_of,
+)
 from models.cost_models import _matrix, noise_sd_bps
 from models.features import (
     PLAN_INPUTS,
@@ -43,10 +58,12 @@ __all__ = ["BUNDLE_FORMAT", "SERVING_INPUTS", "SERVING_OUTPUTS", "CostModelBundl
 
 Floats = NDArray[np.float64]
 
-BUNDLE_FORMAT: Final = 3
+BUNDLE_FORMAT: Final = 4
 """Version of ``bundle.json``: 2 added the standardized quantile booster, the training domain
 and the risk fill; 3 the feature configuration and the parametric calibrations (what serving on
-raw rows needs). A loader refuses a newer format than it knows (it would misread the band)."""
+raw rows needs); 4 the out-of-domain margin, the per-group (regime) margins and the per-venue
+physics fallbacks (absent in older bundles: they predict as before). A loader refuses a newer
+format than it knows (it would misread the band)."""
 
 
 class ServingInputError(ValueError):
@@ -106,14 +123,18 @@ SERVING_INPUTS: Final[tuple[ServingColumn, ...]] = (
     _col("sqrt_pred_bps", "double", False, "bps",
          "desk's square-root estimate; else the model's own calibration"),
     _col("athl_pred_bps", "double", False, "bps", "desk's ATHL estimate; else the model's own"),
+    _col("venue", "string", False, "", "execution venue (e.g. LOBSTER, BitMEX): its physics "
+         "fallback prices orders the learned model is not trusted on"),
 )
 """The registered model's input: one row per parent order with the market state known at its
 decision. Optional columns may be absent or NaN (the domain flag says when that is outside the
 training data)."""
 
 SERVING_OUTPUTS: Final = ("mean_bps", "p10_bps", "p90_bps", "noise_sd_bps", "in_domain",
-                          "domain_reason")
-"""Expected cost, the conformal 80% band, the order's noise sd, and the training-domain flag."""
+                          "domain_reason", "fallback")
+"""Expected cost, the conformal 80% band, the order's noise sd, the training-domain flag with
+its reason ('' inside), and the fallback that priced the order ('' = the learned model; e.g.
+``"sqrt:BitMEX"``)."""
 
 _TIMESTAMPS: Final = ("decision_ts", "end_ts")
 
@@ -211,12 +232,6 @@ def _numbers(c: ServingColumn, v: pd.Series | Floats) -> Floats:
     return num_s.to_numpy(np.float64, na_value=np.nan)
 
 
-def _as_floats(v: Any) -> Floats:
-    if isinstance(v, np.ndarray) and v.dtype.kind in "fiu":
-        return v.astype(np.float64, copy=False)
-    return np.asarray(pd.to_numeric(v, errors="coerce"), np.float64)
-
-
 class CostModelBundle:
     """A trained cost model as it is deployed: mean and quantile boosters, the conformal margin.
 
@@ -226,6 +241,20 @@ class CostModelBundle:
     training run). With ``quantile_scaled`` the quantile booster predicts the standardized cost
     (:meth:`QuantileCostModel.fit` with ``scale``) and its outputs are multiplied by the same
     noise scale.
+
+    Out of domain (all optional; without them the bundle predicts as format 3 did):
+
+    * ``group_feature``, ``group_margins``: the margin of the row's group (Mondrian conformal,
+      e.g. per ``regime_code``); unknown or missing groups get ``margin``;
+    * ``ood_margin``: the margin of rows outside the training domain; with groups, such a row
+      gets its group's margin plus ``ood_margin - margin``
+      (:func:`models._domain.calibrate_ood_margin`);
+    * ``venue_calibrations``: ``{venue: square-root law}``; a row outside the domain in a way the
+      trees are not trusted on (:func:`models._domain.fallback_rows`: one of
+      ``fallback_features`` outside, or more than ``fallback_max_outside`` features) whose
+      ``venue`` column has a calibration is priced by the law: the mean is the law's, the band
+      is the learned band moved onto it (widened by ``ood_margin``), and at least the law's own
+      band ``law +- band_sd * scale``.
     """
 
     def __init__(self, mean: xgb.Booster, quantile: xgb.Booster, features: Sequence[str],
@@ -233,7 +262,12 @@ class CostModelBundle:
                  domain: Mapping[str, Sequence[float | bool]] | None = None,
                  risk_fill_bps: float | None = None,
                  feature_config: FeatureConfig | None = None,
-                 calibrations: ParametricCalibrations | None = None) -> None:
+                 calibrations: ParametricCalibrations | None = None,
+                 ood_margin: float | None = None, group_feature: str | None = None,
+                 group_margins: Mapping[float, float] | None = None,
+                 venue_calibrations: Mapping[str, Mapping[str, Any]] | None = None,
+                 fallback_features: Sequence[str] = FALLBACK_FEATURES,
+                 fallback_max_outside: int = FALLBACK_MAX_OUTSIDE) -> None:
         self.mean, self.quantile = mean, quantile
         self.features = list(features)
         self.margin, self.noise_floor_bps = float(margin), float(noise_floor_bps)
@@ -243,6 +277,12 @@ class CostModelBundle:
                        for k, v in (domain or {}).items()}
         self.feature_config = feature_config or FeatureConfig()
         self.calibrations = calibrations
+        self.ood_margin = None if ood_margin is None else float(ood_margin)
+        self.group_feature = group_feature
+        self.group_margins = {float(k): float(v) for k, v in (group_margins or {}).items()}
+        self.venue_calibrations = {str(k): dict(v) for k, v in (venue_calibrations or {}).items()}
+        self.fallback_features = tuple(fallback_features)
+        self.fallback_max_outside = int(fallback_max_outside)
 
     @staticmethod
     def fit_domain(X: pd.DataFrame, q: float = 0.005) -> dict[str, tuple[float, float, bool]]:
@@ -261,19 +301,17 @@ class CostModelBundle:
         """Per row of ``frame``, the features outside the training domain (comma-separated;
         '' when every feature is inside): below the 0.5% or above the 99.5% training quantile,
         or missing where training never was. Empty strings when no domain was recorded."""
-        names = [c for c, (lo, hi, _) in self.domain.items()
-                 if c in frame and np.isfinite(lo) and np.isfinite(hi)]
-        n = len(frame) if isinstance(frame, pd.DataFrame) else len(next(iter(frame.values())))
-        if not names:
-            return [""] * n
-        v = np.column_stack([_as_floats(frame[c]) for c in names])
-        lo, hi, nan_seen = (np.array([self.domain[c][k] for c in names]) for k in range(3))
-        with np.errstate(invalid="ignore"):
-            out = (v < lo) | (v > hi) | (~np.isfinite(v) & ~nan_seen.astype(bool))
-        reasons = [""] * n
-        for i in np.flatnonzero(out.any(axis=1)):
+        names, _, out = outside_matrix(frame, self.domain)
+        reasons = [""] * len(out)
+        for i in np.flatnonzero(out.any(axis=1)) if out.size else ():
             reasons[i] = ",".join(c for c, f in zip(names, out[i], strict=True) if f)
         return reasons
+
+    def domain_reasons(self, frame: pd.DataFrame | Mapping[str, Any]) -> list[str]:
+        """Per row, why it is outside the training domain ('' inside), e.g.
+        ``"pct_adv=0.031 > 0.0124 (training 99.5%); sigma_seen missing (never missing in
+        training)"`` (:func:`models._domain.domain_reasons`)."""
+        return reasons_of(*outside_matrix(frame, self.domain), self.domain)
 
     def scale(self, frame: pd.DataFrame | Mapping[str, Any]) -> Floats:
         """Noise sd of each order (bps): the conformal unit (:func:`noise_sd_bps`)."""
@@ -281,22 +319,94 @@ class CostModelBundle:
             else np.full(len(frame), np.nan)
         return noise_sd_bps(r, self.noise_floor_bps, fill_bps=self.risk_fill_bps)
 
+    @property
+    def out_of_domain_rules(self) -> bool:
+        """Whether any out-of-domain piece is set (else the band is format 3's exactly)."""
+        return (self.ood_margin is not None or bool(self.group_margins)
+                or bool(self.venue_calibrations))
+
     def predict(self, frame: pd.DataFrame) -> tuple[Floats, Floats, Floats]:
-        """``(mean, lo, hi)`` in bps on feature rows."""
+        """``(mean, lo, hi)`` in bps on feature rows: :meth:`predict_frame`'s numbers."""
+        x, sc = self._inputs(frame)
+        if not self.out_of_domain_rules:
+            return self._predict(x, sc)
+        out = self._outputs(x, sc, frame, reasons=False)
+        return out["mean_bps"], out["p10_bps"], out["p90_bps"]
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Per feature row: ``mean_bps, p10_bps, p90_bps, noise_sd_bps, in_domain,
+        domain_reason, fallback`` (:data:`SERVING_OUTPUTS`), with ``frame``'s index. An optional
+        ``venue`` column selects the venue's physics fallback."""
+        x, sc = self._inputs(frame)
+        return pd.DataFrame(self._outputs(x, sc, frame, reasons=True), index=frame.index)
+
+    def _inputs(self, frame: pd.DataFrame) -> tuple[NDArray[np.float32], Floats]:
         missing = [c for c in self.features if c not in frame.columns]
         if missing:
             raise ValueError(f"the cost model needs feature column(s) {missing}")
-        return self._predict(_matrix(frame, self.features), self.scale(frame))
+        return _matrix(frame, self.features), self.scale(frame)
 
     def _predict(self, x: NDArray[np.float32], sc: Floats) -> tuple[Floats, Floats, Floats]:
+        mean, q = self._boosters(x, sc)
+        m = self.margin * sc
+        return mean, q[:, 0] - m, q[:, -1] + m
+
+    def _boosters(self, x: NDArray[np.float32], sc: Floats) -> tuple[Floats, Floats]:
         # in-place prediction: no DMatrix, the same trees and the same numbers
         mean = self.mean.inplace_predict(x, missing=np.nan).astype(np.float64)
         q = np.sort(self.quantile.inplace_predict(x, missing=np.nan).astype(np.float64)
                     .reshape(len(x), -1), axis=1)
         if self.quantile_scaled:
             q = q * sc[:, None]
-        m = self.margin * sc
-        return mean, q[:, 0] - m, q[:, -1] + m
+        return mean, q
+
+    def _outputs(self, x: NDArray[np.float32], sc: Floats,
+                 cols: pd.DataFrame | Mapping[str, Any], *, reasons: bool) -> dict[str, Any]:
+        """The :data:`SERVING_OUTPUTS` columns (``domain_reason`` only with ``reasons``)."""
+        n = len(x)
+        names, v, out = outside_matrix(cols, self.domain)
+        outside = out.any(axis=1) if out.size else np.zeros(n, bool)
+        fallback = [""] * n
+        if not self.out_of_domain_rules:
+            mean, lo, hi = self._predict(x, sc)
+        else:
+            mean, q = self._boosters(x, sc)
+            m = margins_of(cols, self.margin, self.group_feature, self.group_margins)
+            if self.ood_margin is not None:  # the out-of-domain increment on the row's own
+                m = np.where(outside, m + (self.ood_margin - self.margin), m)
+            lo, hi = q[:, 0] - m * sc, q[:, -1] + m * sc
+            if self.venue_calibrations and "venue" in cols and outside.any():
+                self._fall_back(cols, names, out, sc, mean, lo, hi, fallback)
+        res: dict[str, Any] = {"mean_bps": mean, "p10_bps": lo, "p90_bps": hi,
+                               "noise_sd_bps": sc, "in_domain": ~outside}
+        if reasons:
+            res["domain_reason"] = reasons_of(names, v, out, self.domain)
+        res["fallback"] = fallback
+        return res
+
+    def _fall_back(self, cols: pd.DataFrame | Mapping[str, Any], names: list[str],
+                   out: NDArray[np.bool_], sc: Floats, mean: Floats, lo: Floats, hi: Floats,
+                   fallback: list[str]) -> None:
+        """Price the untrusted rows of a calibrated venue by its law, in place."""
+        cand = fallback_rows(names, out, features=self.fallback_features,
+                             max_outside=self.fallback_max_outside)
+        if not cand.any():
+            return
+        v = pd.Series(np.asarray(cols["venue"], dtype=object))
+        venue = v.where(v.notna(), "").astype(str).to_numpy()  # None, NaN, pd.NA: no venue
+        for name, cal in self.venue_calibrations.items():
+            rows = cand & (venue == name)
+            if not rows.any():
+                continue
+            law = physics_cost_bps(cal, cols)
+            rows &= np.isfinite(law)
+            shift = law[rows] - mean[rows]
+            band = float(cal.get("band_sd", 0.0)) * sc[rows]
+            lo[rows] = np.minimum(lo[rows] + shift, law[rows] - band)
+            hi[rows] = np.maximum(hi[rows] + shift, law[rows] + band)
+            mean[rows] = law[rows]
+            for i in np.flatnonzero(rows):
+                fallback[i] = f"{cal.get('law', 'sqrt')}:{name}"
 
     def features_of(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Model inputs of raw serving rows (checked), with the training run's configuration."""
@@ -308,16 +418,14 @@ class CostModelBundle:
 
         The features come from :func:`models.features.feature_columns` (what
         :meth:`features_of` frames), kept as arrays: one order costs a few milliseconds."""
-        feats = feature_columns(_checked_columns(rows), config=self.feature_config,
+        cols = _checked_columns(rows)
+        feats = feature_columns(cols, config=self.feature_config,
                                 calibrations=self.calibrations)
+        if "venue" in cols:
+            feats["venue"] = cols["venue"]
         x = np.column_stack([feats[c] for c in self.features]).astype(np.float32)
         sc = self.scale(feats)
-        mean, lo, hi = self._predict(x, sc)
-        reason = self.outside_domain(feats)
-        return pd.DataFrame({"mean_bps": mean, "p10_bps": lo, "p90_bps": hi,
-                             "noise_sd_bps": sc,
-                             "in_domain": [r == "" for r in reason],
-                             "domain_reason": reason}, index=rows.index)
+        return pd.DataFrame(self._outputs(x, sc, feats, reasons=True), index=rows.index)
 
     def save(self, folder: str | Path) -> Path:
         out = Path(folder)
@@ -333,7 +441,12 @@ class CostModelBundle:
             "domain": {k: list(v) for k, v in self.domain.items()},
             "risk_fill_bps": self.risk_fill_bps,
             "feature_config": json.loads(self.feature_config.model_dump_json()),
-            "calibrations": cal}, indent=2))
+            "calibrations": cal, "ood_margin": self.ood_margin,
+            "group_feature": self.group_feature,
+            "group_margins": {repr(k): v for k, v in self.group_margins.items()},
+            "venue_calibrations": self.venue_calibrations,
+            "fallback_features": list(self.fallback_features),
+            "fallback_max_outside": self.fallback_max_outside}, indent=2))
         return out
 
     @classmethod
@@ -354,4 +467,11 @@ class CostModelBundle:
                    domain=meta.get("domain"), risk_fill_bps=meta.get("risk_fill_bps"),
                    feature_config=None if cfg is None else FeatureConfig.model_validate(cfg),
                    calibrations=None if cal is None
-                   else ParametricCalibrations.model_validate(cal))
+                   else ParametricCalibrations.model_validate(cal),
+                   ood_margin=meta.get("ood_margin"), group_feature=meta.get("group_feature"),
+                   group_margins={float(k): v
+                                  for k, v in (meta.get("group_margins") or {}).items()},
+                   venue_calibrations=meta.get("venue_calibrations"),
+                   fallback_features=meta.get("fallback_features", FALLBACK_FEATURES),
+                   fallback_max_outside=meta.get("fallback_max_outside",
+                                                 FALLBACK_MAX_OUTSIDE))

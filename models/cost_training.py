@@ -10,7 +10,10 @@
 3. Optuna tuning of the mean model on purged K-fold (:func:`models.tuning.tune`, stage 1), and
    the purged-CV scores of the tuned parameters;
 4. the fit: mean model, standardized quantile model, conformal margin from the out-of-fold
-   quantiles, training domain, parametric calibrations: a :class:`CostModelBundle`;
+   quantiles, training domain, parametric calibrations, and the out-of-domain pieces
+   (:func:`models._domain.fit_domain_extras`: the out-of-domain margin and the per-regime
+   margins from the same out-of-fold quantiles, the square-root law of each venue tagged in
+   the rows): a :class:`CostModelBundle`;
 5. the holdout predictions, the baselines (square-root law, ATHL) and the metrics; gain
    importance and mean |SHAP| as data.
 
@@ -32,6 +35,7 @@ import pandas as pd
 import xgboost as xgb
 from pydantic import BaseModel, ConfigDict, Field
 
+from models._domain import fit_domain_extras, fit_venue_physics
 from models.cost_bundle import CostModelBundle
 from models.cost_models import (
     ATHLBaseline,
@@ -83,6 +87,8 @@ class TrainingConfig(BaseModel):
     # weight of the real books' rows (``extra``) in the mean model: 0.10 keeps the synthetic
     # holdout's MAE ratio at 0.39 (0.41 at 0.25; benchmarks/bench_lobo.py, BENCHMARKS.md)
     real_share: float = Field(0.10, gt=0, lt=1)
+    # Mondrian conformal: one band margin per value of this feature (None: one pooled margin)
+    band_group_feature: str | None = "regime_code"
     seed: int = 0
 
     @property
@@ -258,6 +264,16 @@ def fit_mean_predictor(params: CostModelParams, features: list[str], config: Tra
     return fit_predict
 
 
+def _venue_laws(rows: pd.DataFrame, y: np.ndarray, y_mean: np.ndarray, scale: np.ndarray,
+                config: TrainingConfig) -> dict[str, dict[str, Any]]:
+    """The square-root law of each venue tagged in ``rows`` (the bundle's physics fallback):
+    fitted on the mean label, its band on the realized cost; none without a ``venue``."""
+    if "venue" not in rows.columns:
+        return {}
+    return fit_venue_physics(rows, y, scale, rows["venue"].to_numpy(object),
+                             coverage=config.coverage, y_mean=y_mean)
+
+
 def fit_bundle(train: pd.DataFrame, params: CostModelParams, features: list[str],
                config: TrainingConfig, *, weight: np.ndarray | None = None,
                calibration_fraction: float = 0.2) -> CostModelBundle:
@@ -275,14 +291,20 @@ def fit_bundle(train: pd.DataFrame, params: CostModelParams, features: list[str]
     cal = rng.random(len(train)) < calibration_fraction
     X = train[features]
     q_fit = QuantileCostModel(params).fit(X[~cal], y[~cal], scale=scale[~cal])
-    conformal = ConformalInterval(config.coverage).fit(
-        q_fit.predict(X[cal], scale=scale[cal]), y[cal], scale[cal])
+    q_cal = q_fit.predict(X[cal], scale=scale[cal])
+    conformal = ConformalInterval(config.coverage).fit(q_cal, y[cal], scale[cal])
+    q = np.full((len(train), q_cal.shape[1]), np.nan)
+    q[cal] = q_cal  # the calibration rows, predicted by a model fitted on the others
+    extras = fit_domain_extras(X, y, scale, q, coverage=config.coverage,
+                               group_feature=config.band_group_feature)
+    extras["venue_calibrations"] = _venue_laws(train, y, _mean_labels(train, y), scale, config)
     mean = MeanCostModel(params).fit(X, _mean_labels(train, y), sample_weight=w)
     quant = QuantileCostModel(params).fit(X, y, scale=scale)
     return CostModelBundle(mean.booster_, quant.booster_, features, conformal.margin_,
                            config.noise_floor_bps, quantile_scaled=True,
                            domain=CostModelBundle.fit_domain(X),
-                           risk_fill_bps=float(np.nanmedian(train["timing_risk_bps"])))
+                           risk_fill_bps=float(np.nanmedian(train["timing_risk_bps"])),
+                           **extras)
 
 
 def _truth(frame: pd.DataFrame) -> np.ndarray | None:
@@ -346,11 +368,13 @@ def train_cost_model(training_set: pd.DataFrame, config: TrainingConfig | None =
 
     calibrations = fit_parametric(train.assign(is_bps=y), config=fcfg)
     X_fit, y_fit, y_mean, w_fit, s_fit = X, y, y, w, scale
+    tagged = train  # rows with their tags (``venue``), aligned with X_fit
     n_extra = 0 if extra is None else len(extra)
     if n_extra:
         ex = real_rows_for(extra, feats, calibrations)
         y_ex = ex["is_bps"].to_numpy(np.float64)
         X_fit = pd.concat([X, ex[feats]], ignore_index=True)
+        tagged = pd.concat([train, ex], ignore_index=True)
         y_fit = np.concatenate([y, y_ex])
         adj = (ex["adjusted_bps"] if "adjusted_bps" in ex else ex.get(MEAN_LABEL, pd.Series(
             np.nan, index=ex.index))).to_numpy(np.float64)
@@ -367,13 +391,19 @@ def train_cost_model(training_set: pd.DataFrame, config: TrainingConfig | None =
     # stretches with the timing risk of regimes the training data never reached
     qmodel = QuantileCostModel(tuned.best_params).fit(X_fit, y_fit, scale=s_fit)
     # the band's margin from the purged out-of-fold quantiles of every training regime
-    conformal = ConformalInterval(cfg.coverage).fit(
-        cvres.oof[["p10", "p50", "p90"]].to_numpy(), y, scale)
+    q_oof = cvres.oof[["p10", "p50", "p90"]].to_numpy()
+    conformal = ConformalInterval(cfg.coverage).fit(q_oof, y, scale)
+    # out of domain: the excess margin of rows at the edge of their fold's training rows and
+    # one margin per regime (the same out-of-fold quantiles), each venue's square-root law
+    extras = fit_domain_extras(X, y, scale, q_oof, coverage=cfg.coverage,
+                               folds=cvres.oof["fold"].to_numpy(np.intp),
+                               group_feature=cfg.band_group_feature)
+    extras["venue_calibrations"] = _venue_laws(tagged, y_fit, y_mean, s_fit, cfg)
     bundle = CostModelBundle(mean.booster_, qmodel.booster_, feats, conformal.margin_,
                              cfg.noise_floor_bps, quantile_scaled=True,
                              domain=CostModelBundle.fit_domain(X_fit),
                              risk_fill_bps=float(np.nanmedian(train["timing_risk_bps"])),
-                             feature_config=fcfg, calibrations=calibrations)
+                             feature_config=fcfg, calibrations=calibrations, **extras)
 
     pred, lo, hi = bundle.predict(hold)
     baselines = {"sqrt": SquareRootBaseline().fit(train, y).predict(hold),

@@ -66,7 +66,8 @@ def score_book_file(path: str | Path, *, model: str | int = "champion", orders: 
         try:
             row = score_book(book, spec, bundle.predict, n_orders=orders, seed=seed,
                              domain=bundle.outside_domain, sqrt_law=_sqrt_law(bundle),
-                             calibrations=bundle.calibrations)
+                             calibrations=bundle.calibrations,
+                             fallback=lambda f: bundle.predict_frame(f)["fallback"])
             row["note"] = spec.note
         except ValueError as exc:  # a book too short to replay a desk on: said, not scored
             row = {"book": book.source, "symbol": book.symbol, "n": 0,

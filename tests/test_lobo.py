@@ -36,7 +36,7 @@ def test_the_table_has_both_variants_per_book_and_a_pooled_row():
     synth = _rows(800, 0, 0.7)
     real = {"a": _rows(150, 1, 1.0), "b": _rows(150, 2, 1.0), "c": _rows(150, 3, 1.0)}
     t = leave_one_book_out(synth, real, params=PARAMS, features=FEATURES,
-                           config=TrainingConfig(seed=0))
+                           config=TrainingConfig(seed=0, real_share=0.25))
     assert list(t.columns) == list(LOBO_COLUMNS)
     assert t[["book", "variant"]].values.tolist() == [
         ["a", "synthetic"], ["a", "synthetic+real"], ["b", "synthetic"], ["b", "synthetic+real"],

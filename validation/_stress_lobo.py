@@ -45,7 +45,7 @@ def path_matrix(rows: pd.DataFrame) -> np.ndarray:
 LOBO_COLUMNS: Final = ("book", "variant", "n", "bias_bps", "bias_se_bps", "bias_realized_bps",
                        "noise_sd_bps", "bias_over_sd", "coverage80", "coverage80_paths", "mae_bps",
                        "mae_sqrt_law_bps", "mae_ratio", "mae_realized_bps",
-                       "mae_sqrt_law_realized_bps", "share_in_domain")
+                       "mae_sqrt_law_realized_bps", "share_in_domain", "fallback_share")
 """One row per held-out book and training variant, plus the pooled rows."""
 
 
@@ -66,7 +66,7 @@ def real_book_rows(replays: Mapping[str, Replayed], *, venues: Mapping[str, str]
         f = pd.concat([f, pd.DataFrame(d, columns=[f"{PATH_PREFIX}{k:03d}" for k in
                                                    range(n_paths)], index=f.index)], axis=1)
         f["book"] = name
-        f["venue"] = venues.get(name, "")
+        f["venue"] = venues.get(name) or (f["venue"] if "venue" in f else "")
         f["symbol"] = r.history.parent_orders["symbol"].astype(str).to_numpy()
         f["day"] = pd.to_datetime(f["decision_ts"], utc=True).dt.strftime("%Y-%m-%d")
         ok = np.isfinite(f["is_bps"].to_numpy(np.float64)) & np.isfinite(r.adjusted)
@@ -81,7 +81,9 @@ def _row(book: str, variant: str, test: pd.DataFrame, bundle, sqrt: np.ndarray) 
     res["coverage80_paths"] = path_coverage(adj, path_matrix(test), lo, hi)
     ok = np.isfinite(sqrt) & np.isfinite(adj) & np.isfinite(mean)
     inside = float(np.mean([not f for f in bundle.outside_domain(test)])) if len(test) else np.nan
-    return {"book": book, "variant": variant, **res,
+    fb = (float((bundle.predict_frame(test)["fallback"] != "").mean())
+          if len(test) and hasattr(bundle, "predict_frame") else np.nan)
+    return {"book": book, "variant": variant, **res, "fallback_share": fb,
             "bias_over_sd": abs(res["bias_bps"]) / res["noise_sd_bps"],
             "mae_ratio": res["mae_bps"] / res["mae_sqrt_law_bps"],
             "share_in_domain": inside, "_err": np.abs(adj[ok] - mean[ok]),

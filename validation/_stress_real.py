@@ -4,7 +4,7 @@ turned into a scenario. Used by :mod:`validation.stress`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Final
@@ -78,18 +78,19 @@ class BookSpec:
     pct_adv: tuple[float, float]
     stressed: bool
     note: str
+    venue: str = ""
 
 
 def equity_spec(estimates: Mapping[str, float], note: str) -> BookSpec:
     """A US equity day on the XNYS calendar (the AMZN replay's desk)."""
     return BookSpec(estimates, DESK_FEES, "XNYS", 23_400_000_000_000, 5.0, 120.0, (1e-4, 1e-2),
-                    False, note)
+                    False, note, "LOBSTER")
 
 
 def crypto_spec(estimates: Mapping[str, float], note: str, *, stressed: bool = False) -> BookSpec:
     """A 24-hour crypto venue (the BitMEX replay's desk: BitMEX 2020 fees)."""
     return BookSpec(estimates, BITMEX_FEES, "24/7", 86_400_000_000_000, 1.0, 15.0, (1e-5, 1e-3),
-                    stressed, note)
+                    stressed, note, "BitMEX")
 
 
 _EPISODES: Final = {
@@ -216,6 +217,7 @@ def replay_book(book: RecordedBook, spec: BookSpec, *, n_orders: int, seed: int,
     feats = _with_desk_estimates(feats, est, calibrations)
     feats["stressed"] = spec.stressed
     feats["scenario"] = name
+    feats["venue"] = spec.venue
     out = hist.outcomes.set_index("order_id").reindex(po["order_id"])
     return Replayed(hist, feats, out["shortfall_bps"].to_numpy(np.float64), sim,
                     out["adjusted_bps"].to_numpy(np.float64), book.quotes)
@@ -224,7 +226,8 @@ def replay_book(book: RecordedBook, spec: BookSpec, *, n_orders: int, seed: int,
 def score_book(book: RecordedBook, spec: BookSpec, predict: Predict, *, n_orders: int = 500,
                seed: int = 0, domain: Domain | None = None,
                sqrt_law: Predict1 | None = None,
-               calibrations: ParametricCalibrations | None = None
+               calibrations: ParametricCalibrations | None = None,
+               fallback: Callable[[pd.DataFrame], Sequence[str]] | None = None
                ) -> dict[str, float | int | str]:
     """How a cost model does on a book it has not seen: the desk of ``spec`` replayed on
     ``book`` and ``predict`` scored against the realized costs.
@@ -234,7 +237,8 @@ def score_book(book: RecordedBook, spec: BookSpec, predict: Predict, *, n_orders
     realized cost; ``sqrt_law``'s errors, NaN without one), ``coverage80_paths`` (over
     resampled paths of the book: :mod:`validation._stress_paths`), ``share_in_domain`` (orders with
     every feature inside the training domain; NaN without ``domain``) and ``fallback_share``
-    (orders priced by a fallback instead of the learned model: 0 until there is one).
+    (orders priced by the venue's physics law instead of the learned model: ``fallback``
+    gives each row's fallback, '' for none; NaN without it).
     """
     r = replay_book(book, spec, n_orders=n_orders, seed=seed, name=book.symbol,
                     calibrations=calibrations)
@@ -247,8 +251,10 @@ def score_book(book: RecordedBook, spec: BookSpec, predict: Predict, *, n_orders
     share_in = np.nan
     if domain is not None and len(r.features):
         share_in = float(np.mean([not f for f in domain(r.features)]))
+    fb = (np.nan if fallback is None or not len(r.features)
+          else float(np.mean([bool(x) for x in fallback(r.features)])))
     return {"book": book.source, "symbol": book.symbol, **res, "share_in_domain": share_in,
-            "fallback_share": 0.0}
+            "fallback_share": fb}
 
 
 def _real_episode(name: str, book: EpisodeBook, predict: Predict, limits: StressLimits,

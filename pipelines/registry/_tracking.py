@@ -44,7 +44,8 @@ def serving_signature() -> ModelSignature:
     inputs = Schema([ColSpec(c.type, c.name, required=c.required) for c in SERVING_INPUTS])
     outputs = Schema([ColSpec("double", n) for n in ("mean_bps", "p10_bps", "p90_bps",
                                                      "noise_sd_bps")]
-                     + [ColSpec("boolean", "in_domain"), ColSpec("string", "domain_reason")])
+                     + [ColSpec("boolean", "in_domain"), ColSpec("string", "domain_reason"),
+                        ColSpec("string", "fallback")])
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
