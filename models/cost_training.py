@@ -270,7 +270,8 @@ def _venue_laws(rows: pd.DataFrame, y: np.ndarray, y_mean: np.ndarray, scale: np
     fitted on the mean label, its band on the realized cost; none without a ``venue``."""
     if "venue" not in rows.columns:
         return {}
-    return fit_venue_physics(rows, y, scale, rows["venue"].to_numpy(object),
+    venues = rows["venue"].astype(object).where(rows["venue"].notna(), "").astype(str)
+    return fit_venue_physics(rows, y, scale, venues.to_numpy(object),
                              coverage=config.coverage, y_mean=y_mean)
 
 
