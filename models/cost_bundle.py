@@ -395,6 +395,8 @@ class CostModelBundle:
         v = pd.Series(np.asarray(cols["venue"], dtype=object))
         venue = v.where(v.notna(), "").astype(str).to_numpy()  # None, NaN, pd.NA: no venue
         for name, cal in self.venue_calibrations.items():
+            if not cal.get("used", True):  # the learned model prices this venue better
+                continue
             rows = cand & (venue == name)
             if not rows.any():
                 continue

@@ -35,7 +35,7 @@ import pandas as pd
 import xgboost as xgb
 from pydantic import BaseModel, ConfigDict, Field
 
-from models._domain import fit_domain_extras, fit_venue_physics
+from models._domain import fit_domain_extras, fit_venue_physics, physics_cost_bps
 from models.cost_bundle import CostModelBundle
 from models.cost_models import (
     ATHLBaseline,
@@ -275,6 +275,28 @@ def _venue_laws(rows: pd.DataFrame, y: np.ndarray, y_mean: np.ndarray, scale: np
                              coverage=config.coverage, y_mean=y_mean)
 
 
+def _trust_laws(laws: dict[str, dict[str, Any]], mean: MeanCostModel, X: pd.DataFrame,
+                rows: pd.DataFrame, y_mean: np.ndarray) -> dict[str, dict[str, Any]]:
+    """Mark each venue law ``used`` only where it prices its venue's own training rows better
+    than the learned mean does (MAE against the mean label, both kept as ``mae_law_bps`` /
+    ``mae_model_bps``). Trees fit their own rows closely, so this keeps the fallback for a venue
+    whose labels the learned model gets systematically wrong."""
+    if not laws or "venue" not in rows.columns:
+        return laws
+    venue = rows["venue"].astype(object).where(rows["venue"].notna(), "").astype(str).to_numpy()
+    pred = mean.predict(X)
+    out = {}
+    for name, cal in laws.items():
+        m = venue == name
+        law = physics_cost_bps(cal, rows[m])
+        ok = np.isfinite(law) & np.isfinite(y_mean[m])
+        mae_law = float(np.abs(law[ok] - y_mean[m][ok]).mean()) if ok.any() else np.inf
+        mae_model = float(np.abs(pred[m][ok] - y_mean[m][ok]).mean()) if ok.any() else np.inf
+        out[name] = {**cal, "mae_law_bps": mae_law, "mae_model_bps": mae_model,
+                     "used": bool(mae_law < mae_model)}
+    return out
+
+
 def fit_bundle(train: pd.DataFrame, params: CostModelParams, features: list[str],
                config: TrainingConfig, *, weight: np.ndarray | None = None,
                calibration_fraction: float = 0.2) -> CostModelBundle:
@@ -300,6 +322,8 @@ def fit_bundle(train: pd.DataFrame, params: CostModelParams, features: list[str]
                                group_feature=config.band_group_feature)
     extras["venue_calibrations"] = _venue_laws(train, y, _mean_labels(train, y), scale, config)
     mean = MeanCostModel(params).fit(X, _mean_labels(train, y), sample_weight=w)
+    extras["venue_calibrations"] = _trust_laws(extras["venue_calibrations"], mean, X, train,
+                                               _mean_labels(train, y))
     quant = QuantileCostModel(params).fit(X, y, scale=scale)
     return CostModelBundle(mean.booster_, quant.booster_, features, conformal.margin_,
                            config.noise_floor_bps, quantile_scaled=True,
@@ -399,7 +423,8 @@ def train_cost_model(training_set: pd.DataFrame, config: TrainingConfig | None =
     extras = fit_domain_extras(X, y, scale, q_oof, coverage=cfg.coverage,
                                folds=cvres.oof["fold"].to_numpy(np.intp),
                                group_feature=cfg.band_group_feature)
-    extras["venue_calibrations"] = _venue_laws(tagged, y_fit, y_mean, s_fit, cfg)
+    extras["venue_calibrations"] = _trust_laws(
+        _venue_laws(tagged, y_fit, y_mean, s_fit, cfg), mean, X_fit, tagged, y_mean)
     bundle = CostModelBundle(mean.booster_, qmodel.booster_, feats, conformal.margin_,
                              cfg.noise_floor_bps, quantile_scaled=True,
                              domain=CostModelBundle.fit_domain(X_fit),

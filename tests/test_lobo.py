@@ -15,7 +15,7 @@ FEATURES = ["pct_adv", "implied_participation", "sigma_daily", "arrival_spread_b
 PARAMS = CostModelParams(num_boost_round=12, max_depth=2, learning_rate=0.3, nthread=1)
 
 
-def _rows(n: int, seed: int, k: float) -> pd.DataFrame:
+def _rows(n: int, seed: int, k: float, step: float = 0.0) -> pd.DataFrame:
     """Orders whose expected cost is half the spread + k * sigma * sqrt(pct_adv) * 1e4; the
     market-adjusted cost adds a little execution noise, the realized one the market's move
     (sd = timing risk), drawn again on 50 resampled paths."""
@@ -23,6 +23,7 @@ def _rows(n: int, seed: int, k: float) -> pd.DataFrame:
     f = pd.DataFrame({"pct_adv": rng.uniform(1e-4, 1e-2, n), "sigma_daily": rng.uniform(0.01, 0.03, n),
                       "arrival_spread_bps": rng.uniform(2, 10, n), "timing_risk_bps": rng.uniform(5, 15, n)})
     cost = f["arrival_spread_bps"] / 2 + k * f["sigma_daily"] * np.sqrt(f["pct_adv"]) * 1e4
+    cost = cost + step * (f["arrival_spread_bps"] > 6)  # a shape the square-root law lacks
     f["adjusted_bps"] = cost + rng.normal(0, 0.2, n)
     f["is_bps"] = f["adjusted_bps"] + rng.normal(0, 1, n) * f["timing_risk_bps"]
     paths = rng.normal(0, 1, (n, 50)) * f["timing_risk_bps"].to_numpy()[:, None]
@@ -71,3 +72,21 @@ def test_fit_bundle_weights_and_band():
     assert 0.72 <= inside <= 0.88
     with pytest.raises(ValueError, match="two real books"):
         leave_one_book_out(rows, {"a": rows}, params=PARAMS, features=FEATURES)
+
+
+def test_a_venue_law_replaces_the_model_only_where_it_prices_the_venue_better():
+    """Venue A follows the synthetic physics (a square-root law plus a step the law lacks: the
+    trees price it better); venue B costs twice the impact with the same features, which the
+    trees (no venue feature) average away and B's own law fits better."""
+    synth, a, b = _rows(800, 7, 0.7, 8.0), _rows(300, 8, 0.7, 8.0), _rows(300, 9, 1.6, 8.0)
+    for f in (a, b):
+        f["sigma_seen"] = f["sigma_daily"]
+    a["venue"], b["venue"] = "A", "B"
+    train = pd.concat([synth, a, b], ignore_index=True)
+    train["mean_label_bps"] = train["adjusted_bps"]
+    strong = CostModelParams(num_boost_round=150, max_depth=3, learning_rate=0.1, nthread=1)
+    bundle = fit_bundle(train, strong, FEATURES, TrainingConfig(seed=0))
+    laws = bundle.venue_calibrations
+    assert laws["B"]["used"]
+    assert laws["B"]["mae_law_bps"] < laws["B"]["mae_model_bps"]
+    assert not laws["A"]["used"]
