@@ -53,8 +53,11 @@ def main() -> int:
 
     reg = default_registry()
     champ = reg.champion()
-    if champ is None:
-        sys.exit(f"bench_lobo: {a.home} has no champion (run make demo with BESTEX_HOME={a.home})")
+    if champ is None:  # a home whose last model did not pass its gates: its latest version
+        vs = reg.versions()
+        if not len(vs):
+            sys.exit(f"bench_lobo: {a.home} has no model (run make demo with BESTEX_HOME={a.home})")
+        champ = reg.version(str(max(int(v) for v in vs["version"])))
     bundle = reg.load_bundle(champ.version)
     logged = reg.run_params(champ.run_id)
     params = CostModelParams(**{k: v for k, v in logged.items()  # pydantic reads the text
@@ -81,7 +84,7 @@ def main() -> int:
                                features=bundle.features, config=cfg, real_share=a.real_share,
                                mean_label=None if a.mean_label == "is_bps" else a.mean_label)
     took = time.perf_counter() - t0
-    print(f"champion v{champ.version}; {len(train)} synthetic training rows; "
+    print(f"model v{champ.version}; {len(train)} synthetic training rows; "
           f"{len(reps)} real books x {a.orders} orders; fits {took:.0f} s\n")
     print(table.to_markdown(index=False, floatfmt=".3f"))
     books_rows = table[(table["book"] != "pooled") & (table["variant"] == "synthetic+real")]

@@ -62,7 +62,7 @@ from models.features import (
 from models.tuning import TuningResult, tune
 from validation.splitters import PurgedKFold
 
-__all__ = ["MEAN_LABEL", "HoldoutSplit", "TrainedCostModel", "TrainingConfig", "fit_bundle",
+__all__ = ["BAND_LABEL", "MEAN_LABEL", "HoldoutSplit", "TrainedCostModel", "TrainingConfig", "fit_bundle",
            "fit_mean_predictor", "holdout_split", "model_features", "real_rows_for",
            "share_weights", "train_cost_model"]
 
@@ -204,6 +204,22 @@ otherwise learn as a property of the venue. The band is fitted on ``is_bps`` (it
 an order will cost)."""
 
 
+BAND_LABEL: Final = "band_label_bps"
+"""Optional column: the label of the band (quantile model and conformal margin) where it
+differs from ``is_bps`` (NaN: the same). A replayed real book's rows carry their market-adjusted
+cost plus the market's move on a resampled path of the book, a different path for each order
+(:func:`validation._stress_lobo.real_book_rows`): every order of a recorded day shares one
+price path, so the realized costs of a day are one draw of its market; the band learns the
+spread of costs of that market's volatility instead of one path's luck."""
+
+
+def _band_labels(train: pd.DataFrame, y: np.ndarray) -> np.ndarray:
+    if BAND_LABEL not in train.columns:
+        return y
+    b = train[BAND_LABEL].to_numpy(np.float64)
+    return np.where(np.isfinite(b), b, y)
+
+
 def _mean_labels(train: pd.DataFrame, y: np.ndarray) -> np.ndarray:
     if MEAN_LABEL not in train.columns or train[MEAN_LABEL].isna().all():
         return y
@@ -306,6 +322,7 @@ def fit_bundle(train: pd.DataFrame, params: CostModelParams, features: list[str]
     conformal, seeded by ``config.seed``). ``weight`` multiplies the inverse-noise weights
     (e.g. to give a venue with few orders its share). For the leave-one-book-out stage."""
     y = _labels(train, config)
+    y_mean, y = _mean_labels(train, y), _band_labels(train, y)
     w = inverse_noise_weights(train["timing_risk_bps"], config.noise_floor_bps)
     if weight is not None:
         w = w * np.asarray(weight, np.float64)
@@ -320,10 +337,10 @@ def fit_bundle(train: pd.DataFrame, params: CostModelParams, features: list[str]
     q[cal] = q_cal  # the calibration rows, predicted by a model fitted on the others
     extras = fit_domain_extras(X, y, scale, q, coverage=config.coverage,
                                group_feature=config.band_group_feature)
-    extras["venue_calibrations"] = _venue_laws(train, y, _mean_labels(train, y), scale, config)
-    mean = MeanCostModel(params).fit(X, _mean_labels(train, y), sample_weight=w)
+    extras["venue_calibrations"] = _venue_laws(train, y, y_mean, scale, config)
+    mean = MeanCostModel(params).fit(X, y_mean, sample_weight=w)
     extras["venue_calibrations"] = _trust_laws(extras["venue_calibrations"], mean, X, train,
-                                               _mean_labels(train, y))
+                                               y_mean)
     quant = QuantileCostModel(params).fit(X, y, scale=scale)
     return CostModelBundle(mean.booster_, quant.booster_, features, conformal.margin_,
                            config.noise_floor_bps, quantile_scaled=True,
@@ -397,13 +414,14 @@ def train_cost_model(training_set: pd.DataFrame, config: TrainingConfig | None =
     n_extra = 0 if extra is None else len(extra)
     if n_extra:
         ex = real_rows_for(extra, feats, calibrations)
-        y_ex = ex["is_bps"].to_numpy(np.float64)
+        y_ex = _band_labels(ex, ex["is_bps"].to_numpy(np.float64))
         X_fit = pd.concat([X, ex[feats]], ignore_index=True)
         tagged = pd.concat([train, ex], ignore_index=True)
         y_fit = np.concatenate([y, y_ex])
         adj = (ex["adjusted_bps"] if "adjusted_bps" in ex else ex.get(MEAN_LABEL, pd.Series(
             np.nan, index=ex.index))).to_numpy(np.float64)
-        y_mean = np.concatenate([y, np.where(np.isfinite(adj), adj, y_ex)])
+        y_mean = np.concatenate([y, np.where(np.isfinite(adj), adj,
+                                             ex["is_bps"].to_numpy(np.float64))])
         w_fit = np.concatenate([w, inverse_noise_weights(ex["timing_risk_bps"],
                                                          cfg.noise_floor_bps)])
         w_fit = w_fit * share_weights(len(X), n_extra, cfg.real_share)

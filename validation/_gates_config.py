@@ -153,6 +153,9 @@ class RealBooksGate(_Section):
         Largest pooled ``mae_bps / mae_sqrt_law_bps`` over the held-out books.
     min_books : int
         Fewest real books the table must hold (fewer: the gate fails; nothing was judged).
+    binding : bool
+        Whether a failure blocks promotion; ``false``: judged and reported in every gate report
+        (``real_books (not binding)``), but a model that fails it can still be promoted.
     """
 
     variant: str = Field(min_length=1)
@@ -162,6 +165,7 @@ class RealBooksGate(_Section):
     coverage_max: float = Field(ge=0, le=1)
     max_mae_ratio: float = Field(gt=0)
     min_books: int = Field(ge=2)
+    binding: bool
 
     @model_validator(mode="after")
     def _ordered(self) -> RealBooksGate:

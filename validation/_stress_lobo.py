@@ -24,7 +24,13 @@ import numpy as np
 import pandas as pd
 
 from models.cost_models import CostModelParams, SquareRootBaseline
-from models.cost_training import MEAN_LABEL, TrainingConfig, fit_bundle, share_weights
+from models.cost_training import (
+    BAND_LABEL,
+    MEAN_LABEL,
+    TrainingConfig,
+    fit_bundle,
+    share_weights,
+)
 from validation._stress_paths import path_coverage, path_drifts
 from validation._stress_real import Replayed
 from validation._stress_scoring import score_real_book
@@ -52,7 +58,9 @@ LOBO_COLUMNS: Final = ("book", "variant", "n", "bias_bps", "bias_se_bps", "bias_
 def real_book_rows(replays: Mapping[str, Replayed], *, venues: Mapping[str, str],
                    n_paths: int = 200, seed: int = 0) -> dict[str, pd.DataFrame]:
     """Training rows of each replayed book: its features, ``is_bps`` (the realized shortfall,
-    the label), ``adjusted_bps`` (the same less the market's own move: the mean model's label,
+    the label), ``band_label_bps`` (the band's label,
+    :data:`models.cost_training.BAND_LABEL`: the adjusted cost plus the move of the order's own
+    resampled path), ``adjusted_bps`` (the same less the market's own move: the mean model's label,
     :data:`models.cost_training.MEAN_LABEL`, and the scoring target), ``path_drift_000`` ... (the
     market's move on each of ``n_paths`` resampled paths of the book,
     :func:`validation._stress_paths.path_drifts`: the band's coverage over paths) and the tags
@@ -65,6 +73,8 @@ def real_book_rows(replays: Mapping[str, Replayed], *, venues: Mapping[str, str]
         d = path_drifts(r.history, r.quotes, n_paths=n_paths, seed=seed)
         f = pd.concat([f, pd.DataFrame(d, columns=[f"{PATH_PREFIX}{k:03d}" for k in
                                                    range(n_paths)], index=f.index)], axis=1)
+        # the band's label: each order on its own resampled path (BAND_LABEL)
+        f[BAND_LABEL] = r.adjusted + d[np.arange(len(d)), np.arange(len(d)) % n_paths]
         f["book"] = name
         f["venue"] = venues.get(name) or (f["venue"] if "venue" in f else "")
         f["symbol"] = r.history.parent_orders["symbol"].astype(str).to_numpy()

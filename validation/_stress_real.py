@@ -139,7 +139,8 @@ def estimates_from_book(book: RecordedBook, spec_session_ns: int) -> dict[str, f
 
 
 def _with_desk_estimates(feats: pd.DataFrame, est: Mapping[str, float],
-                         calibrations: ParametricCalibrations | None = None) -> pd.DataFrame:
+                         calibrations: ParametricCalibrations | None = None, *,
+                         session_min: float = 390.0) -> pd.DataFrame:
     """Fill what a one-day book cannot know from the desk's static estimates.
 
     The recorded files hold one day and no daily bars, so ``adv, sigma_daily, pct_adv,
@@ -158,7 +159,10 @@ def _with_desk_estimates(feats: pd.DataFrame, est: Mapping[str, float],
     ``sigma_seen``.
     """
     f = feats.copy()
-    sig = est["sigma_daily"]
+    # the features' volatility is per 390 minutes of trading (1-minute realized variance x
+    # 390, the plan's timing variance in 6.5-hour days); a 24-hour venue's estimate is per 24
+    # hours: taken as it is, the timing risk of a crypto order was sqrt(1440/390) = 1.9x too big
+    sig = est["sigma_daily"] * np.sqrt(390.0 / session_min)
     f["adv"] = f["adv"].fillna(est["adv"])
     f["sigma_daily"] = f["sigma_daily"].fillna(sig)
     f["pct_adv"] = f["pct_adv"].fillna(f["qty"] / est["adv"])
@@ -214,7 +218,8 @@ def replay_book(book: RecordedBook, spec: BookSpec, *, n_orders: int, seed: int,
     market = SimpleNamespace(quotes=book.quotes, trades=book.trades, daily_bars=None)
     feats = desk_features(market, hist, config=FeatureConfig(calendar=spec.calendar),
                           parametric=False)
-    feats = _with_desk_estimates(feats, est, calibrations)
+    feats = _with_desk_estimates(feats, est, calibrations,
+                                 session_min=spec.session_ns / 60e9)
     feats["stressed"] = spec.stressed
     feats["scenario"] = name
     feats["venue"] = spec.venue
