@@ -378,6 +378,12 @@ def fit_venue_physics(frame: pd.DataFrame, y: ArrayLike, scale: ArrayLike, venue
     return out
 
 
+def venue_names(venue: ArrayLike) -> NDArray[np.str_]:
+    """Venue tags as strings; None, NaN and pd.NA become '' (no venue)."""
+    v = pd.Series(np.asarray(venue, dtype=object))
+    return v.where(v.notna(), "").astype(str).to_numpy()
+
+
 def fallback_rows(names: Sequence[str], out: NDArray[np.bool_], *,
                   features: Sequence[str] = FALLBACK_FEATURES,
                   max_outside: int = FALLBACK_MAX_OUTSIDE) -> NDArray[np.bool_]:

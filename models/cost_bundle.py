@@ -43,6 +43,7 @@ from models._domain import (
     outside_matrix,
     physics_cost_bps,
     reasons_of,
+    venue_names,
 )
 from models.cost_models import _matrix, noise_sd_bps
 from models.features import (
@@ -392,8 +393,7 @@ class CostModelBundle:
                              max_outside=self.fallback_max_outside)
         if not cand.any():
             return
-        v = pd.Series(np.asarray(cols["venue"], dtype=object))
-        venue = v.where(v.notna(), "").astype(str).to_numpy()  # None, NaN, pd.NA: no venue
+        venue = venue_names(cols["venue"])
         for name, cal in self.venue_calibrations.items():
             if not cal.get("used", True):  # the learned model prices this venue better
                 continue

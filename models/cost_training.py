@@ -35,7 +35,7 @@ import pandas as pd
 import xgboost as xgb
 from pydantic import BaseModel, ConfigDict, Field
 
-from models._domain import fit_domain_extras, fit_venue_physics, physics_cost_bps
+from models._domain import fit_domain_extras, fit_venue_physics, physics_cost_bps, venue_names
 from models.cost_bundle import CostModelBundle
 from models.cost_models import (
     ATHLBaseline,
@@ -200,8 +200,7 @@ MEAN_LABEL: Final = "mean_label_bps"
 same). A replayed real book's rows carry their market-adjusted cost there
 (:func:`models.desk_history.market_drift_bps`): the same expectation as the realized cost
 without the one price path that all orders of a recorded day share, which a mean model would
-otherwise learn as a property of the venue. The band is fitted on ``is_bps`` (it covers what
-an order will cost)."""
+otherwise learn as a property of the venue. The band has its own label (:data:`BAND_LABEL`)."""
 
 
 BAND_LABEL: Final = "band_label_bps"
@@ -221,7 +220,7 @@ def _band_labels(train: pd.DataFrame, y: np.ndarray) -> np.ndarray:
 
 
 def _mean_labels(train: pd.DataFrame, y: np.ndarray) -> np.ndarray:
-    if MEAN_LABEL not in train.columns or train[MEAN_LABEL].isna().all():
+    if MEAN_LABEL not in train.columns:
         return y
     m = train[MEAN_LABEL].to_numpy(np.float64)
     return np.where(np.isfinite(m), m, y)
@@ -243,10 +242,12 @@ def _space(config: TrainingConfig) -> Callable[[Any], dict[str, Any]]:
 
 def real_rows_for(extra: pd.DataFrame, features: list[str],
                   calibrations: ParametricCalibrations | None) -> pd.DataFrame:
-    """``extra`` (replayed real books' rows) ready to join a fit: the model's own square-root
-    and ATHL estimates where a one-day book has none (as serving fills them), and NaN for a
-    feature the rows lack."""
+    """``extra`` (replayed real books' rows) ready to join a fit: their market-adjusted cost as
+    :data:`MEAN_LABEL`, the model's own square-root and ATHL estimates where a one-day book has
+    none (as serving fills them), and NaN for a feature the rows lack."""
     out = extra.copy()
+    if "adjusted_bps" in out.columns and MEAN_LABEL not in out.columns:
+        out[MEAN_LABEL] = out["adjusted_bps"]  # the mean model learns the market-adjusted cost
     for c in features:
         if c not in out.columns:
             out[c] = np.nan
@@ -263,7 +264,7 @@ def share_weights(n_main: int, n_extra: int, share: float) -> np.ndarray:
     if n_extra == 0:
         return np.ones(n_main)
     if not 0 < share < 1:
-        raise ValueError(f"extra_share must be in (0, 1), got {share}")
+        raise ValueError(f"the extra rows' share must be in (0, 1), got {share}")
     return np.concatenate([np.ones(n_main),
                            np.full(n_extra, share / (1 - share) * n_main / n_extra)])
 
@@ -286,8 +287,7 @@ def _venue_laws(rows: pd.DataFrame, y: np.ndarray, y_mean: np.ndarray, scale: np
     fitted on the mean label, its band on the realized cost; none without a ``venue``."""
     if "venue" not in rows.columns:
         return {}
-    venues = rows["venue"].astype(object).where(rows["venue"].notna(), "").astype(str)
-    return fit_venue_physics(rows, y, scale, venues.to_numpy(object),
+    return fit_venue_physics(rows, y, scale, venue_names(rows["venue"]).astype(object),
                              coverage=config.coverage, y_mean=y_mean)
 
 
@@ -299,7 +299,7 @@ def _trust_laws(laws: dict[str, dict[str, Any]], mean: MeanCostModel, X: pd.Data
     whose labels the learned model gets systematically wrong."""
     if not laws or "venue" not in rows.columns:
         return laws
-    venue = rows["venue"].astype(object).where(rows["venue"].notna(), "").astype(str).to_numpy()
+    venue = venue_names(rows["venue"])
     pred = mean.predict(X)
     out = {}
     for name, cal in laws.items():
@@ -418,10 +418,7 @@ def train_cost_model(training_set: pd.DataFrame, config: TrainingConfig | None =
         X_fit = pd.concat([X, ex[feats]], ignore_index=True)
         tagged = pd.concat([train, ex], ignore_index=True)
         y_fit = np.concatenate([y, y_ex])
-        adj = (ex["adjusted_bps"] if "adjusted_bps" in ex else ex.get(MEAN_LABEL, pd.Series(
-            np.nan, index=ex.index))).to_numpy(np.float64)
-        y_mean = np.concatenate([y, np.where(np.isfinite(adj), adj,
-                                             ex["is_bps"].to_numpy(np.float64))])
+        y_mean = np.concatenate([y, _mean_labels(ex, ex["is_bps"].to_numpy(np.float64))])
         w_fit = np.concatenate([w, inverse_noise_weights(ex["timing_risk_bps"],
                                                          cfg.noise_floor_bps)])
         w_fit = w_fit * share_weights(len(X), n_extra, cfg.real_share)

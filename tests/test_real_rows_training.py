@@ -53,7 +53,7 @@ def test_share_weights_by_hand():
     assert w[300:] == pytest.approx(1.0)
     assert share_weights(300, 100, 0.5)[300:] == pytest.approx(3.0)
     assert share_weights(5, 0, 0.25).tolist() == [1.0] * 5
-    with pytest.raises(ValueError, match="extra_share"):
+    with pytest.raises(ValueError, match="share must be in"):
         share_weights(5, 5, 1.0)
 
 
