@@ -119,7 +119,8 @@ def cross_validate_cost_model(
         quantiles: bool = True, monotone_increasing: Sequence[str] = MONOTONE_DEFAULT,
         calibration_fraction: float = 0.2, coverage: float = 0.8, loss: Loss = "rmse",
         sample_weight: ArrayLike | None = None,
-        interval_scale: ArrayLike | None = None) -> CVResult:
+        interval_scale: ArrayLike | None = None,
+        baseline_X: pd.DataFrame | None = None) -> CVResult:
     """Fit and score the cost models on every fold of ``cv`` (out of sample).
 
     Parameters
@@ -160,6 +161,10 @@ def cross_validate_cost_model(
         standardized cost ``y / scale`` (unweighted: its noise is homoscedastic) and the
         conformal scores are in units of scale (:meth:`QuantileCostModel.fit`,
         :meth:`ConformalInterval.fit`).
+    baseline_X : pandas.DataFrame, optional
+        The baselines' inputs (``qty``, ``adv``, ``sigma_*``, ...), row-aligned with ``X``, when
+        the model's features are dimensionless and so lack the raw size and volume the laws
+        need; default ``X``.
 
     Returns
     -------
@@ -173,6 +178,9 @@ def cross_validate_cost_model(
     t = None if truth is None else _vector(truth, len(X), "truth")
     w = None if sample_weight is None else _vector(sample_weight, len(X), "sample_weight")
     isc = None if interval_scale is None else _vector(interval_scale, len(X), "interval_scale")
+    bx = X if baseline_X is None else baseline_X
+    if len(bx) != len(X):
+        raise ValueError(f"`baseline_X` has {len(bx)} rows, X has {len(X)}")
     names = tuple(_BASELINES) if baselines is True else tuple(baselines or ())
     cols = ["mean", *(["p10", "p50", "p90", "lo80", "hi80"] if quantiles else []), *names]
     oof = pd.DataFrame(np.nan, index=X.index, columns=cols)
@@ -206,7 +214,8 @@ def cross_validate_cost_model(
             oof.iloc[test, pos("lo80")] = band[:, 0]
             oof.iloc[test, pos("hi80")] = band[:, -1]
         for name in names:
-            oof.iloc[test, pos(name)] = _BASELINES[name]().fit(xtr, yv[train]).predict(xte)
+            oof.iloc[test, pos(name)] = _BASELINES[name]().fit(
+                bx.iloc[train], yv[train]).predict(bx.iloc[test])
         part = oof.iloc[test]
         rows.append({"fold": k, "n_train": len(train), "n_test": len(test),
                      **_metrics(yv[test], part, None if t is None else t[test], quantiles, names)})

@@ -66,7 +66,10 @@ __all__ = ["BAND_LABEL", "MEAN_LABEL", "HoldoutSplit", "TrainedCostModel", "Trai
            "fit_mean_predictor", "holdout_split", "model_features", "real_rows_for",
            "share_weights", "train_cost_model"]
 
-_EXTRA_FEATURES = ("qty", "shares_outstanding")
+_BASELINE_COLUMNS = ("qty", "adv", "sigma_seen", "sigma_daily", "duration_days",
+                     "shares_outstanding", "arrival_spread_bps")
+"""Inputs of the parametric baselines (square-root law, ATHL): raw sizes and volumes, which are
+not model inputs (they do not transfer across venues and price levels)."""
 
 
 class TrainingConfig(BaseModel):
@@ -168,8 +171,9 @@ def _iso(t: Any) -> str:
 
 
 def model_features(training_set: pd.DataFrame) -> list[str]:
-    """The registry's model inputs present in ``training_set``, plus raw size and float."""
-    return [c for c in MODEL_FEATURES if c in training_set.columns] + list(_EXTRA_FEATURES)
+    """The registry's model inputs present in ``training_set`` (dimensionless or in named units:
+    no raw share, currency or per-minute figure)."""
+    return [c for c in MODEL_FEATURES if c in training_set.columns]
 
 
 def holdout_split(ds: pd.DataFrame, config: TrainingConfig) -> HoldoutSplit:
@@ -406,7 +410,9 @@ def train_cost_model(training_set: pd.DataFrame, config: TrainingConfig | None =
     say(f"tuned in {tune_s:.1f} s; purged CV of the best parameters")
     cvres = cross_validate_cost_model(X, y, cv, tuned.best_params, truth=_truth(train),
                                       sample_weight=w, interval_scale=scale,
-                                      coverage=cfg.coverage)
+                                      coverage=cfg.coverage,
+                                      baseline_X=train[[c for c in _BASELINE_COLUMNS
+                                                        if c in train.columns]])
 
     calibrations = fit_parametric(train.assign(is_bps=y), config=fcfg)
     X_fit, y_fit, y_mean, w_fit, s_fit = X, y, y, w, scale

@@ -34,8 +34,14 @@ row, and :func:`features_from_state` is the second alone: what a registered mode
 raw rows a consumer sends, so serving and training share one formula for each column.
 
 Layout: the registry (:mod:`models._feature_registry`), time and sessions
-(:mod:`models._feature_time`), the as-of joins (:mod:`models._feature_groups`) and the
-parametric fits (:mod:`models._feature_parametric`) are private modules re-exported here.
+(:mod:`models._feature_time`), the as-of joins (:mod:`models._feature_groups`, with the touch,
+tick and intensity baseline in :mod:`models._feature_scale` and the regime HMM's probabilities
+in :mod:`models._feature_regime`) and the parametric fits (:mod:`models._feature_parametric`)
+are private modules re-exported here.
+
+Units that transfer: share, currency and per-minute figures (``qty``, ``adv``, depth, ticks,
+``trade_intensity``, ``time_of_day``) are not model inputs (``model_input=False``), only their
+ratios are (size in ADV, shares outstanding and depth, the spread in ticks, ...).
 
 Feature registry
 ----------------
@@ -49,18 +55,27 @@ groups (:data:`GROUPS`), each a vectorized function over all orders (per-symbol
 group (sources)             lookback               columns
 ==========================  =====================  =============================================
 order (parent_orders,       none                   side, qty, duration_min, duration_days,
-calendar)                                          time_of_day, time_to_close_min, day_of_week
-daily (daily_bars)          20 sessions            adv, sigma_daily, pct_adv
+calendar)                                          time_of_day, session_frac, time_to_close_min,
+                                                   day_of_week
+daily (daily_bars)          20 sessions            adv, sigma_daily, pct_adv, adv_turnover
+mdv (daily_bars)            250 sessions           mdv, pct_mdv
 l1 (quotes)                 last quote             arrival_mid, arrival_spread_bps,
                                                    l1_imbalance, l1_imbalance_signed, quote_age_s
+touch (quotes)              last quote             touch_bid_sz, touch_ask_sz,
+                                                   qty_over_touch_depth
+tick (quotes)               every quote known      tick_size, arrival_spread_ticks
 rv (quotes)                 30 min                 rv_intraday
-session_vol (quotes)        previous session       rv_prev_session, rv_open, sigma_seen
-                            + today
+session_vol (quotes)        previous session       rv_prev_session, rv_open, sigma_seen,
+                            + today                sigma_horizon_bps
 trades (trades)             15 min                 trade_intensity, trade_imbalance,
                                                    trade_imbalance_signed
+intensity_base (trades)     20 sessions (else      trade_intensity_base, trade_intensity_rel
+                            the session so far)
 profile (trades,            20 sessions            expected_volume, implied_participation
 daily_bars)
 regime (quotes | regimes)   30 min + 20 sessions   vol_ratio, regime_known, regime_code
+regime_hmm (daily_bars,     every earlier session  regime_p_calm, regime_p_volatile,
+quotes)                                            regime_p_crisis
 plan (parent_orders:        none (fixed at the     strategy_*, plan_n_children,
 strategy, plan_*)           decision)              plan_passive_share, plan_front_load,
                                                    plan_timing_var_days, plan_rate_shape,
@@ -125,7 +140,7 @@ positive inputs, and leave the column NaN where no calibration exists yet.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Final
 
 import numpy as np
@@ -139,6 +154,11 @@ from models._feature_parametric import (
     calibration_rows,
     fit_parametric,
 )
+from models._feature_regime import (
+    regime_group,
+    regime_probability_table,
+    regimes_known_at_close,
+)
 from models._feature_registry import (
     _STRATEGIES,
     FEATURES,
@@ -146,10 +166,12 @@ from models._feature_registry import (
     NAT,
     NS_DAY,
     NS_MIN,
+    REGIME_LABELS,
     FeatureConfig,
     FeatureSpec,
     feature_table,
 )
+from models._feature_scale import STATE_GROUPS_SCALE
 from models._feature_time import _ns, _Sessions, _utc, sessions_around
 
 __all__ = [
@@ -174,10 +196,11 @@ __all__ = [
     "impact_shapes",
     "minute_rv",
     "point_in_time_features",
+    "regime_probability_table",
     "regimes_known_at_close",
 ]
 
-GROUPS: Final = (*STATE_GROUPS, "parametric")
+GROUPS: Final = (*STATE_GROUPS, *STATE_GROUPS_SCALE, "regime_hmm", "parametric")
 """Groups with a knowledge time of their own (``knowledge_ts__<group>``), in computation order."""
 
 ORDER_INPUTS: Final = ("symbol", "side", "qty", "decision_ts", "end_ts")
@@ -188,7 +211,9 @@ PLAN_INPUTS: Final = ("strategy", "plan_n_children", "plan_passive_share", "plan
 STATE_INPUTS: Final = ("adv", "sigma_daily", "arrival_mid", "arrival_spread_bps", "l1_imbalance",
                        "quote_age_s", "rv_intraday", "rv_prev_session", "rv_open", "sigma_seen",
                        "trade_intensity", "trade_imbalance", "expected_volume", "vol_ratio",
-                       "regime_known", "depth_bid", "depth_ask")
+                       "regime_known", "depth_bid", "depth_ask", "touch_bid_sz", "touch_ask_sz",
+                       "tick_size", "trade_intensity_base", "mdv",
+                       *(f"regime_p_{k}" for k in REGIME_LABELS))
 """The market state as known at the decision, written by the as-of joins."""
 _ORDER_COLUMNS: Final = ("order_id", "symbol", "side", "qty", "decision_ts", "end_ts")
 
@@ -208,11 +233,26 @@ def _derive(cols: dict[str, np.ndarray], *, d: np.ndarray, end: np.ndarray, side
     cols["duration_min"] = dur
     cols["duration_days"] = dur / sess_min
     cols["time_of_day"] = np.where(ok, (d - op) / NS_MIN, np.nan)
+    cols["session_frac"] = cols["time_of_day"] / sess_min
     cols["time_to_close_min"] = np.where(ok, (cl - d) / NS_MIN, np.nan)
     cols["day_of_week"] = ((day + 3) % 7).astype(np.float64)  # 1970-01-01 was a Thursday
+    adv = cols["adv"]
+    so = np.where(np.isfinite(shares_outstanding) & (shares_outstanding > 0),
+                  shares_outstanding, cfg.turnover * adv)
+    cols["shares_outstanding"] = so
     with np.errstate(divide="ignore", invalid="ignore"):
-        adv = cols["adv"]
         cols["pct_adv"] = np.where(adv > 0, qty / adv, np.nan)
+        cols["adv_turnover"] = np.where(so > 0, adv / so, np.nan)
+        mdv = np.where(np.isfinite(cols["mdv"]), cols["mdv"], adv)
+        cols["pct_mdv"] = np.where(mdv > 0, qty / mdv, np.nan)
+        touch = np.where(side > 0, cols["touch_ask_sz"], cols["touch_bid_sz"])
+        cols["qty_over_touch_depth"] = np.where(touch > 0, qty / touch, np.nan)
+        tick = cols["tick_size"]
+        cols["arrival_spread_ticks"] = np.where(
+            tick > 0, cols["arrival_spread_bps"] * 1e-4 * cols["arrival_mid"] / tick, np.nan)
+        cols["sigma_horizon_bps"] = cols["sigma_seen"] * np.sqrt(cols["duration_days"]) * 1e4
+        base = cols["trade_intensity_base"]
+        cols["trade_intensity_rel"] = np.where(base > 0, cols["trade_intensity"] / base, np.nan)
         cols["l1_imbalance_signed"] = side * cols["l1_imbalance"]
         cols["trade_imbalance_signed"] = side * cols["trade_imbalance"]
         ev = cols["expected_volume"]
@@ -231,21 +271,21 @@ def _derive(cols: dict[str, np.ndarray], *, d: np.ndarray, end: np.ndarray, side
             * (1 - 2 * np.nan_to_num(cols["plan_passive_share"], nan=0.0))
         cols["timing_risk_bps"] = sig * np.sqrt(cols["plan_timing_var_days"]) * 1e4
         cols["temp_impact_shape_bps"], cols["perm_impact_shape_bps"] = impact_shapes(
-            sig, cols["pct_adv"], cols["plan_rate_shape"], cfg.impact_beta)
+            sig, cols["pct_mdv"], cols["plan_rate_shape"], cfg.impact_beta)
         bid, ask = cols["depth_bid"], cols["depth_ask"]
         cols["depth_imbalance"] = (bid - ask) / (bid + ask)
         take = np.where(side > 0, ask, bid)
         cols["qty_over_depth"] = np.where(take > 0, qty / take, np.nan)
-    so = shares_outstanding
-    cols["shares_outstanding"] = np.where(np.isfinite(so) & (so > 0), so, cfg.turnover * adv)
 
 
-def impact_shapes(sigma: np.ndarray, pct_adv: np.ndarray, rate_shape: np.ndarray,
+def impact_shapes(sigma: np.ndarray, pct_mdv: np.ndarray, rate_shape: np.ndarray,
                   beta: float) -> tuple[np.ndarray, np.ndarray]:
     """The impact shape features (bps): ATHL's temporary term without ``eta``,
-    ``sigma * pct_adv^beta * rate_shape * 1e4``, and its permanent term without ``gamma``,
-    ``sigma * pct_adv * 1e4`` (the model learns the coefficients)."""
-    return sigma * pct_adv ** beta * rate_shape * 1e4, sigma * pct_adv * 1e4
+    ``sigma * pct_mdv^beta * rate_shape * 1e4``, and its permanent term without ``gamma``,
+    ``sigma * pct_mdv * 1e4`` (the model learns the coefficients). The size is in the symbol's
+    normal (median) daily volume, ``pct_adv`` where that is unknown: a 20-session mean taken
+    through a stress spell overstates the volume the book will offer once it is over."""
+    return sigma * pct_mdv ** beta * rate_shape * 1e4, sigma * pct_mdv * 1e4
 
 
 Columns = pd.DataFrame | Mapping[str, Any]
@@ -334,7 +374,8 @@ def build_features(orders: pd.DataFrame, *, quotes: pd.DataFrame, trades: pd.Dat
                    labels_history: pd.DataFrame | None = None,
                    calibrations: ParametricCalibrations | None = None,
                    config: FeatureConfig | None = None,
-                   knowledge_by_group: bool = False) -> pd.DataFrame:
+                   knowledge_by_group: bool = False,
+                   regime_probabilities: pd.DataFrame | None = None) -> pd.DataFrame:
     """Features of each parent order as known at its ``decision_ts``.
 
     Parameters
@@ -358,6 +399,9 @@ def build_features(orders: pd.DataFrame, *, quotes: pd.DataFrame, trades: pd.Dat
     config : FeatureConfig, optional
     knowledge_by_group : bool, default=False
         Also return ``knowledge_ts__<group>`` per feature group.
+    regime_probabilities : pandas.DataFrame, optional
+        :func:`regime_probability_table` of these ``daily_bars`` and ``quotes`` when already
+        computed (it refits the regime HMM); computed from them when not given.
 
     Returns
     -------
@@ -402,7 +446,8 @@ def build_features(orders: pd.DataFrame, *, quotes: pd.DataFrame, trades: pd.Dat
                regimes=regimes, labels_history=labels_history, calibrations=calibrations)
     know = np.full(len(d), NAT, np.int64)
     by_group = {}
-    for name, fn in STATE_GROUPS.items():
+    for name, fn in {**STATE_GROUPS, **STATE_GROUPS_SCALE,
+                     "regime_hmm": regime_group(regime_probabilities)}.items():
         k = fn(ctx)
         by_group[name] = k
         know = np.maximum(know, k)
@@ -435,30 +480,12 @@ def point_in_time_features(orders: pd.DataFrame, *, quotes: pd.DataFrame, trades
     """The training recipe: features whose parametric estimates are refit each decision day on
     the labels known by then (two passes of :func:`build_features`: the first gives the
     calibration inputs of every order, the second refits on :func:`calibration_rows` of the
-    labels, point in time). Without ``labels`` (or with none) it is one pass."""
+    labels, point in time). Without ``labels`` (or with none) it is one pass. The regime HMM's
+    walk-forward (:func:`regime_probability_table`) runs once for both."""
     kw = {"quotes": quotes, "trades": trades, "daily_bars": daily_bars, "depth": depth,
-          "regimes": regimes, "config": config}
+          "regimes": regimes, "config": config,
+          "regime_probabilities": regime_probability_table(daily_bars, quotes, config=config)}
     feats = build_features(orders, **kw)
     if labels is None or len(labels) == 0:
         return feats
     return build_features(orders, labels_history=calibration_rows(feats, labels), **kw)
-
-
-# =========================================================================== regimes table
-def regimes_known_at_close(sessions: Sequence, regime_path: Sequence[str], *,
-                           calendar: str = "XNYS") -> pd.DataFrame:
-    """A ``regimes`` table releasing each session's regime at that session's close.
-
-    E.g. ``regimes_known_at_close(market.truth.sessions, market.truth.regime_path)``: the truth
-    of day ``d`` becomes usable from the close of ``d`` on, so a decision on ``d`` sees ``d - 1``.
-    """
-    dates = pd.DatetimeIndex(pd.to_datetime(list(sessions))).as_unit("ns")
-    day = dates.asi8 // NS_DAY
-    cal = sessions_around(day, calendar, before=7, after=7)
-    ok, _, cl = cal.lookup(day)
-    if not ok.all():
-        bad = [str(x.date()) for x in dates[~ok]]
-        raise ValueError(f"not {calendar} sessions: {bad}")
-    return pd.DataFrame({"date": dates, "regime": pd.array(list(regime_path), dtype="str"),
-                         "available_at": _utc(cl)})
-

@@ -23,11 +23,12 @@ Three steps (REFERENCES.md §7.3; Hamilton 1989, Econometrica 57:357-384):
 market's ``truth.regime_path``): accuracy, balanced accuracy, confusion, detection delay per
 switch, false alarms in calm.
 
-Why one module of ~680 lines: the inputs, the fit (with its relabelling and novelty states),
+Why one module of ~600 lines: the inputs, the fit (with its relabelling and novelty states),
 the filter and the walk-forward are one model whose parts are only meaningful together (the
 filter reads the standardization the fit stores; the walk-forward's point-in-time guarantee
-depends on both); the scoring is the part that could move out (``_regime_score``) when the
-module grows. Not yet wired into the features or the band (issue 13, item 3).
+depends on both); the scoring lives in :mod:`models._regime_score` (re-exported here). The
+features ``regime_p_<label>`` (:mod:`models._feature_regime`) are the walk-forward's
+``p_next_<label>``: the filter through the previous session, propagated one session.
 
 Examples
 --------
@@ -55,7 +56,8 @@ import pandas as pd
 from scipy.linalg import solve_triangular
 
 from models._feature_registry import NS_DAY
-from models._feature_time import sessions_around
+from models._feature_time import _ns, sessions_around
+from models._regime_score import DEFAULT_LABELS, RegimeScore, score_regimes
 
 __all__ = [
     "DEFAULT_LABELS",
@@ -70,8 +72,6 @@ __all__ = [
     "walk_forward_regimes",
 ]
 
-DEFAULT_LABELS = ("calm", "volatile", "crisis")
-"""Labels of a 3-state model, lowest to highest volatility (the synthetic market's names)."""
 
 _LOG_2PI = float(np.log(2 * np.pi))
 _FULL_SESSION_NS = 23_400 * 10**9
@@ -416,25 +416,44 @@ def _session_fraction(dates: pd.Series, calendar: str | None) -> np.ndarray:
 
 
 def _quote_features(quotes: pd.DataFrame, tz: str, rv_bucket_min: float) -> pd.DataFrame:
-    """Per (symbol, session date): median log spread in bps, 5-min mid realized vol, knowledge."""
-    q = quotes[(quotes["bid_px"] > 0) & (quotes["ask_px"] > quotes["bid_px"])]
-    mid = 0.5 * (q["bid_px"] + q["ask_px"])
-    ts = pd.to_datetime(q["ts"], utc=True)
-    f = pd.DataFrame({
-        "symbol": q["symbol"].astype(str).to_numpy(),
-        "date": ts.dt.tz_convert(tz).dt.tz_localize(None).dt.normalize().dt.as_unit("ns"),
-        "spread": np.log((q["ask_px"] - q["bid_px"]) / mid * 1e4).to_numpy(),
-        "log_mid": np.log(mid).to_numpy(),
-        "bucket": ts.dt.as_unit("ns").astype("int64") // int(rv_bucket_min * 60e9),
-        "av": pd.to_datetime(q["available_at"], utc=True).dt.as_unit("ns")})
-    keys = ["symbol", "date"]
-    last = f.groupby([*keys, "bucket"], sort=True)["log_mid"].last().reset_index()
-    r = last.groupby(keys)["log_mid"].diff()
-    rv = (r * r).groupby([last["symbol"], last["date"]]).sum(min_count=1)
-    g = f.groupby(keys)
-    out = pd.DataFrame({"log_spread": g["spread"].median(), "av_q": g["av"].max()})
-    out["log_rv"] = 0.5 * np.log(rv.where(rv > 0)).reindex(out.index)
-    return out.reset_index()
+    """Per (symbol, session date): median log spread in bps, 5-min mid realized vol, knowledge.
+
+    Integer keys and one sort (a million quotes in a few hundred milliseconds): the squared log
+    changes of each bucket's last mid, summed over the buckets of the (symbol, date)."""
+    bid, ask = quotes["bid_px"].to_numpy(np.float64), quotes["ask_px"].to_numpy(np.float64)
+    keep = (bid > 0) & (ask > bid)
+    bid, ask = bid[keep], ask[keep]
+    mid = 0.5 * (bid + ask)
+    ts = _ns(quotes["ts"])[keep]
+    date = pd.DatetimeIndex(ts.view("M8[ns]")).tz_localize("UTC").tz_convert(tz) \
+        .tz_localize(None).normalize().asi8
+    sym, names = pd.factorize(quotes["symbol"], sort=True)
+    days, day = np.unique(date, return_inverse=True)
+    key = sym[keep].astype(np.int64) * len(days) + day.ravel()
+    bucket = ts // int(rv_bucket_min * 60e9)
+    order = np.lexsort((np.arange(len(key)), bucket, key))
+    k, b, lm = key[order], bucket[order], np.log(mid[order])
+    last = np.ones(len(k), bool)  # the last quote of each (key, bucket)
+    last[:-1] = (k[1:] != k[:-1]) | (b[1:] != b[:-1])
+    kl, ml = k[last], lm[last]
+    same = kl[1:] == kl[:-1]
+    r2 = np.where(same, np.diff(ml) ** 2, 0.0)
+    groups, first = np.unique(k, return_index=True)
+    pos = np.searchsorted(groups, kl[1:])
+    # pandas' (compensated) sum, as the per-group sums of a groupby always were
+    rv = pd.Series(r2[same]).groupby(pos[same]).sum().reindex(range(len(groups))).to_numpy()
+    n_ret = np.bincount(pos[same], minlength=len(groups))
+    spread = np.log((ask - bid) / mid * 1e4)[order]
+    av = _ns(quotes["available_at"])[keep]
+    with np.errstate(divide="ignore"):
+        log_rv = np.where((n_ret > 0) & (rv > 0), 0.5 * np.log(np.where(rv > 0, rv, 1.0)),
+                          np.nan)
+    return pd.DataFrame({
+        "symbol": np.asarray(names, dtype=object)[groups // len(days)].astype(str),
+        "date": pd.to_datetime(days[groups % len(days)]).as_unit("ns"),
+        "log_spread": pd.Series(spread).groupby(k).median().to_numpy(),
+        "av_q": pd.to_datetime(np.maximum.reduceat(av[order], first), utc=True).as_unit("ns"),
+        "log_rv": log_rv})
 
 
 def regime_inputs(daily_bars: pd.DataFrame, *, quotes: pd.DataFrame | None = None,
@@ -516,7 +535,9 @@ def walk_forward_regimes(inputs: pd.DataFrame, *, seed: int, features: Sequence[
     features : sequence of str, optional
         Default: every ``*_rel`` column (their average state mean orders the states).
     refit_every, min_train : int, default=5, 40
-        Sessions between refits, and sessions before the first model.
+        Sessions between refits, and sessions before the first model. A refit whose window
+        holds fewer complete rows than :func:`fit_regime_hmm` needs (``5 * n_states``) is
+        skipped: its sessions keep NaN (a short history, or inputs with gaps).
     min_states : int or None, default=1
         Each refit picks its number of states in ``min_states..n_states`` by BIC (None: always
         ``n_states``). A short history often holds fewer regimes than ``n_states``; forcing
@@ -530,7 +551,9 @@ def walk_forward_regimes(inputs: pd.DataFrame, *, seed: int, features: Sequence[
     Returns
     -------
     DataFrame
-        ``date``, (``symbol``), ``p_<label>`` per state, ``regime`` (the argmax label),
+        ``date``, (``symbol``), ``p_<label>`` per state, ``p_next_<label>`` (the same model's
+        one-step prediction for the next session, :func:`predict_next`), ``regime`` (the argmax
+        label of ``p_<label>``),
         ``fitted_through`` (last training date), ``n_train`` and ``available_at`` (the input
         row's); sessions before ``min_train`` have NaN probabilities and ``regime`` missing.
     """
@@ -547,10 +570,15 @@ def walk_forward_regimes(inputs: pd.DataFrame, *, seed: int, features: Sequence[
         if by else [np.arange(len(df))]
     x = df[feats].to_numpy(np.float64)
     probs: np.ndarray | None = None
+    nxt = np.zeros((0, 0))
     through = np.full(len(df), np.datetime64("NaT", "ns"))
     n_train = np.zeros(len(df), np.int64)
     labels: tuple[str, ...] = ()
+    complete = ~np.isnan(x).any(axis=1)
+    need = 5 * int(fit_kw.get("n_states", 3))  # fit_regime_hmm's minimum
     for r in range(min_train, len(sessions), refit_every):
+        if complete[pos < r].sum() < need:
+            continue  # too few complete rows yet: these sessions keep NaN
         train = [idx[pos[idx] < r] for idx in groups]
         train = [i for i in train if len(i)]
         model = fit_regime_hmm(df.loc[np.concatenate(train), feats], seed=seed,
@@ -560,19 +588,23 @@ def walk_forward_regimes(inputs: pd.DataFrame, *, seed: int, features: Sequence[
         if probs is None:
             labels = model.labels
             probs = np.full((len(df), model.n_states), np.nan)
+            nxt = probs.copy()
         for idx in groups:
             upto = idx[pos[idx] < r + refit_every]
             take = pos[upto] >= r
             if take.any():
                 probs[upto[take]] = filtered_probabilities(model, x[upto])[take]
+                nxt[upto[take]] = predict_next(model, probs[upto[take]])
                 through[upto[take]] = sessions[r - 1]
                 n_train[upto[take]] = model.n_train
     out = df[["date", "symbol"] if by else ["date"]].copy()
     if probs is None:
         labels = tuple(fit_kw.get("labels") or DEFAULT_LABELS)
-        probs = np.full((len(df), len(labels)), np.nan)
+        probs = nxt = np.full((len(df), len(labels)), np.nan)
     for k, lab in enumerate(labels):
         out[f"p_{lab}"] = probs[:, k]
+    for k, lab in enumerate(labels):
+        out[f"p_next_{lab}"] = nxt[:, k]
     has = ~np.isnan(probs).any(axis=1)
     out["regime"] = np.where(has, np.asarray(labels, dtype=object)[
         np.argmax(np.nan_to_num(probs, nan=-1.0), axis=1)], None)
@@ -589,93 +621,3 @@ def regimes_table(walk_forward: pd.DataFrame) -> pd.DataFrame:
     regime of ``d - 1``)."""
     cols = [c for c in ("date", "symbol", "regime", "available_at") if c in walk_forward.columns]
     return walk_forward.loc[walk_forward["regime"].notna(), cols].reset_index(drop=True)
-
-
-# =========================================================================== scoring
-@dataclass(frozen=True, eq=False)
-class RegimeScore:
-    """Recovery of a true regime path (see :func:`score_regimes`)."""
-
-    n: int
-    accuracy: float
-    balanced_accuracy: float
-    recall: dict[str, float]
-    confusion: pd.DataFrame
-    switches: pd.DataFrame
-    detection_rate: float
-    mean_delay: float
-    median_delay: float
-    false_alarm_rate: float
-
-    def summary(self) -> dict[str, float]:
-        """The scalar figures, for a table or an MLflow run."""
-        return {"n": self.n, "accuracy": self.accuracy,
-                "balanced_accuracy": self.balanced_accuracy,
-                **{f"recall_{k}": v for k, v in self.recall.items()},
-                "n_switches": len(self.switches), "detection_rate": self.detection_rate,
-                "mean_delay": self.mean_delay, "median_delay": self.median_delay,
-                "false_alarm_rate": self.false_alarm_rate}
-
-
-def score_regimes(pred: Any, true_labels: Sequence[str], *,
-                  labels: Sequence[str] = DEFAULT_LABELS) -> RegimeScore:
-    """Score predicted regimes (labels, or probabilities read by argmax) against the truth.
-
-    Parameters
-    ----------
-    pred : array-like of shape (T,) of str, or (T, K) of probabilities in ``labels`` order
-        Missing predictions (None, or a row with NaN) are left out of every figure.
-    true_labels : sequence of str, length T
-        One time series (switches are counted between consecutive rows): score a per-symbol
-        walk-forward one symbol at a time.
-    labels : sequence of str, default=DEFAULT_LABELS
-        The first is the baseline ("calm") of the false-alarm rate.
-
-    Returns
-    -------
-    RegimeScore
-        ``accuracy``; ``balanced_accuracy`` (mean recall over the true states present);
-        ``confusion`` (rows true, columns predicted); ``switches``: one row per true switch
-        inside the scored span (``at``, ``to``, ``spell`` length, ``delay``: sessions from the
-        switch until the prediction first says ``to`` within that spell, NaN when it never does);
-        ``detection_rate`` and the mean and median delay of the detected switches;
-        ``false_alarm_rate``: the share of true-``labels[0]`` sessions predicted otherwise.
-    """
-    labs = list(labels)
-    truth = np.asarray(list(true_labels), dtype=object)
-    p = np.asarray(pred, dtype=object if np.asarray(pred).dtype.kind in "OUS" else np.float64)
-    if p.ndim == 2:
-        ok = ~np.isnan(p.astype(np.float64)).any(axis=1)
-        pl = np.where(ok, np.asarray(labs, dtype=object)[
-            np.argmax(np.nan_to_num(p.astype(np.float64), nan=-1), axis=1)], None)
-    else:
-        pl = p.astype(object)
-        ok = np.array([v is not None and v == v for v in pl], dtype=bool)
-    if len(pl) != len(truth):
-        raise ValueError(f"`pred` has {len(pl)} rows and `true_labels` {len(truth)}")
-    t, q = truth[ok], pl[ok]
-    conf = pd.crosstab(pd.Categorical(t, categories=labs), pd.Categorical(q, categories=labs),
-                       dropna=False).rename_axis(index="true", columns="predicted")
-    recall = {lab: float(conf.loc[lab, lab] / conf.loc[lab].sum())
-              for lab in labs if conf.loc[lab].sum() > 0}
-    rows = []
-    for s in range(1, len(t)):
-        if t[s] == t[s - 1]:
-            continue
-        end = s
-        while end + 1 < len(t) and t[end + 1] == t[s]:
-            end += 1
-        hit = np.flatnonzero(q[s:end + 1] == t[s])
-        rows.append({"at": int(np.flatnonzero(ok)[s]), "to": t[s], "spell": end - s + 1,
-                     "delay": float(hit[0]) if len(hit) else np.nan})
-    sw = pd.DataFrame(rows, columns=["at", "to", "spell", "delay"])
-    calm = t == labs[0]
-    d = sw["delay"].dropna()
-    return RegimeScore(
-        n=int(ok.sum()), accuracy=float(np.mean(t == q)) if len(t) else float("nan"),
-        balanced_accuracy=float(np.mean(list(recall.values()))) if recall else float("nan"),
-        recall=recall, confusion=conf, switches=sw,
-        detection_rate=float(len(d) / len(sw)) if len(sw) else float("nan"),
-        mean_delay=float(d.mean()) if len(d) else float("nan"),
-        median_delay=float(d.median()) if len(d) else float("nan"),
-        false_alarm_rate=float(np.mean(q[calm] != labs[0])) if calm.any() else float("nan"))

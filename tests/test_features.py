@@ -20,6 +20,7 @@ from models.features import (
     build_features,
     calibration_rows,
     feature_table,
+    features_from_state,
     fit_parametric,
     regimes_known_at_close,
 )
@@ -200,10 +201,53 @@ def test_registry_covers_every_column_with_sources_and_lookback(hand):
     table = feature_table(FeatureConfig(rv_window_min=15))
     assert table.set_index("name").loc["rv_intraday", "lookback"] == "15 min"
     for required in ("pct_adv", "duration_min", "implied_participation", "arrival_spread_bps",
-                     "depth_imbalance", "rv_intraday", "sigma_daily", "trade_intensity",
-                     "time_of_day", "day_of_week", "regime_code", "sqrt_pred_bps",
-                     "athl_pred_bps", "side"):
+                     "depth_imbalance", "rv_intraday", "sigma_daily", "trade_intensity_rel",
+                     "session_frac", "day_of_week", "regime_code", "sqrt_pred_bps",
+                     "athl_pred_bps", "side", "adv_turnover", "pct_mdv",
+                     "qty_over_touch_depth", "arrival_spread_ticks", "sigma_horizon_bps",
+                     "regime_p_calm", "regime_p_volatile", "regime_p_crisis"):
         assert required in MODEL_FEATURES
+
+
+def test_no_share_currency_or_count_scaled_model_input():
+    """Issue 13: raw price- or currency-scaled inputs are not features. The raw columns stay
+    (the ratios and the parametric fits read them) but the model sees only the ratios."""
+    raw = {"qty", "adv", "shares_outstanding", "depth_bid", "depth_ask", "touch_bid_sz",
+           "touch_ask_sz", "trade_intensity", "trade_intensity_base", "tick_size",
+           "time_of_day", "arrival_mid", "expected_volume"}
+    assert raw.isdisjoint(MODEL_FEATURES)
+    assert raw <= {f.name for f in FEATURES}
+    units = feature_table().set_index("name")["unit"]
+    for name in MODEL_FEATURES:
+        assert units[name] not in ("shares", "shares/day", "currency", "trades/min"), name
+
+
+def test_dimensionless_ratios_on_the_hand_case(hand):
+    _, f = hand
+    a, b = f.loc["oA"], f.loc["oB"]
+    # A buys 300 against the ask of its last known quote (15:00:50: 300 shares at 100.15)
+    assert (a["touch_bid_sz"], a["touch_ask_sz"]) == (105.0, 300.0)
+    assert a["qty_over_touch_depth"] == pytest.approx(1.0)
+    assert b["qty_over_touch_depth"] == pytest.approx(500 / 106)  # B sells into the bid
+    # A's known bids and asks move by 0.10 and its spread is 0.10: one tick
+    assert a["tick_size"] == pytest.approx(0.1)
+    assert a["arrival_spread_ticks"] == pytest.approx(1.0)
+    assert a["knowledge_ts__tick"] == a["knowledge_ts__l1"]
+    # shares_outstanding falls back to turnover * adv = 200 * 2000
+    assert a["adv_turnover"] == pytest.approx(1 / 200)
+    # the median of the known 1000, 2000, 3000 is the mean: normal volume, pct_mdv = pct_adv
+    assert (a["mdv"], a["pct_mdv"]) == (2000.0, 0.15)
+    assert a["temp_impact_shape_bps"] == pytest.approx(
+        a["sigma_seen"] * 0.15 ** 0.6 * a["plan_rate_shape"] * 1e4, nan_ok=True)
+    assert a["session_frac"] == pytest.approx((30 + 59.5 / 60) / 390)
+    np.testing.assert_allclose(f["sigma_horizon_bps"],
+                               f["sigma_seen"] * np.sqrt(f["duration_days"]) * 1e4)
+    # no earlier session: A's baseline is today's 3 known trades since the 14:30 open
+    minutes = 30 + 59.5 / 60
+    assert a["trade_intensity_base"] == pytest.approx(3 / minutes)
+    assert a["trade_intensity_rel"] == pytest.approx((2 / 15) / (3 / minutes))
+    assert a["knowledge_ts__intensity_base"] == T - pd.Timedelta("5min") + MS
+    assert np.isnan(b["trade_intensity_rel"])  # B has no trade at all
 
 
 # ----------------------------------------------------------------------- synthetic desk history
@@ -320,3 +364,38 @@ def test_the_feature_dictionary_in_the_docs_is_the_registry():
     doc = Path(__file__).resolve().parent.parent / "docs" / "features.md"
     assert doc.read_text() == feature_dictionary_markdown()
     assert set(feature_table()["group"]) <= set(KNOWN_AT)  # every group has a knowledge time
+
+
+def test_trade_intensity_against_each_symbol_own_earlier_sessions():
+    """A trades 3 times and B 39 times over the full 390-minute session of 11-05; on 11-06 each
+    is measured against its own baseline, never the other's (a per-symbol prefix sum)."""
+    day = pd.Timestamp("2024-11-05 15:00", tz="UTC")
+    rows = [(day + pd.Timedelta(minutes=i), s) for s, n in (("A", 3), ("B", 39)) for i in range(n)]
+    prev = pd.DataFrame(rows, columns=["ts", "symbol"]).assign(
+        available_at=lambda d: d["ts"] + MS, px=100.0, qty=100.0, aggressor=1)
+    trades = pd.concat([prev, _hand_trades()], ignore_index=True)
+    f = build_features(_hand_orders(), quotes=_hand_quotes(), trades=trades,
+                       daily_bars=_hand_bars(), knowledge_by_group=True).set_index("order_id")
+    assert f.loc["oA", "trade_intensity_base"] == pytest.approx(3 / 390)
+    assert f.loc["oB", "trade_intensity_base"] == pytest.approx(39 / 390)
+    assert f.loc["oA", "trade_intensity_rel"] == pytest.approx((2 / 15) / (3 / 390))
+    assert f.loc["oB", "knowledge_ts__intensity_base"] == day + pd.Timedelta(minutes=38) + MS
+    assert np.isnan(f.loc["oC", "trade_intensity_rel"])  # C never traded: no baseline
+
+
+def test_participation_in_the_normal_volume_ignores_a_spike():
+    """A spike (10x volume on 11-05, a stress day) lifts the mean; the median stays at the
+    normal 1000 shares, and the impact shapes measure the order in it."""
+    bars = _hand_bars()
+    bars["volume"] = np.where(bars["date"] == pd.Timestamp("2024-11-05"), 10_000.0,
+                              np.where(bars["date"] < pd.Timestamp("2024-11-05"), 1000.0, 1e9))
+    f = build_features(_hand_orders(), quotes=_hand_quotes(), trades=_hand_trades(),
+                       daily_bars=bars, knowledge_by_group=True).set_index("order_id")
+    a = f.loc["oA"]
+    assert a["adv"] == pytest.approx(4000.0)
+    assert a["mdv"] == 1000.0
+    assert a["pct_mdv"] == pytest.approx(300 / 1000)
+    np.testing.assert_allclose(a["perm_impact_shape_bps"], a["sigma_seen"] * 0.3 * 1e4)
+    assert a["knowledge_ts__mdv"] == pd.Timestamp("2024-11-05 21:00", tz="UTC")
+    served = features_from_state(f.drop(columns="mdv").reset_index())  # no mdv: adv stands in
+    assert served["pct_mdv"].iloc[0] == pytest.approx(300 / 4000)

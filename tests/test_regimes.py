@@ -268,3 +268,20 @@ def test_a_missed_switch_has_no_delay():
     assert s.switches["delay"].isna().tolist() == [True, False]
     assert s.detection_rate == 0.5
     assert s.mean_delay == 0.0
+
+
+def test_walk_forward_predicts_the_next_session_and_waits_for_enough_rows(market):
+    """``p_next_<label>`` is the filter's one-step prediction (rows sum to one, NaN exactly where
+    ``p_<label>`` is); a refit whose window holds fewer than ``5 * n_states`` complete rows is
+    skipped instead of raising: the inputs' first 5 sessions have no baseline, so with
+    ``min_train=10`` the first model comes at session 20 (15 complete rows)."""
+    bars = market.daily_bars[market.daily_bars["date"] < pd.Timestamp(market.truth.sessions[40])]
+    wf = walk_forward_regimes(regime_inputs(bars), seed=0, min_train=10, refit_every=5,
+                              n_restarts=1)
+    now = wf[[f"p_{k}" for k in DEFAULT_LABELS]].to_numpy()
+    nxt = wf[[f"p_next_{k}" for k in DEFAULT_LABELS]].to_numpy()
+    has = ~np.isnan(now).any(axis=1)
+    assert np.flatnonzero(has)[0] == 20
+    np.testing.assert_array_equal(has, ~np.isnan(nxt).any(axis=1))
+    np.testing.assert_allclose(nxt[has].sum(axis=1), 1.0, rtol=1e-12)
+    assert not np.allclose(nxt[has], now[has])  # the transition moves mass between states

@@ -143,12 +143,12 @@ def _with_desk_estimates(feats: pd.DataFrame, est: Mapping[str, float],
                          session_min: float = 390.0) -> pd.DataFrame:
     """Fill what a one-day book cannot know from the desk's static estimates.
 
-    The recorded files hold one day and no daily bars, so ``adv, sigma_daily, pct_adv,
-    shares_outstanding`` are unknown to :func:`build_features`, and so is the volatility the
+    The recorded files hold one day and no daily bars, so ``adv, mdv, sigma_daily, pct_adv,
+    pct_mdv, adv_turnover, shares_outstanding`` are unknown to :func:`build_features`, and so is the volatility the
     market has seen before the day (``rv_prev_session``, then ``sigma_seen`` and ``rv_open``
     until the session has a few minutes of its own): a desk holds estimates of them (the same
     ones the replay's physics uses). They are filled in, and what is computed from them
-    (``timing_risk_bps`` and the two impact shapes) recomputed with the formulas of
+    (``sigma_horizon_bps``, ``timing_risk_bps`` and the two impact shapes) recomputed with the formulas of
     :mod:`models.features`. With ``calibrations`` (the model's own square-root and ATHL fits)
     the missing ``sqrt_pred_bps`` / ``athl_pred_bps`` are the model's own estimates, as its
     serving path computes them. ``implied_participation`` (an intraday volume profile of
@@ -167,11 +167,18 @@ def _with_desk_estimates(feats: pd.DataFrame, est: Mapping[str, float],
     f["sigma_daily"] = f["sigma_daily"].fillna(sig)
     f["pct_adv"] = f["pct_adv"].fillna(f["qty"] / est["adv"])
     f["shares_outstanding"] = f["shares_outstanding"].fillna(est["shares_outstanding"])
+    # the desk's one volume estimate is its normal volume too (mdv), as features.py does
+    # without a year of bars
+    f["mdv"] = f["mdv"].fillna(est["adv"])
+    f["pct_mdv"] = f["pct_mdv"].fillna(f["qty"] / f["mdv"])
+    f["adv_turnover"] = f["adv_turnover"].fillna(f["adv"] / f["shares_outstanding"])
     for c in ("rv_prev_session", "sigma_seen", "rv_open"):
         f[c] = f[c].fillna(sig)
+    f["sigma_horizon_bps"] = f["sigma_horizon_bps"].fillna(
+        f["sigma_seen"] * np.sqrt(f["duration_days"]) * 1e4)
     f["timing_risk_bps"] = f["timing_risk_bps"].fillna(
         f["sigma_seen"] * np.sqrt(f["plan_timing_var_days"]) * 1e4)
-    temp, perm = impact_shapes(f["sigma_seen"], f["pct_adv"], f["plan_rate_shape"],
+    temp, perm = impact_shapes(f["sigma_seen"], f["pct_mdv"], f["plan_rate_shape"],
                                FeatureConfig().impact_beta)
     f["temp_impact_shape_bps"] = f["temp_impact_shape_bps"].fillna(temp)
     f["perm_impact_shape_bps"] = f["perm_impact_shape_bps"].fillna(perm)
