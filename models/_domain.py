@@ -403,6 +403,7 @@ def fit_domain_extras(X: pd.DataFrame, y: ArrayLike, scale: ArrayLike, q: ArrayL
                       venues: ArrayLike | None = None,
                       train_frame: pd.DataFrame | None = None,
                       y_mean: ArrayLike | None = None,
+                      groups: ArrayLike | None = None,
                       min_rows: int = MIN_GROUP_ROWS) -> dict[str, Any]:
     """The out-of-domain pieces of a :class:`models.cost_bundle.CostModelBundle`, as its
     keyword arguments.
@@ -420,7 +421,10 @@ def fit_domain_extras(X: pd.DataFrame, y: ArrayLike, scale: ArrayLike, q: ArrayL
     folds : array_like of int, optional
         See :func:`calibrate_ood_margin`.
     group_feature : str, optional
-        Column of ``X`` for Mondrian margins (e.g. ``"regime_code"``); None: no groups.
+        Feature of the Mondrian margins (e.g. ``"regime_hmm_code"``); None: no groups. A column
+        of ``X``, or of none of the model's inputs when ``groups`` holds its values.
+    groups : array_like, shape (n,), optional
+        The rows' values of ``group_feature`` when it is not a column of ``X``.
     venues : array_like of str, optional
         Venue of each row (None / '' / ``"SYNTH"``: none): per-venue physics fallbacks,
         fitted on every row of the venue (labels, not out-of-sample predictions).
@@ -440,11 +444,14 @@ def fit_domain_extras(X: pd.DataFrame, y: ArrayLike, scale: ArrayLike, q: ArrayL
     pooled = conformal_margin(conformal_scores(qa, y, scale), coverage)
     out: dict[str, Any] = {"group_feature": None, "group_margins": {},
                            "venue_calibrations": {}}
-    if group_feature is not None and group_feature in X.columns:
+    gx = X
+    if group_feature is not None and groups is not None:
+        gx = pd.DataFrame({group_feature: _floats(groups)}, index=X.index)
+    if group_feature is not None and group_feature in gx.columns:
         out["group_feature"] = group_feature
-        out["group_margins"] = group_margins(qa, y, scale, X[group_feature],
+        out["group_margins"] = group_margins(qa, y, scale, gx[group_feature],
                                              coverage=coverage, min_rows=min_rows)
-    base = margins_of(X, pooled, out["group_feature"], out["group_margins"])
+    base = margins_of(gx, pooled, out["group_feature"], out["group_margins"])
     out["ood_margin"] = calibrate_ood_margin(X, qa, y, scale, coverage=coverage, folds=folds,
                                              base_margin=base, min_rows=min_rows)
     if venues is not None:

@@ -160,6 +160,10 @@ FEATURES: Final[tuple[FeatureSpec, ...]] = tuple([
         (f"regime_p_{k}", f"P(regime of the decision's session = {k}): the walk-forward HMM's "
                           "filter through the previous session, one step ahead (NaN before "
                           "the first model)") for k in REGIME_LABELS
+    ] + [
+        ("regime_hmm_code", "index of the most probable regime_p_<label> (0 calm, 1 volatile, "
+                            "2 crisis; NaN before the first model): the band's conformal group",
+         False),
     ]),
     *_specs("plan", ("parent_orders",), "none (the schedule fixed at the decision)", [
         *((f"strategy_{k}", f"1 if the order is worked {k}, else 0") for k in _STRATEGIES),
@@ -209,6 +213,7 @@ UNITS: Final[dict[str, str]] = {
     "arrival_spread_ticks": "ticks", "sigma_horizon_bps": _BPS,
     "trade_intensity_base": "trades/min", "trade_intensity_rel": "ratio",
     **{f"regime_p_{k}": "probability" for k in REGIME_LABELS},
+    "regime_hmm_code": "0-2",
     "arrival_mid": "currency", "arrival_spread_bps": _BPS, "l1_imbalance": "[-1, 1]",
     "l1_imbalance_signed": "[-1, 1]", "quote_age_s": "s", "rv_intraday": _VOL,
     "rv_prev_session": _VOL, "rv_open": _VOL, "sigma_seen": _VOL,

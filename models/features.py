@@ -75,7 +75,7 @@ profile (trades,            20 sessions            expected_volume, implied_part
 daily_bars)
 regime (quotes | regimes)   30 min + 20 sessions   vol_ratio, regime_known, regime_code
 regime_hmm (daily_bars,     every earlier session  regime_p_calm, regime_p_volatile,
-quotes)                                            regime_p_crisis
+quotes)                                            regime_p_crisis, regime_hmm_code
 plan (parent_orders:        none (fixed at the     strategy_*, plan_n_children,
 strategy, plan_*)           decision)              plan_passive_share, plan_front_load,
                                                    plan_timing_var_days, plan_rate_shape,
@@ -253,6 +253,11 @@ def _derive(cols: dict[str, np.ndarray], *, d: np.ndarray, end: np.ndarray, side
         cols["sigma_horizon_bps"] = cols["sigma_seen"] * np.sqrt(cols["duration_days"]) * 1e4
         base = cols["trade_intensity_base"]
         cols["trade_intensity_rel"] = np.where(base > 0, cols["trade_intensity"] / base, np.nan)
+        p_regime = np.column_stack([np.asarray(cols[f"regime_p_{k}"], np.float64)
+                                    for k in REGIME_LABELS])
+        known = np.isfinite(p_regime).all(axis=1)
+        cols["regime_hmm_code"] = np.where(
+            known, np.argmax(np.where(known[:, None], p_regime, 0.0), axis=1), np.nan)
         cols["l1_imbalance_signed"] = side * cols["l1_imbalance"]
         cols["trade_imbalance_signed"] = side * cols["trade_imbalance"]
         ev = cols["expected_volume"]

@@ -438,9 +438,10 @@ def test_real_books_gate_bounds():
     assert "1 real book(s) held out, at least 2 needed" in bad.detail
     report = evaluate_gates(cfg=cfg, real_books=_lobo())
     assert [r.name for r in report.results] == ["real_books"]
-    # not binding (the packaged file, for now): judged and shown, never blocking
-    soft = load_gates()
-    assert soft.real_books.binding is False
+    # the packaged file binds; not binding: judged and shown, never blocking
+    assert load_gates().real_books.binding is True
+    soft = load_gates().model_copy(update={"real_books": load_gates().real_books.model_copy(
+        update={"binding": False})})
     res = gates.gate_real_books(_lobo(ratio=0.81), soft)
     assert res.passed
     assert res.name == "real_books (not binding)"
