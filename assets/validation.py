@@ -22,7 +22,7 @@ from models.cost_models import ATHLBaseline, CostModelParams, SquareRootBaseline
 from models.cost_training import TrainingConfig, fit_mean_predictor
 from validation.gates import evaluate_gates, load_gates
 from validation.leakage import embargo_proof
-from validation.stress import plot, run_stress_suite
+from validation.stress import fit_stress_regime_model, plot, run_stress_suite
 from validation.walk_forward_stage import stability, walk_forward
 
 OOS_KEY = dg.AssetKey(["validation", "out_of_sample", "synth"])
@@ -123,26 +123,35 @@ class StressParams(dg.Config):
     seed: int = 0
 
 
-@dg.asset(required_resource_keys={"registry"}, key=STRESS_KEY, group_name="validation", ins={"model": dg.AssetIn(COST_MODEL_KEY)},
+@dg.asset(required_resource_keys={"registry"}, key=STRESS_KEY, group_name="validation",
+          ins={"model": dg.AssetIn(COST_MODEL_KEY),
+               "daily_bars": dg.AssetIn(["cleansed", "synth", "daily_bars"]),
+               "quotes": dg.AssetIn(["cleansed", "synth", "quotes"])},
           description="Stage 4: stress — the REFERENCES §5 scenario library on the synthetic "
           "market, the real BitMEX 2020-03-10 book, the AMZN replay and the S&P index stress "
           "days; the cost model's bias and coverage, schedules against TWAP, risk controls.")
 def synth_stress(context: dg.AssetExecutionContext, config: StressParams,
-                 model: CostModelRecord) -> dg.Output[pd.DataFrame]:
+                 model: CostModelRecord, daily_bars: pd.DataFrame,
+                 quotes: pd.DataFrame) -> dg.Output[pd.DataFrame]:
     bundle = context.resources.registry.load_bundle(model.model_uri)
     data = settings.data_dir()
+    # the regime HMM of the training market, read on every stress session (shown, not gated)
+    regime_model = fit_stress_regime_model(daily_bars, quotes, seed=config.seed)
     result = run_stress_suite(bundle.predict, n_orders=config.n_orders, seed=config.seed,
                               books=episode_books(data), index_bars=index_bars(data),
                               progress=context.log.info,
                               domain=bundle.outside_domain,
-                              calibrations=bundle.calibrations)
+                              calibrations=bundle.calibrations,
+                              regime_model=regime_model)
     out = _out("stress")
     plots = [str(p) for p in plot(result, out)]
     md = "# Stage 4 — stress\n\n" + result.to_markdown()
     (out / "report.md").write_text(md)
     result.calibration.to_csv(out / "calibration.csv", index=False)
+    result.regimes.to_csv(out / "regimes.csv", index=False)
     context.resources.registry.attach(model.mlflow_run_id, "stress",
-                                      [out / "report.md", out / "calibration.csv", *plots])
+                                      [out / "report.md", out / "calibration.csv",
+                                       out / "regimes.csv", *plots])
     return dg.Output(result.calibration, metadata={
         "report": dg.MetadataValue.md(md),
         "plots": dg.MetadataValue.md(md_images(plots))})

@@ -16,6 +16,7 @@ from validation.stress import (
     Z80,
     StressResult,
     StressScenario,
+    fit_stress_regime_model,
     index_stress_scenario,
     market_config,
     plot,
@@ -241,8 +242,12 @@ def suite():
             "crisis_2008": SCENARIOS["crisis_2008"]}
     desks = {n: stress_desk(sc, n_orders=N_ORDERS, seed=0) for n, sc in scen.items()}
     lines = []
+    training = generate_market(SyntheticMarketConfig(n_symbols=8, n_sessions=60, seed=7,
+                                                     micro={"quote_interval_s": 60.0}))
     res = run_stress_suite(_truth_predictor(desks), scenarios=scen, n_orders=N_ORDERS, seed=0,
-                           progress=lines.append)
+                           progress=lines.append,
+                           regime_model=fit_stress_regime_model(training.daily_bars,
+                                                                training.quotes))
     return res, desks, lines
 
 
@@ -325,12 +330,18 @@ def test_plot_and_markdown(suite, tmp_path):
     res = suite[0]
     paths = plot(res, tmp_path)
     assert [p.name for p in paths] == ["stress_calibration.png", "stress_schedules.png",
-                                      "stress_risk_controls.png"]
+                                      "stress_risk_controls.png", "stress_regimes.png"]
     assert all(p.stat().st_size > 1000 for p in paths)
     md = res.to_markdown()
     for text in ("## Calibration", "## Schedules against TWAP", "## Risk controls",
-                 "flash_crash_2010", "not scored"):
+                 "flash_crash_2010", "not scored", "## Regimes on the stress days"):
         assert text in md
+    # the regimes of every synthetic scenario, session by session; the crisis week is caught
+    det = res.regime_detection.set_index("scenario")
+    assert list(det.index) == ["calm", "flash_crash_2010", "crisis_2008"]
+    assert det.loc["crisis_2008", "stressed_flagged"] == 1.0
+    assert det.loc["crisis_2008", "detection_delay"] == 0.0
+    assert det.loc["calm", "false_alarm_rate"] == 0.0
 
 
 # ----------------------------------------------------------------------------- real data

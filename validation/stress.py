@@ -74,6 +74,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
 import numpy as np
 import pandas as pd
@@ -83,6 +84,7 @@ from models.desk_history import (
     execute_on_market,
 )
 from models.features import ParametricCalibrations
+from models.regimes import RegimeModel
 from models.simulator import SimulatorConfig
 from validation._stress_real import (
     _EPISODES,
@@ -98,6 +100,12 @@ from validation._stress_real import (
     index_stress_scenario,
     replay_book,
     score_book,
+)
+from validation._stress_regimes import (
+    REGIME_COLUMNS,
+    fit_stress_regime_model,
+    regime_detection,
+    scenario_regimes,
 )
 from validation._stress_scenarios import (
     CALIBRATION_COLUMNS,
@@ -150,10 +158,12 @@ __all__ = [
     "desk_features",
     "equity_spec",
     "estimates_from_book",
+    "fit_stress_regime_model",
     "index_stress_days",
     "index_stress_scenario",
     "market_config",
     "plot",
+    "regime_detection",
     "replay_book",
     "run_stress_suite",
     "score_book",
@@ -196,6 +206,9 @@ class StressResult:
         The resolved :class:`RiskLimits` of each scenario (``model_dump``).
     timings_s : dict
         Seconds per scenario.
+    regimes : pandas.DataFrame
+        With a regime model: :data:`validation._stress_regimes.REGIME_COLUMNS`, one row per
+        session of each synthetic scenario (the HMM's filtered probabilities and the truth).
     """
 
     calibration: pd.DataFrame
@@ -206,6 +219,13 @@ class StressResult:
     scenarios: dict[str, StressScenario] = field(default_factory=dict)
     limits: dict[str, dict] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
+    regimes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=list(REGIME_COLUMNS)))
+
+    @property
+    def regime_detection(self) -> pd.DataFrame:
+        """:func:`regime_detection` of :attr:`regimes` (one row per scenario)."""
+        return regime_detection(self.regimes)
 
     def to_markdown(self) -> str:
         """A markdown report: the four tables, the index stress days and the scenarios."""
@@ -231,6 +251,19 @@ class StressResult:
             d = self.index_days.copy()
             d["date"] = pd.to_datetime(d["date"]).dt.date
             parts += ["## S&P 500 days with |r| >= 5%", "", table(d), ""]
+        if len(self.regimes):
+            parts += ["## Regimes on the stress days",
+                      "The training market's regime HMM (fitted on all its sessions), its "
+                      "forward filter over each scenario's sessions (each read at its close), "
+                      "against the generator's true regimes. stressed_flagged: share of "
+                      "stressed sessions read volatile or crisis; detection_delay: sessions "
+                      "from the first stressed one to the first flag. The first sessions of "
+                      "each market have no baseline of their own yet (no regime). The recorded "
+                      "books hold one session: not scored.", "",
+                      table(self.regime_detection), "",
+                      table(self.regimes[self.regimes["regime"] != ""].assign(
+                          **{c: lambda d, c=c: d[c].round(3)
+                             for c in ("p_calm", "p_volatile", "p_crisis")})), ""]
         parts += ["## Scenarios", ""]
         parts += [f"* **{s.name}**: {s.description} Source: {s.source}"
                   for s in self.scenarios.values()]
@@ -239,9 +272,12 @@ class StressResult:
 
 def _synthetic(name: str, scenario: StressScenario, predict: Predict, limits: StressLimits,
                n_orders: int, seed: int, n_symbols: int, n_sessions: int,
-               domain: Domain | None = None) -> tuple[dict, list[dict], list[dict], dict, dict]:
+               domain: Domain | None = None, regime_model: RegimeModel | None = None
+               ) -> tuple[dict, list[dict], list[dict], dict, dict, pd.DataFrame | None]:
     market, hist, feats = stress_desk(scenario, n_orders=n_orders, seed=seed,
                                       n_symbols=n_symbols, n_sessions=n_sessions)
+    regimes = None if regime_model is None else scenario_regimes(
+        name, market, regime_model, stressed_sessions(scenario, market))
     po = hist.parent_orders
     oid = po["order_id"].astype(str)
     out = hist.outcomes.set_index(hist.outcomes["order_id"].astype(str)).reindex(oid)
@@ -280,7 +316,7 @@ def _synthetic(name: str, scenario: StressScenario, predict: Predict, limits: St
                "spread_normal_bps": float(np.nanmean(spread[~stressed])),
                "note": f"{n_symbols} symbols x {n_sessions} sessions, last "
                        f"{scenario.n_stressed} stressed"}
-    return cal, sched, risk, summary, rl.model_dump()
+    return cal, sched, risk, summary, rl.model_dump(), regimes
 
 
 def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario] = SCENARIOS,
@@ -291,7 +327,8 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
                      progress: Callable[[str], object] | None = print, n_symbols: int = 4,
                      n_sessions: int = 12, real_orders: int = 500,
                      domain: Domain | None = None,
-                     calibrations: ParametricCalibrations | None = None) -> StressResult:
+                     calibrations: ParametricCalibrations | None = None,
+                     regime_model: RegimeModel | None = None) -> StressResult:
     """Run every scenario (and the real episodes when their ``books`` are given) and score them.
 
     Parameters
@@ -328,6 +365,10 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
         The model's own square-root and ATHL fits: the real episodes' missing
         ``sqrt_pred_bps`` / ``athl_pred_bps`` become the model's estimates (its serving path
         does the same).
+    regime_model : RegimeModel, optional
+        The training market's regime HMM (:func:`fit_stress_regime_model`): its filtered
+        probabilities on every session of each synthetic scenario, against the true regimes
+        (``StressResult.regimes``, ``regime_detection``).
 
     Returns
     -------
@@ -348,7 +389,7 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
 
     say = progress or (lambda _msg: None)
     lim = limits or StressLimits()
-    cal, sched, risk, summ = [], [], [], []
+    cal, sched, risk, summ, regimes = [], [], [], [], []
     used: dict[str, StressScenario] = dict(scenarios)
     limits_used: dict[str, dict] = {}
     timings: dict[str, float] = {}
@@ -363,8 +404,10 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
         cal.append(_not_scored("index_stress_days", "synthetic", f"S&P index file: {index_bars}"))
     for name, sc in used.items():
         t0 = time.perf_counter()
-        c, s, r, m, rl = _synthetic(name, sc, predict, lim, n_orders, seed, n_symbols,
-                                    n_sessions, domain)
+        c, s, r, m, rl, rg = _synthetic(name, sc, predict, lim, n_orders, seed, n_symbols,
+                                        n_sessions, domain, regime_model)
+        if rg is not None:
+            regimes.append(rg)
         cal.append(c)
         sched += s
         risk += r
@@ -400,7 +443,9 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
             rate_stressed=lambda d: d["fired_stressed"] / d["children_stressed"].replace(0, np.nan),
             rate_normal=lambda d: d["fired_normal"] / d["children_normal"].replace(0, np.nan)),
         summary=pd.DataFrame(summ, columns=list(SUMMARY_COLUMNS)),
-        index_days=index_days, scenarios=used, limits=limits_used, timings_s=timings)
+        index_days=index_days, scenarios=used, limits=limits_used, timings_s=timings,
+        regimes=pd.concat(regimes, ignore_index=True) if regimes else pd.DataFrame(
+            columns=list(REGIME_COLUMNS)))
 
 
 # =========================================================================== plots
@@ -485,4 +530,43 @@ def plot(result: StressResult, out_dir: str | Path) -> list[Path]:
     paths.append(out / "stress_risk_controls.png")
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
+    if len(result.regimes):
+        paths.append(_plot_regimes(result.regimes, out / "stress_regimes.png"))
     return paths
+
+
+_REGIME_COLORS: Final = {"calm": "tab:green", "volatile": "tab:orange", "crisis": "tab:red"}
+
+
+def _plot_regimes(regimes: pd.DataFrame, path: Path) -> Path:
+    """One panel per scenario: the HMM's filtered probabilities stacked by session, the true
+    regime as a strip above, the stressed sessions shaded."""
+    import matplotlib.pyplot as plt
+
+    names = list(dict.fromkeys(regimes["scenario"]))
+    fig, axes = plt.subplots(len(names), 1, squeeze=False, sharex=False,
+                             figsize=(9, 1.9 * len(names)))
+    for a, name in zip(axes[:, 0], names, strict=True):
+        g = regimes[regimes["scenario"] == name].reset_index(drop=True)
+        x = np.arange(len(g))
+        p = [g[f"p_{k}"].fillna(0).to_numpy(np.float64) for k in _REGIME_COLORS]
+        a.stackplot(x, *p, colors=list(_REGIME_COLORS.values()), alpha=0.75,
+                    labels=[f"P({k})" for k in _REGIME_COLORS], step="mid")
+        for i, t in enumerate(g["true_regime"]):
+            a.add_patch(plt.Rectangle((i - 0.5, 1.04), 1, 0.12, clip_on=False,
+                                      color=_REGIME_COLORS.get(t, "lightgray")))
+        st = np.flatnonzero(g["stressed"].to_numpy(bool))
+        if st.size:
+            a.axvspan(st[0] - 0.5, st[-1] + 0.5, color="k", alpha=0.08)
+        a.set_xlim(-0.5, len(g) - 0.5)
+        a.set_ylim(0, 1.18)
+        a.set_xticks(x, [str(d)[5:] for d in g["date"]], fontsize=6)
+        a.set_ylabel(name, fontsize=7)
+        a.tick_params(axis="y", labelsize=6)
+    axes[0][0].legend(fontsize=6, loc="lower left", ncol=3)
+    fig.suptitle("regime HMM on the stress days: filtered P(regime) at each close (strip: the "
+                 "true regime; shade: stressed sessions; blank: no baseline yet)", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
