@@ -540,7 +540,7 @@ _REGIME_COLORS: Final = {"calm": "tab:green", "volatile": "tab:orange", "crisis"
 
 def _plot_regimes(regimes: pd.DataFrame, path: Path) -> Path:
     """One panel per scenario: the HMM's filtered probabilities stacked by session, the true
-    regime as a strip above, the stressed sessions shaded."""
+    regime as a strip above (outlined: the stressed sessions)."""
     import matplotlib.pyplot as plt
 
     names = list(dict.fromkeys(regimes["scenario"]))
@@ -549,15 +549,16 @@ def _plot_regimes(regimes: pd.DataFrame, path: Path) -> Path:
     for a, name in zip(axes[:, 0], names, strict=True):
         g = regimes[regimes["scenario"] == name].reset_index(drop=True)
         x = np.arange(len(g))
-        p = [g[f"p_{k}"].fillna(0).to_numpy(np.float64) for k in _REGIME_COLORS]
-        a.stackplot(x, *p, colors=list(_REGIME_COLORS.values()), alpha=0.75,
-                    labels=[f"P({k})" for k in _REGIME_COLORS], step="mid")
-        for i, t in enumerate(g["true_regime"]):
-            a.add_patch(plt.Rectangle((i - 0.5, 1.04), 1, 0.12, clip_on=False,
-                                      color=_REGIME_COLORS.get(t, "lightgray")))
-        st = np.flatnonzero(g["stressed"].to_numpy(bool))
-        if st.size:
-            a.axvspan(st[0] - 0.5, st[-1] + 0.5, color="k", alpha=0.08)
+        bottom = np.zeros(len(g))
+        for k, color in _REGIME_COLORS.items():
+            p = g[f"p_{k}"].fillna(0).to_numpy(np.float64)
+            a.bar(x, p, 0.9, bottom=bottom, color=color, alpha=0.8, label=f"P({k})")
+            bottom += p
+        for i, (t, st) in enumerate(zip(g["true_regime"], g["stressed"], strict=True)):
+            a.add_patch(plt.Rectangle((i - 0.45, 1.04), 0.9, 0.12, clip_on=False,
+                                      color=_REGIME_COLORS.get(t, "lightgray"),
+                                      ec="k" if st else "none",
+                                      lw=0.5))
         a.set_xlim(-0.5, len(g) - 0.5)
         a.set_ylim(0, 1.18)
         a.set_xticks(x, [str(d)[5:] for d in g["date"]], fontsize=6)
@@ -565,7 +566,7 @@ def _plot_regimes(regimes: pd.DataFrame, path: Path) -> Path:
         a.tick_params(axis="y", labelsize=6)
     axes[0][0].legend(fontsize=6, loc="lower left", ncol=3)
     fig.suptitle("regime HMM on the stress days: filtered P(regime) at each close (strip: the "
-                 "true regime; shade: stressed sessions; blank: no baseline yet)", fontsize=8)
+                 "true regime, outlined where stressed; blank: no baseline yet)", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
