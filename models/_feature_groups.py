@@ -84,6 +84,13 @@ def _search(st: _Stream, groups: list[np.ndarray], t: np.ndarray) -> np.ndarray:
     return out
 
 
+def _last_known(st: _Stream, x: _Ctx) -> np.ndarray:
+    """Absolute position of each order's last row of its symbol known at its decision (-1:
+    none)."""
+    pos = _search(st, x.groups, x.d)
+    return np.where(pos > st.bounds[x.code], pos - 1, -1)
+
+
 def _seg_cumsum(x: np.ndarray, bounds: np.ndarray) -> np.ndarray:
     """Inclusive cumulative sum restarted at every symbol segment (prefix-exact per symbol)."""
     out = np.empty(len(x), np.float64)
@@ -155,8 +162,7 @@ def _g_daily(x: _Ctx) -> np.ndarray:
     g = pd.Series(code)
     adv = vol.groupby(g).rolling(x.cfg.adv_window_sessions, min_periods=1).mean()
     sig = pd.Series(lr).groupby(g).rolling(x.cfg.vol_window_sessions, min_periods=2).std()
-    pos = _search(st, x.groups, x.d)
-    j = np.where(pos > st.bounds[x.code], pos - 1, -1)
+    j = _last_known(st, x)
     x.cols["adv"] = _take(adv.to_numpy(np.float64), j)
     x.cols["sigma_daily"] = _take(sig.to_numpy(np.float64), j)
     return _take_ns(st.av, j)
@@ -164,8 +170,7 @@ def _g_daily(x: _Ctx) -> np.ndarray:
 
 def _g_l1(x: _Ctx) -> np.ndarray:
     st = x.quote_stream()
-    pos = _search(st, x.groups, x.d)
-    j = np.where(pos > st.bounds[x.code], pos - 1, -1)
+    j = _last_known(st, x)
     bid, ask = _take(st.cols["bid_px"], j), _take(st.cols["ask_px"], j)
     bsz, asz = _take(st.cols["bid_sz"], j), _take(st.cols["ask_sz"], j)
     mid = 0.5 * (bid + ask)
@@ -448,8 +453,7 @@ def _g_depth(x: _Ctx) -> np.ndarray:
     snap["available_at"] = _utc(snap["av"].to_numpy())
     snap["ts"] = _utc(snap["ts"].to_numpy())
     st = _stream(snap, x.symbols, ("bid_sz", "ask_sz"))
-    pos = _search(st, x.groups, x.d)
-    j = np.where(pos > st.bounds[x.code], pos - 1, -1)
+    j = _last_known(st, x)
     bid, ask = _take(st.cols["bid_sz"], j), _take(st.cols["ask_sz"], j)
     with np.errstate(divide="ignore", invalid="ignore"):
         x.cols["depth_bid"], x.cols["depth_ask"] = bid, ask

@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models._feature_groups import _Ctx, _runs, _search, _stream, _take, _take_ns
+from models._feature_groups import _Ctx, _last_known, _runs, _search, _stream, _take, _take_ns
 from models._feature_registry import NAT, NS_DAY, NS_MIN
 
 
@@ -37,16 +37,14 @@ def _g_mdv(x: _Ctx) -> np.ndarray:
     st = _stream(x.daily_bars, x.symbols, ("volume",), ts=None)
     med = pd.Series(st.cols["volume"]).groupby(st.code).rolling(
         x.cfg.mdv_window_sessions, min_periods=1).median()
-    pos = _search(st, x.groups, x.d)
-    j = np.where(pos > st.bounds[x.code], pos - 1, -1)
+    j = _last_known(st, x)
     x.cols["mdv"] = _take(med.to_numpy(np.float64), j)
     return _take_ns(st.av, j)
 
 
 def _g_touch(x: _Ctx) -> np.ndarray:
     st = x.quote_stream()
-    pos = _search(st, x.groups, x.d)
-    j = np.where(pos > st.bounds[x.code], pos - 1, -1)
+    j = _last_known(st, x)
     x.cols["touch_bid_sz"] = _take(st.cols["bid_sz"], j)
     x.cols["touch_ask_sz"] = _take(st.cols["ask_sz"], j)
     return _take_ns(st.av, j)
@@ -73,8 +71,7 @@ def _g_tick(x: _Ctx) -> np.ndarray:
     for lo, hi in zip(st.bounds[:-1], st.bounds[1:], strict=True):
         np.minimum.accumulate(cand[lo:hi], out=run_min[lo:hi])
     tick = _snap(np.where(np.isfinite(run_min), run_min, np.nan))
-    pos = _search(st, x.groups, x.d)
-    j = np.where(pos > st.bounds[x.code], pos - 1, -1)
+    j = _last_known(st, x)
     x.cols["tick_size"] = _take(tick, j)
     return _take_ns(st.av, j)
 
