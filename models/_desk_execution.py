@@ -412,30 +412,52 @@ def simulate_desk_history(market, config: DeskHistoryConfig | None = None, *,
     cfg = config or DeskHistoryConfig()
     ex = execution or DeskExecutionConfig()
     sim_cfg = sim or SimulatorConfig.from_truth(market.truth.impact, fees=DESK_FEES)
-    orders = generate_parent_orders(market, cfg)
     path = _MarketPath(market.quotes)
-    code = path.code(orders["symbol"].to_numpy())
-    j = path.index(code, orders["decision_ts"].dt.as_unit("ns").array.asi8, known=True)
-    orders["arrival_mid"] = path.mid[j]
-    orders["arrival_spread_bps"] = path.spread_bps[j]
-    orders["latent_sigma"] = orders["true_sigma"]
-    if cfg.impact_sigma == "seen":
-        seen, ok = seen_volatility(path, orders["symbol"].to_numpy(),
-                                   orders["decision_ts"].dt.as_unit("ns").array.asi8,
-                                   cfg.seen_vol_blend_min)
-        orders["true_sigma"] = np.where(ok, seen, orders["latent_sigma"])
+    orders = arrival_state(market, generate_parent_orders(market, cfg), path=path,
+                           seen_vol_blend_min=cfg.seen_vol_blend_min
+                           if cfg.impact_sigma == "seen" else None)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, ex.seed, 0xE8EC]))
     ch, strategy, passive = _children(orders, market, ex, rng)
     orders["strategy"] = strategy
     orders["passive_mix"] = passive
-    n_children = np.bincount(ch["parent_idx"].to_numpy(), minlength=len(orders))
-    ch = ch.drop(columns="parent_idx")
-    plan = plan_summary(ch, orders, beta=sim_cfg.beta, session_ns=sim_cfg.session_ns)
+    return execute_plan(market, orders, ch.drop(columns="parent_idx"), sim_cfg, seed=cfg.seed,
+                        limits=limits, path=path)
+
+
+def arrival_state(market, orders: pd.DataFrame, *, path: _MarketPath | None = None,
+                  seen_vol_blend_min: float | None = 60.0) -> pd.DataFrame:
+    """``orders`` (of :func:`generate_parent_orders`) with what the simulator starts each parent
+    from: ``arrival_mid`` and ``arrival_spread_bps`` (the last quote known at the decision),
+    ``latent_sigma`` (the generator's) and ``true_sigma``, the volatility the market has seen
+    (:func:`seen_volatility`; the latent one without ``seen_vol_blend_min``). A copy."""
+    orders = orders.copy()
+    path = path or _MarketPath(market.quotes)
+    code = path.code(orders["symbol"].to_numpy())
+    dec = orders["decision_ts"].dt.as_unit("ns").array.asi8
+    j = path.index(code, dec, known=True)
+    orders["arrival_mid"] = path.mid[j]
+    orders["arrival_spread_bps"] = path.spread_bps[j]
+    orders["latent_sigma"] = orders["true_sigma"]
+    if seen_vol_blend_min is not None:
+        seen, ok = seen_volatility(path, orders["symbol"].to_numpy(), dec, seen_vol_blend_min)
+        orders["true_sigma"] = np.where(ok, seen, orders["latent_sigma"])
+    return orders
+
+
+def execute_plan(market, orders: pd.DataFrame, child_orders: pd.DataFrame,
+                 sim: SimulatorConfig, *, seed: int = 0, limits: RiskLimits | None = None,
+                 path: _MarketPath | None = None) -> DeskHistory:
+    """Execute ``child_orders`` (``order_id, decision_ts, qty, side, kind``) of ``orders``
+    (:func:`arrival_state`'s columns) on ``market``: the plan summaries written into the
+    orders, then :func:`execute_on_market` and the outcomes, as a :class:`DeskHistory`."""
+    orders = orders.copy()
+    ch = child_orders.reset_index(drop=True)
+    pi = pd.Index(orders["order_id"].astype(str)).get_indexer(ch["order_id"].astype(str))
+    n_children = np.bincount(pi[pi >= 0], minlength=len(orders))
+    plan = plan_summary(ch, orders, beta=sim.beta, session_ns=sim.session_ns)
     for c in PLAN_COLUMNS:
         orders[c] = plan[c].to_numpy()
-    res, cf = execute_on_market(market, orders, ch, sim_cfg, seed=cfg.seed, limits=limits,
-                                path=path)
+    res, cf = execute_on_market(market, orders, ch, sim, seed=seed, limits=limits, path=path)
     return DeskHistory(parent_orders=orders, child_fills=res.child_fills(),
-                       outcomes=_outcomes(res, cf, orders, sim_cfg, n_children),
-                       rejections=res.rejections(),
-                       child_orders=ch)
+                       outcomes=_outcomes(res, cf, orders, sim, n_children),
+                       rejections=res.rejections(), child_orders=ch)

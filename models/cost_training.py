@@ -331,12 +331,15 @@ def _trust_laws(laws: dict[str, dict[str, Any]], mean: MeanCostModel, X: pd.Data
 
 def fit_bundle(train: pd.DataFrame, params: CostModelParams, features: list[str],
                config: TrainingConfig, *, weight: np.ndarray | None = None,
-               calibration_fraction: float = 0.2) -> CostModelBundle:
+               calibration_fraction: float = 0.2, feature_config: FeatureConfig | None = None,
+               calibrations: Any = None) -> CostModelBundle:
     """A deployable bundle refit on ``train`` with fixed ``params`` (no tuning): the mean and
     standardized-quantile boosters as :func:`train_cost_model` fits them, and the conformal
     margin from a random ``calibration_fraction`` of the rows left out of a first fit (split
     conformal, seeded by ``config.seed``). ``weight`` multiplies the inverse-noise weights
-    (e.g. to give a venue with few orders its share). For the leave-one-book-out stage."""
+    (e.g. to give a venue with few orders its share). For the leave-one-book-out stage and the
+    policy's retraining loop; ``feature_config`` and ``calibrations`` (what serving on raw rows
+    needs) are carried into the bundle as they are given."""
     y = _labels(train, config)
     y_mean, y = _mean_labels(train, y), _band_labels(train, y)
     w = inverse_noise_weights(train["timing_risk_bps"], config.noise_floor_bps)
@@ -363,7 +366,7 @@ def fit_bundle(train: pd.DataFrame, params: CostModelParams, features: list[str]
                            config.noise_floor_bps, quantile_scaled=True,
                            domain=CostModelBundle.fit_domain(X),
                            risk_fill_bps=float(np.nanmedian(train["timing_risk_bps"])),
-                           **extras)
+                           feature_config=feature_config, calibrations=calibrations, **extras)
 
 
 def _truth(frame: pd.DataFrame) -> np.ndarray | None:

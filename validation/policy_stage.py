@@ -1,0 +1,162 @@
+"""The policy's validation, end to end (issue 14): out-of-sample orders on the synthetic market,
+the closed-loop backtest against the benchmarks, the efficient frontier over risk aversions
+and the reflexive loop. Pure (no Dagster, no MLflow): the ``assets`` layer and
+``benchmarks/bench_policy.py`` call :func:`evaluate_policy`.
+
+The out-of-sample orders are drawn by the desk's generator (its size, horizon and symbol mix)
+with decisions from ``start`` on: the holdout window of the cost model's training set, which
+no model of the chain has seen. Their market state is built point in time
+(:func:`models.features.build_features` with the model's own calibrations).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from models._desk_execution import _MarketPath, _volume_history
+from models.cost_models import CostModelParams
+from models.desk_history import DESK_FEES, DeskHistoryConfig, arrival_state, generate_parent_orders
+from models.features import build_features, regime_probability_table
+from models.policy import PolicyConfig, PolicyDecisions, candidate_children, candidate_grid, decide
+from models.simulator import SimulatorConfig
+from validation.policy_backtest import (
+    CandidateOutcomes,
+    backtest_table,
+    simulate_candidates,
+)
+from validation.policy_loop import LoopResult, run_loop
+
+__all__ = ["PolicyStageConfig", "PolicyStageResult", "decision_state", "evaluate_policy",
+           "oos_orders"]
+
+_ORDER_COLUMNS = ["order_id", "symbol", "side", "qty", "decision_ts", "end_ts",
+                  "shares_outstanding"]
+
+
+class PolicyStageConfig(BaseModel):
+    """Sizes and seeds of the policy's validation (frozen)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    n_orders: int = Field(4000, ge=10)  # out-of-sample orders of the backtest
+    risk_aversion: float = Field(0.5, ge=0)
+    frontier: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+    loop_blocks: int = Field(4, ge=2)  # iterations of the reflexive loop
+    loop_orders: int = Field(1500, ge=10)  # orders per iteration
+    explore: float = Field(0.1, ge=0, lt=1)
+    n_boot: int = Field(2000, ge=100)
+    seed: int = 777
+
+
+@dataclass(frozen=True)
+class PolicyStageResult:
+    """Everything :func:`evaluate_policy` measured."""
+
+    orders: pd.DataFrame
+    decisions: PolicyDecisions
+    outcomes: CandidateOutcomes
+    table: pd.DataFrame
+    frontier: pd.DataFrame
+    loop: LoopResult
+    timings_s: dict[str, float]
+
+
+def oos_orders(market: Any, start: pd.Timestamp, n: int, *, seed: int,
+               path: _MarketPath | None = None) -> pd.DataFrame:
+    """``n`` parent orders of the desk's generator decided at or after ``start`` (time order),
+    with the state the simulator starts them from (:func:`arrival_state`)."""
+    sessions = pd.to_datetime(list(market.truth.sessions))
+    share = max(float(np.mean(sessions >= pd.Timestamp(start).tz_localize(None).normalize())),
+                1e-3)
+    draw = int(np.ceil(n / share * 1.3)) + 10
+    po = generate_parent_orders(market, DeskHistoryConfig(n_orders=draw, seed=seed))
+    po = po[po["decision_ts"] >= start].head(n).reset_index(drop=True)
+    if len(po) < n:
+        raise ValueError(f"only {len(po)} orders decided after {start}; wanted {n}")
+    return arrival_state(market, po, path=path)
+
+
+def decision_state(orders: pd.DataFrame, market: Any, bundle: Any,
+                   regime_probabilities: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The market state of each order at its decision, point in time, with the model's own
+    parametric calibrations (what serving does)."""
+    return build_features(orders[_ORDER_COLUMNS], quotes=market.quotes, trades=market.trades,
+                          daily_bars=market.daily_bars,
+                          calibrations=getattr(bundle, "calibrations", None),
+                          config=getattr(bundle, "feature_config", None),
+                          regime_probabilities=regime_probabilities)
+
+
+def evaluate_policy(market: Any, bundle: Any, training_rows: pd.DataFrame,
+                    params: CostModelParams, *, start: pd.Timestamp,
+                    config: PolicyStageConfig | None = None,
+                    progress: Callable[[str], object] | None = None) -> PolicyStageResult:
+    """Backtest, frontier and loop of the policy with ``bundle`` on ``market`` (a synthetic
+    market with its truth), on orders decided from ``start`` on. ``training_rows``: the rows the
+    bundle was trained on (the loop adds its fills to them)."""
+    import time
+
+    cfg = config or PolicyStageConfig()
+    say = progress or (lambda _m: None)
+    t = {}
+    t0 = time.perf_counter()
+    path = _MarketPath(market.quotes)
+    sim = SimulatorConfig.from_truth(market.truth.impact, fees=DESK_FEES)
+    regimes = regime_probability_table(market.daily_bars, market.quotes,
+                                       config=getattr(bundle, "feature_config", None))
+    n_all = cfg.n_orders + cfg.loop_blocks * cfg.loop_orders
+    orders = oos_orders(market, start, n_all, seed=cfg.seed, path=path)
+    state = decision_state(orders, market, bundle, regimes)
+    vh = {s: _volume_history(market.trades, s) for s in orders["symbol"].unique()}
+    t["orders_and_features"] = time.perf_counter() - t0
+    say(f"policy: {len(orders)} out-of-sample orders from {start} "
+        f"({t['orders_and_features']:.1f} s)")
+    # the backtest: every other order (the loop uses the rest, in time order)
+    rng = np.random.default_rng(cfg.seed)
+    is_bt = np.zeros(len(orders), bool)
+    is_bt[rng.choice(len(orders), cfg.n_orders, replace=False)] = True
+    bt_o, bt_s = orders[is_bt].reset_index(drop=True), state[is_bt].reset_index(drop=True)
+    grid = candidate_grid()
+    pcfg = PolicyConfig(risk_aversion=cfg.risk_aversion, seed=cfg.seed)
+    t0 = time.perf_counter()
+    kids = [candidate_children(bt_o, c, config=pcfg, volume_history=vh) for c in grid]
+    dec = decide(bundle, bt_s, config=pcfg, grid=grid, children=kids)
+    t["decide"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    out = simulate_candidates(market, bt_o, grid, kids, sim, path=path)
+    t["simulate"] = time.perf_counter() - t0
+    table = backtest_table(out, dec.chosen["candidate"].to_numpy(), risk_aversion=cfg.risk_aversion,
+                           regime=bt_o["regime"].astype(str).to_numpy(),
+                           pct_adv=bt_o["pct_adv"].to_numpy(np.float64), n_boot=cfg.n_boot,
+                           seed=cfg.seed)
+    say(f"policy backtest: {len(bt_o)} orders x {len(grid)} plans ({t['decide']:.1f} s to "
+        f"decide, {t['simulate']:.1f} s to simulate)")
+    i = np.arange(len(bt_o))
+    fr = []
+    for lam in cfg.frontier:
+        d = decide(bundle, bt_s, config=pcfg.model_copy(update={"risk_aversion": lam}),
+                   grid=grid, children=kids)
+        c = d.chosen["candidate"].to_numpy()
+        fr.append({"risk_aversion": lam, "truth_bps": float(np.nanmean(out.truth[i, c])),
+                   "true_sd_bps": float(np.nanmean(out.true_sd[i, c])),
+                   "realized_bps": float(np.nanmean(out.realized[i, c])),
+                   "realized_sd_bps": float(np.nanstd(out.realized[i, c], ddof=1))})
+    frontier = pd.DataFrame(fr)
+    # the loop: consecutive blocks of the remaining orders
+    rest_o, rest_s = orders[~is_bt].reset_index(drop=True), state[~is_bt].reset_index(drop=True)
+    edges = np.linspace(0, len(rest_o), cfg.loop_blocks + 1).astype(int)
+    blocks = [(rest_o.iloc[a:b].reset_index(drop=True), rest_s.iloc[a:b].reset_index(drop=True))
+              for a, b in itertools.pairwise(edges)]
+    t0 = time.perf_counter()
+    loop = run_loop(blocks, market, bundle, training_rows, params, sim, grid=grid,
+                    policy=pcfg.model_copy(update={"explore": cfg.explore}),
+                    volume_history=vh, path=path, progress=say)
+    t["loop"] = time.perf_counter() - t0
+    return PolicyStageResult(bt_o, dec, out, table, frontier, loop, t)
