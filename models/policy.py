@@ -281,30 +281,37 @@ def decide(bundle: Any, state: pd.DataFrame, *, config: PolicyConfig | None = No
     obj = mean + cfg.risk_aversion * sd
     ok = np.ones((n, k), bool) if allowed is None else np.asarray(allowed, bool)
     ok = ok & np.isfinite(obj)
-    if not ok.any(axis=1).all():
-        bad = int(np.flatnonzero(~ok.any(axis=1))[0])
-        raise ValueError(f"order {st['order_id'].iloc[bad]!r}: no candidate within the limits "
-                         "has a finite prediction")
-    greedy = np.argmin(np.where(ok, obj, np.inf), axis=1)
-    n_ok = ok.sum(axis=1)
+    refused = ~ok.any(axis=1)  # nothing within the limits: the order is not worked
+    greedy = np.where(refused, -1, np.argmin(np.where(ok, obj, np.inf), axis=1))
+    n_ok = np.maximum(ok.sum(axis=1), 1)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x9011C7]))
     explored = rng.random(n) < cfg.explore
     # a uniform draw over the allowed candidates for the explored orders
     u = rng.random(n)
     cum = np.cumsum(ok, axis=1)
     pick = np.argmax(cum > np.floor(u * n_ok)[:, None], axis=1)
-    choice = np.where(explored, pick, greedy)
+    choice = np.where(refused, -1, np.where(explored, pick, greedy))
     prop = np.where(choice == greedy, 1 - cfg.explore, 0.0) + cfg.explore / n_ok
     i = np.arange(n)
+    j = np.maximum(choice, 0)
     oid = st["order_id"].astype(str).to_numpy()
+
+    def pick_(values: np.ndarray | list[Any], fill: Any) -> np.ndarray:
+        return np.where(refused, fill, np.asarray(values, dtype=object)[j]) \
+            if not isinstance(values, np.ndarray) else np.where(refused, fill, values[i, j])
+
     chosen = pd.DataFrame({
         "order_id": oid, "candidate": choice,
-        "name": [grid[j].name for j in choice], "family": [grid[j].family for j in choice],
-        "param": [grid[j].param for j in choice], "passive": [grid[j].passive for j in choice],
-        "pred_mean_bps": mean[i, choice], "pred_lo_bps": lo[i, choice],
-        "pred_hi_bps": hi[i, choice], "pred_sd_bps": sd[i, choice],
-        "objective": obj[i, choice], "greedy": greedy, "explored": explored & (choice != greedy),
-        "propensity": prop, "n_allowed": n_ok})
+        "name": pick_([c.name for c in grid], "refused"),
+        "family": pick_([c.family for c in grid], ""),
+        "param": pick_([c.param for c in grid], np.nan).astype(np.float64),
+        "passive": pick_([c.passive for c in grid], np.nan).astype(np.float64),
+        "pred_mean_bps": pick_(mean, np.nan), "pred_lo_bps": pick_(lo, np.nan),
+        "pred_hi_bps": pick_(hi, np.nan), "pred_sd_bps": pick_(sd, np.nan),
+        "objective": pick_(obj, np.nan), "greedy": greedy,
+        "explored": explored & (choice != greedy),
+        "propensity": np.where(refused, np.nan, prop), "n_allowed": ok.sum(axis=1),
+        "reason": np.where(refused, "no candidate plan within the risk limits", "")})
     cands = pd.DataFrame({
         "order_id": np.tile(oid, k), "candidate": np.repeat(np.arange(k), n),
         "name": np.repeat([c.name for c in grid], n),
