@@ -175,14 +175,44 @@ class RealBooksGate(_Section):
         return self
 
 
+class PolicyGate(_Section):
+    """``[policy]``: the execution policy's closed-loop backtest on out-of-sample synthetic
+    orders (:func:`validation.policy_backtest.backtest_table`), paired on the same orders and
+    paths.
+
+    Parameters
+    ----------
+    max_minus_oracle_ac_bps : float
+        Upper 95 % bound of the mean true IS of the policy minus the oracle Almgren–Chriss's
+        (the AC urgency that minimizes the true ``E + lambda sd`` per order).
+    max_objective_minus_oracle_bps : float
+        Upper 95 % bound of the policy's true ``E + lambda sd`` minus the best plan's of the
+        grid (the oracle with a perfect cost model).
+    min_volatile_saving : float
+        Least relative saving of mean true IS against TWAP in the volatile regime
+        (``1 - policy / twap``).
+    max_bucket_excess_bps : float
+        In every size bucket, the lower 95 % bound of policy minus TWAP (true IS) at most this:
+        never worse than TWAP beyond its interval.
+    binding : bool
+        Whether a failure blocks promotion.
+    """
+
+    max_minus_oracle_ac_bps: float
+    max_objective_minus_oracle_bps: float
+    min_volatile_saving: float = Field(ge=0, lt=1)
+    max_bucket_excess_bps: float = Field(ge=0)
+    binding: bool
+
+
 class GateConfig(BaseModel):
     """All gate bounds (frozen): one section per gate, read from one TOML file.
 
     Parameters
     ----------
-    oos, walk_forward, stress, challenger, real_books : section models
-        The ``[oos]``, ``[walk_forward]``, ``[stress]``, ``[challenger]`` and ``[real_books]``
-        tables.
+    oos, walk_forward, stress, challenger, real_books, policy : section models
+        The ``[oos]``, ``[walk_forward]``, ``[stress]``, ``[challenger]``, ``[real_books]`` and
+        ``[policy]`` tables.
     source : str, default=""
         The file the configuration was read from ("" when built in code).
     text : str, default=""
@@ -197,6 +227,7 @@ class GateConfig(BaseModel):
     stress: StressGate
     challenger: ChallengerGate
     real_books: RealBooksGate
+    policy: PolicyGate
     source: str = Field("", repr=False)
     text: str = Field("", repr=False)
 
@@ -213,7 +244,7 @@ class GateConfig(BaseModel):
         return "\n".join(lines)
 
 
-_SECTIONS: Final = ("oos", "walk_forward", "stress", "challenger", "real_books")
+_SECTIONS: Final = ("oos", "walk_forward", "stress", "challenger", "real_books", "policy")
 
 
 def _toml_value(value: object) -> str:

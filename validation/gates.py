@@ -42,6 +42,7 @@ from validation._gates_config import (
     ChallengerGate,
     GateConfig,
     OOSGate,
+    PolicyGate,
     RealBooksGate,
     StressGate,
     WalkForwardGate,
@@ -57,12 +58,14 @@ __all__ = [
     "GateReport",
     "GateResult",
     "OOSGate",
+    "PolicyGate",
     "RealBooksGate",
     "StressGate",
     "WalkForwardGate",
     "evaluate_gates",
     "gate_challenger",
     "gate_oos_degradation",
+    "gate_policy",
     "gate_real_books",
     "gate_stress",
     "gate_walk_forward",
@@ -305,6 +308,61 @@ def gate_challenger(err_challenger: ArrayLike, err_champion: ArrayLike,
                       detail)
 
 
+def gate_policy(table: pd.DataFrame, cfg: GateConfig) -> GateResult:
+    """The ``[policy]`` gate on :func:`validation.policy_backtest.backtest_table`.
+
+    ``value`` = the upper 95 % bound of policy minus oracle Almgren–Chriss (true IS, bps). It
+    passes when that bound, the bound of the objective against the grid's best plan, the
+    volatile-regime saving against TWAP and every size bucket's lower bound against TWAP are
+    within ``[policy]``. A table without a volatile regime skips that rule (said in ``detail``).
+    """
+    g = cfg.policy
+    bound = (f"policy - oracle AC <= {g.max_minus_oracle_ac_bps} bps (upper 95%); objective - "
+             f"oracle <= {g.max_objective_minus_oracle_bps} bps; volatile saving vs TWAP >= "
+             f"{g.min_volatile_saving:.0%}; no size bucket worse than TWAP beyond its CI")
+    name = "policy" if g.binding else "policy (not binding)"
+    if table.empty:
+        return GateResult(name, not g.binding, float("nan"), bound, "no policy backtest")
+
+    def row(group: str, strategy: str) -> pd.Series | None:
+        r = table[(table["group"] == group) & (table["strategy"] == strategy)]
+        return None if r.empty else r.iloc[0]
+
+    fails, notes = [], []
+    ac, orc = row("all", "oracle_ac"), row("all", "oracle")
+    if ac is None or orc is None:
+        raise ValueError("policy table lacks the oracle rows (group 'all')")
+    hi_ac = float(ac["policy_minus_truth_hi"])
+    if not hi_ac <= g.max_minus_oracle_ac_bps:
+        fails.append(f"policy - oracle AC upper bound {hi_ac:+.2f} bps")
+    hi_o = float(orc["policy_minus_objective_hi"])
+    if not hi_o <= g.max_objective_minus_oracle_bps:
+        fails.append(f"objective - oracle upper bound {hi_o:+.2f} bps")
+    pv, tv = row("regime=volatile", "policy"), row("regime=volatile", "twap")
+    if pv is None or tv is None:
+        notes.append("no volatile orders: saving not judged")
+    else:
+        saving = 1 - float(pv["truth_bps"]) / float(tv["truth_bps"])
+        notes.append(f"volatile saving vs TWAP {saving:.1%} (n={int(pv['n'])})")
+        if not saving >= g.min_volatile_saving:
+            fails.append(f"volatile saving {saving:.1%}")
+    for _, r in table[(table["strategy"] == "twap")
+                      & table["group"].str.startswith("size=")].iterrows():
+        if not float(r["policy_minus_truth_lo"]) <= g.max_bucket_excess_bps:
+            fails.append(f"{r['group']}: worse than TWAP, lower bound "
+                         f"{float(r['policy_minus_truth_lo']):+.2f} bps")
+    detail = (f"policy - oracle AC {float(ac['policy_minus_truth_bps']):+.2f} bps "
+              f"[{float(ac['policy_minus_truth_lo']):+.2f}, {hi_ac:+.2f}]; objective - oracle "
+              f"{float(orc['policy_minus_objective_bps']):+.2f} [.., {hi_o:+.2f}]; "
+              + "; ".join(notes))
+    if fails:
+        detail += "; FAILS: " + "; ".join(fails)
+    if not g.binding:
+        return GateResult(name, True, hi_ac, bound,
+                          ("WOULD FAIL (not binding): " if fails else "") + detail)
+    return GateResult(name, not fails, hi_ac, bound, detail)
+
+
 def gate_real_books(table: pd.DataFrame, cfg: GateConfig) -> GateResult:
     """Leave one real book out: each held-out book's bias and coverage, the pooled error.
 
@@ -361,7 +419,8 @@ def evaluate_gates(*, cfg: GateConfig, cv_loss: float | None = None,
                    oos_loss: float | None = None, walk_forward: pd.DataFrame | None = None,
                    stress: pd.DataFrame | None = None, challenger_err: ArrayLike | None = None,
                    champion_err: ArrayLike | None = None,
-                   real_books: pd.DataFrame | None = None) -> GateReport:
+                   real_books: pd.DataFrame | None = None,
+                   policy: pd.DataFrame | None = None) -> GateReport:
     """Run every gate that has inputs, in the order OOS, walk-forward, stress, challenger.
 
     Parameters
@@ -375,6 +434,8 @@ def evaluate_gates(*, cfg: GateConfig, cv_loss: float | None = None,
         :func:`gate_stress`.
     real_books : pandas.DataFrame, optional
         :func:`gate_real_books` (the leave-one-real-book-out table).
+    policy : pandas.DataFrame, optional
+        :func:`gate_policy` (the policy's paired backtest table).
     challenger_err, champion_err : array_like, optional
         :func:`gate_challenger`, run only when a champion exists (``champion_err`` given); a
         first model has no champion and skips it.
@@ -405,6 +466,8 @@ def evaluate_gates(*, cfg: GateConfig, cv_loss: float | None = None,
         results.append(gate_stress(stress, cfg))
     if real_books is not None:
         results.append(gate_real_books(real_books, cfg))
+    if policy is not None:
+        results.append(gate_policy(policy, cfg))
     if challenger_err is not None and champion_err is not None:
         results.append(gate_challenger(challenger_err, champion_err, cfg))
     return GateReport(results, config_text=cfg.render())

@@ -47,7 +47,7 @@ class PolicyStageConfig(BaseModel):
 
     n_orders: int = Field(4000, ge=10)  # out-of-sample orders of the backtest
     risk_aversion: float = Field(0.5, ge=0)
-    frontier: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
+    frontier: list[float] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]  # risk aversions of the frontier
     loop_blocks: int = Field(4, ge=2)  # iterations of the reflexive loop
     loop_orders: int = Field(1500, ge=10)  # orders per iteration
     explore: float = Field(0.1, ge=0, lt=1)
@@ -66,6 +66,14 @@ class PolicyStageResult:
     frontier: pd.DataFrame
     loop: LoopResult
     timings_s: dict[str, float]
+    children: list[pd.DataFrame]
+
+    def chosen_children(self) -> pd.DataFrame:
+        """The children of the plan each backtest order's policy chose."""
+        c = self.decisions.chosen
+        parts = [ch[ch["order_id"].isin(set(c.loc[c["candidate"] == j, "order_id"]))]
+                 for j, ch in enumerate(self.children)]
+        return pd.concat(parts, ignore_index=True)
 
 
 def oos_orders(market: Any, start: pd.Timestamp, n: int, *, seed: int,
@@ -159,4 +167,4 @@ def evaluate_policy(market: Any, bundle: Any, training_rows: pd.DataFrame,
                     policy=pcfg.model_copy(update={"explore": cfg.explore}),
                     volume_history=vh, path=path, progress=say)
     t["loop"] = time.perf_counter() - t0
-    return PolicyStageResult(bt_o, dec, out, table, frontier, loop, t)
+    return PolicyStageResult(bt_o, dec, out, table, frontier, loop, t, kids)
