@@ -267,6 +267,50 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- plan
+def cmd_plan(args: argparse.Namespace) -> int:
+    """Each order's chosen plan, child orders, predicted cost and band from a registered model."""
+    from models.cost_bundle import ServingInputError
+    from models.risk_controls import RiskLimits
+    from pipelines.planning import plan_orders
+    from pipelines.registry import UnknownVersion
+    from sources import read_table_file
+
+    path = Path(args.file)
+    rows = read_table_file(path)
+    if args.risk_aversion < 0:
+        raise BadInput(f"--risk-aversion {args.risk_aversion} is negative")
+    lim = None
+    if args.max_child_qty is not None or args.max_participation is not None:
+        try:
+            lim = RiskLimits(max_child_qty=args.max_child_qty,
+                             max_participation=args.max_participation)
+        except ValueError as exc:
+            raise BadInput(f"risk limits: {exc.errors()[0]['loc'][0]}: "  # type: ignore[attr-defined]
+                           f"{exc.errors()[0]['msg']}") from None  # type: ignore[attr-defined]
+    try:
+        res = plan_orders(rows, ref=args.model, risk_aversion=args.risk_aversion, limits=lim)
+    except ServingInputError as exc:
+        raise BadInput(f"{path}: {exc}") from None
+    except (LookupError, UnknownVersion) as exc:
+        raise BadInput(f"{exc} (run `make demo` to register one)") from None
+    if args.children:
+        _write_table(res.children, Path(args.children))
+    if args.out:
+        _write_table(res.plans, Path(args.out))
+        where = args.out
+    else:
+        res.plans.to_csv(sys.stdout, index=False, float_format="%.3f")
+        where = "stdout"
+    refused = int((res.plans["plan"] == "refused").sum())
+    print(f"bestex plan: {len(res.plans)} orders from {path} with {res.model_uri}, risk "
+          f"aversion {args.risk_aversion:g} -> {where}"
+          + (f"; {len(res.children)} child orders -> {args.children}" if args.children else "")
+          + (f"; {refused} refused (no plan within the risk limits)" if refused else ""),
+          file=sys.stderr)
+    return 0
+
+
 # ----------------------------------------------------------------------------- score
 def cmd_score(args: argparse.Namespace) -> int:
     """The model on a book it has not seen: replay a desk on it and score the predictions."""
@@ -384,6 +428,21 @@ def build_parser() -> argparse.ArgumentParser:
     pd_.add_argument("--out", default=None,
                      help="output .csv/.csv.gz/.parquet (default: CSV on stdout)")
     pd_.set_defaults(func=cmd_predict)
+
+    pl = sub.add_parser("plan", help="each parent order's execution plan (schedule, child "
+                                     "orders, predicted cost and band) from a registered model")
+    pl.add_argument("file", help="one row per parent order with its point-in-time market "
+                                 "state (the serving schema; an order_id column is kept)")
+    _model_flag(pl)
+    pl.add_argument("--risk-aversion", type=float, default=0.5,
+                    help="lambda: bps of mean cost per bps of predicted sd (default 0.5)")
+    pl.add_argument("--max-child-qty", type=float, default=None, help="risk limit: shares")
+    pl.add_argument("--max-participation", type=float, default=None,
+                    help="risk limit: child qty / ADV share of its slot")
+    pl.add_argument("--out", default=None,
+                    help="plans as .csv/.csv.gz/.parquet (default: CSV on stdout)")
+    pl.add_argument("--children", default=None, help="child orders of the plans to this file")
+    pl.set_defaults(func=cmd_plan)
 
     sc = sub.add_parser("score", help="score a registered model on a book it has not seen "
                                       "(LOBSTER zip/folder, BitMEX snapshots + trades)")
