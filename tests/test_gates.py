@@ -446,3 +446,53 @@ def test_real_books_gate_bounds():
     assert res.passed
     assert res.name == "real_books (not binding)"
     assert res.detail.startswith("WOULD FAIL (not binding): ")
+
+
+def _policy_table(*, ac_hi=-10.0, obj_hi=0.2, vol=(12.0, 20.0), bucket_lo=-3.0):
+    rows = [{"group": "all", "strategy": "policy", "n": 100, "truth_bps": 12.0},
+            {"group": "all", "strategy": "oracle_ac", "n": 100, "truth_bps": 24.0,
+             "policy_minus_truth_bps": ac_hi - 1, "policy_minus_truth_lo": ac_hi - 2,
+             "policy_minus_truth_hi": ac_hi, "policy_minus_objective_bps": -5.0,
+             "policy_minus_objective_lo": -6.0, "policy_minus_objective_hi": -4.0},
+            {"group": "all", "strategy": "oracle", "n": 100, "truth_bps": 12.5,
+             "policy_minus_truth_bps": -0.5, "policy_minus_truth_lo": -0.7,
+             "policy_minus_truth_hi": -0.3, "policy_minus_objective_bps": obj_hi - 0.05,
+             "policy_minus_objective_lo": obj_hi - 0.1, "policy_minus_objective_hi": obj_hi},
+            {"group": "regime=volatile", "strategy": "policy", "n": 80, "truth_bps": vol[0]},
+            {"group": "regime=volatile", "strategy": "twap", "n": 80, "truth_bps": vol[1],
+             "policy_minus_truth_lo": -9.0},
+            {"group": "size=0-0.5% ADV", "strategy": "twap", "n": 60, "truth_bps": 10.0,
+             "policy_minus_truth_lo": bucket_lo},
+            {"group": "size=>5% ADV", "strategy": "twap", "n": 40, "truth_bps": 50.0,
+             "policy_minus_truth_lo": -20.0}]
+    return pd.DataFrame(rows)
+
+
+def test_policy_gate_bounds():
+    cfg = load_gates()
+    g = cfg.policy
+    assert (g.max_minus_oracle_ac_bps, g.max_objective_minus_oracle_bps, g.min_volatile_saving,
+            g.max_bucket_excess_bps, g.binding) == (0.5, 0.5, 0.10, 0.0, True)
+    ok = gates.gate_policy(_policy_table(), cfg)
+    assert ok.passed
+    assert ok.value == -10.0
+    assert "volatile saving vs TWAP 40.0%" in ok.detail
+    # the oracle AC's upper bound 0.6 > 0.5
+    assert not gates.gate_policy(_policy_table(ac_hi=0.6), cfg).passed
+    bad = gates.gate_policy(_policy_table(obj_hi=0.51), cfg)
+    assert not bad.passed
+    assert "objective - oracle upper bound +0.51" in bad.detail
+    # 12 / 13 = 7.7 % saving < 10 %
+    bad = gates.gate_policy(_policy_table(vol=(12.0, 13.0)), cfg)
+    assert not bad.passed
+    assert "volatile saving 7.7%" in bad.detail
+    bad = gates.gate_policy(_policy_table(bucket_lo=0.4), cfg)
+    assert not bad.passed
+    assert "size=0-0.5% ADV: worse than TWAP" in bad.detail
+    # no volatile orders: the saving is not judged (and said)
+    t = _policy_table()
+    t = t[~t["group"].str.startswith("regime=")]
+    res = gates.gate_policy(t, cfg)
+    assert res.passed
+    assert "no volatile orders" in res.detail
+    assert [r.name for r in evaluate_gates(cfg=cfg, policy=_policy_table()).results] == ["policy"]
