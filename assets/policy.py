@@ -15,14 +15,18 @@ import json
 import dagster as dg
 import pandas as pd
 
+import sources
 from assets._plots import md_images, reports_dir
 from assets.execution import _market
 from assets.learning import _TRAINING_KEY, COST_MODEL_KEY, _dagster_config
 from assets.records import CostModelRecord
+from bestex import settings
 from models.cost_models import CostModelParams
 from models.cost_training import TrainingConfig, holdout_split
 from validation.policy_backtest import plot_backtest
+from validation.policy_real import real_book_policy
 from validation.policy_stage import PolicyStageConfig, PolicyStageResult, evaluate_policy
+from validation.stress import book_spec
 
 POLICY_KEY = dg.AssetKey(["validation", "policy", "synth"])
 POLICY_EXPERIMENT = "execution_policy"
@@ -34,7 +38,29 @@ _COLUMNS = ["group", "strategy", "n", "truth_bps", "realized_bps", "true_sd_bps"
             "policy_minus_truth_hi", "policy_minus_objective_bps", "policy_minus_objective_hi"]
 
 
-def _report(res: PolicyStageResult, cfg: PolicyStageConfig, model_run: str) -> str:
+def _real_tables(context: dg.AssetExecutionContext, bundle, cfg: PolicyStageConfig
+                 ) -> pd.DataFrame:
+    """The policy's paired table on every real book of the data and landing folders."""
+    from models.policy import PolicyConfig
+
+    parts = []
+    data = settings.data_dir()
+    if data is None:
+        return pd.DataFrame()
+    for book, kind in sources.real_books(data, settings.landing_dir(), warn=context.log.warning):
+        spec, name = book_spec(book, kind)
+        try:
+            table, _ = real_book_policy(book, spec, name, bundle, n_boot=cfg.n_boot,
+                                        config=PolicyConfig(risk_aversion=cfg.risk_aversion))
+        except ValueError as exc:  # a book too short for a desk: said, not used
+            context.log.warning(f"policy on {name}: left out: {exc}")
+            continue
+        parts.append(table)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def _report(res: PolicyStageResult, cfg: PolicyStageConfig, model_run: str,
+            real: pd.DataFrame) -> str:
     fmt = {"floatfmt": ".2f", "index": False}
     chosen = res.decisions.chosen["name"].value_counts().rename_axis("plan").reset_index()
     it = res.loop.iterations
@@ -48,6 +74,13 @@ def _report(res: PolicyStageResult, cfg: PolicyStageConfig, model_run: str) -> s
         "policy is cheaper).", "",
         res.table[_COLUMNS].to_markdown(**fmt), "",
         "## Plans chosen", "", chosen.to_markdown(index=False), "",
+        "## The same table on the real replays", "",
+        "The stage-4 desk's orders of each recorded book worked with every plan on the recorded "
+        "quotes (simulator fills and footprint). No truth on a recorded day: `truth_bps` here "
+        "is the market-adjusted cost (realized less the book's own move), `true_sd_bps` the "
+        "desk's timing-risk estimate; the oracles are ex post on that path. VWAP and POV are "
+        "not candidates (no volume profile of earlier sessions).", "",
+        (real[["book", *_COLUMNS]].to_markdown(**fmt) if len(real) else "(no real book)"), "",
         "## Efficient frontier (the policy at each risk aversion)", "",
         res.frontier.to_markdown(**fmt), "",
         "## The reflexive loop", "",
@@ -113,14 +146,20 @@ def synth_policy(context: dg.AssetExecutionContext, config: PolicyParams,
     out = reports_dir() / "validation" / "policy"
     out.mkdir(parents=True, exist_ok=True)
     plots = [str(p) for p in plot_backtest(res.table, out, frontier=res.frontier)]
-    md = _report(res, cfg, model.mlflow_run_id)
+    real = _real_tables(context, bundle, cfg)
+    md = _report(res, cfg, model.mlflow_run_id, real)
     (out / "report.md").write_text(md)
     res.table.to_csv(out / "backtest.csv", index=False)
     res.loop.iterations.to_csv(out / "loop.csv", index=False)
     res.loop.ope.to_csv(out / "ope.csv", index=False)
+    real.to_csv(out / "real_books.csv", index=False)
     files = [out / "report.md", out / "backtest.csv", out / "loop.csv", out / "ope.csv",
-             *map(str, plots)]
+             out / "real_books.csv", *map(str, plots)]
     metrics = _metrics(res)
+    if len(real):
+        for _, r in real[(real["group"] == "all") & (real["strategy"] == "twap")].iterrows():
+            metrics[f"policy_real_{r['book']}_minus_twap_bps"] = float(
+                r["policy_minus_truth_bps"])
     grid = [c.model_dump() for c in res.decisions.grid]
     with registry.start_run(experiment=POLICY_EXPERIMENT,
                             run_name=f"policy lambda={cfg.risk_aversion:g} on "

@@ -48,8 +48,8 @@ from models.features import PLAN_INPUTS, features_from_state
 from models.schedules import schedule_batch
 from models.simulator import MARKETABLE, PASSIVE, SESSION_NS
 
-__all__ = ["Z80", "Candidate", "PolicyConfig", "PolicyDecisions", "candidate_children",
-           "candidate_grid", "decide", "limits_mask", "plan_frame"]
+__all__ = ["Z80", "Candidate", "PolicyConfig", "PolicyDecisions", "adaptive_children",
+           "candidate_children", "candidate_grid", "decide", "limits_mask", "plan_frame"]
 
 Z80: Final = 1.2815515655446004
 """The standard normal's 90 % quantile: an 80 % band is ``+-Z80`` sd."""
@@ -318,3 +318,77 @@ def decide(bundle: Any, state: pd.DataFrame, *, config: PolicyConfig | None = No
         "pred_mean_bps": mean.T.ravel(), "pred_lo_bps": lo.T.ravel(), "pred_hi_bps": hi.T.ravel(),
         "pred_sd_bps": sd.T.ravel(), "objective": obj.T.ravel(), "allowed": ok.T.ravel()})
     return PolicyDecisions(chosen, cands, grid, cfg)
+
+
+# =========================================================================== adaptive
+def adaptive_children(orders: pd.DataFrame, state_at: Any, bundle: Any, *,
+                      config: PolicyConfig | None = None,
+                      grid: Sequence[Candidate] | None = None,
+                      volume_history: dict[str, pd.Series] | None = None,
+                      limits: Any = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The **adaptive** policy: at each child interval it re-plans what is left of every order
+    from the state known then, and sends the first child of the best plan for the remainder.
+
+    ``state_at(sub_orders)`` returns the market state of ``sub_orders`` (``order_id, symbol,
+    side, qty, decision_ts, end_ts``: each order's remaining quantity from the interval's start
+    to its end) as known at their ``decision_ts`` (point in time: e.g.
+    :func:`models.features.build_features` on the sources). The plan's children are marketable
+    or passive as the chosen candidate says; the remaining quantity is updated with the children
+    sent (a marketable child fills in the simulator, a passive one may not: what a passive
+    child leaves is worked by the later intervals' marketable children only when the chosen
+    plans say so, so the last interval sends whatever is left, marketable).
+
+    Returns ``(children, decisions)``: the child orders (as :func:`candidate_children`) and one
+    row per order and interval with the plan chosen for the remainder.
+    """
+    cfg = config or PolicyConfig()
+    grid = tuple(grid or candidate_grid())
+    o = orders.reset_index(drop=True)
+    dec = o["decision_ts"].dt.as_unit("ns").array.asi8
+    end = o["end_ts"].dt.as_unit("ns").array.asi8
+    step = int(cfg.child_interval_min * _NS_MIN)
+    n_sl = np.clip(np.ceil((end - dec) / step), 1, cfg.max_children).astype(np.int64)
+    slot = (end - dec) // n_sl
+    left = o["qty"].to_numpy(np.float64).copy()
+    kids, rows = [], []
+    for k in range(int(n_sl.max())):
+        act = np.flatnonzero((k < n_sl) & (left > 1e-9))
+        if not act.size:
+            break
+        t = dec[act] + k * slot[act]
+        last = k == n_sl[act] - 1
+        sub = pd.DataFrame({"order_id": o["order_id"].astype(str).to_numpy()[act],
+                            "symbol": o["symbol"].to_numpy()[act],
+                            "side": o["side"].to_numpy()[act], "qty": left[act],
+                            "decision_ts": pd.to_datetime(t, utc=True),
+                            "end_ts": o["end_ts"].to_numpy()[act]})
+        st = state_at(sub).reset_index(drop=True)
+        sub_cfg = cfg
+        ch = [candidate_children(sub, c, config=sub_cfg, volume_history=volume_history)
+              for c in grid]
+        allowed = limits_mask(sub, ch, limits) if limits is not None else None
+        d = decide(bundle, st, config=sub_cfg.model_copy(update={"explore": 0.0}), grid=grid,
+                   children=ch, allowed=allowed)
+        pick = d.chosen["candidate"].to_numpy()
+        q = np.zeros(len(act))
+        kind = np.full(len(act), MARKETABLE, np.int8)
+        for j in np.unique(pick[pick >= 0]):
+            m = pick == j
+            first = ch[j].groupby("order_id", sort=False).head(1).set_index("order_id")
+            f = first.reindex(sub["order_id"][m])
+            q[m] = f["qty"].to_numpy(np.float64)
+            kind[m] = f["kind"].to_numpy(np.int8)
+        q = np.where(last, left[act], np.minimum(q, left[act]))  # the last interval finishes
+        kind = np.where(last, MARKETABLE, kind).astype(np.int8)
+        send = q > 0
+        kids.append(pd.DataFrame({"order_id": sub["order_id"].to_numpy()[send],
+                                  "decision_ts": pd.to_datetime(t[send], utc=True),
+                                  "qty": q[send], "side": sub["side"].to_numpy()[send],
+                                  "kind": kind[send]}))
+        rows.append(d.chosen[["order_id", "name", "pred_mean_bps", "pred_sd_bps"]]
+                    .assign(interval=k, remaining=left[act]))
+        left[act] -= q
+    children = pd.concat(kids, ignore_index=True)
+    pi = pd.Index(o["order_id"].astype(str)).get_indexer(children["order_id"])
+    o_ = np.lexsort((children["decision_ts"].dt.as_unit("ns").array.asi8, pi))
+    return children.iloc[o_].reset_index(drop=True), pd.concat(rows, ignore_index=True)

@@ -15,9 +15,12 @@ known for any action; the loop itself only *uses* the logged action's realized c
   (:mod:`models.ope`: inverse propensity, self-normalized, doubly robust with ``M_k``'s
   predictions as the reward model), beside the truth of those policies on the same orders;
 * the logged orders (features of the plan that ran, realized cost as the label) join the
-  training rows with weight ``1 / propensity`` (normalized to mean 1 in the block): an explored
-  plan stands for the orders on which it was not tried, so the plans the policy favours do not
-  crowd the others out of the next fit (the feedback bias). ``M_{k+1}`` is refit with the
+  training rows with weight ``1 / propensity`` clipped at ``weight_clip`` (10) and normalized to
+  mean 1 in the block: an explored plan stands for the orders on which it was not tried, so the
+  plans the policy favours do not crowd the others out of the next fit (the feedback bias).
+  Unclipped weights (up to ``K / epsilon`` = 140) let a few explored orders' noisy realized
+  costs dominate a block: on the demo the model's error over every plan of a fixed evaluation
+  set grew from 2.13 to 2.35 bps over three iterations, against 2.13 to 1.84 clipped. ``M_{k+1}`` is refit with the
   champion's hyperparameters (:func:`models.cost_training.fit_bundle`).
 """
 
@@ -72,15 +75,39 @@ def _logged_rows(state: pd.DataFrame, children: Sequence[pd.DataFrame], grid: Se
     return feats
 
 
+def _estimates(y: np.ndarray, p_log: np.ndarray, p_t: np.ndarray, q_log: np.ndarray,
+               q_t: np.ndarray) -> list[tuple[str, Any]]:
+    """IPS, SNIPS and DR of one target; an estimator that cannot be computed gives its reason."""
+    out: list[tuple[str, Any]] = []
+    for name in ("ips", "snips", "dr"):
+        try:
+            est = (ope.ips(y, p_log, p_t) if name == "ips" else ope.snips(y, p_log, p_t)
+                   if name == "snips" else ope.doubly_robust(y, p_log, p_t, q_log, q_t))
+        except ValueError as exc:
+            out.append((name, str(exc)))
+            continue
+        out.append((name, est))
+    return out
+
+
 def run_loop(blocks: Sequence[tuple[pd.DataFrame, pd.DataFrame]], market: Any, bundle: Any,
              base_train: pd.DataFrame, params: CostModelParams, sim: Any, *,
              grid: Sequence[Candidate], policy: PolicyConfig,
              training: TrainingConfig | None = None,
              volume_history: dict[str, pd.Series] | None = None, path: Any = None,
+             evaluation: tuple[pd.DataFrame, Sequence[pd.DataFrame], Any] | None = None,
+             weight_clip: float = 10.0,
              progress: Callable[[str], object] | None = None) -> LoopResult:
     """Run the loop over ``blocks`` (``(orders, state)`` per block, in time order: ``orders``
     with :func:`models.desk_history.arrival_state`'s columns, ``state`` their decision-time
-    features), starting from ``bundle`` (``M_0``) trained on ``base_train``."""
+    features), starting from ``bundle`` (``M_0``) trained on ``base_train``.
+
+    ``evaluation``: ``(state, children, outcomes)`` of a fixed set of orders with every plan
+    simulated (:func:`validation.policy_backtest.simulate_candidates`), on which each model
+    ``M_k`` is also scored (``eval_*`` columns: its error over every plan, the greedy policy's
+    true objective and its regret against the best plan, and the share of decisions that
+    changed since ``M_(k-1)``): the same orders every iteration, so the columns show whether
+    the loop settles."""
     say = progress or (lambda _m: None)
     cfg = training or TrainingConfig()
     grid = tuple(grid)
@@ -88,8 +115,25 @@ def run_loop(blocks: Sequence[tuple[pd.DataFrame, pd.DataFrame]], market: Any, b
     train = base_train
     models = [bundle]
     it_rows, ope_rows = [], []
+    prev_eval: np.ndarray | None = None
     for k, (orders, state) in enumerate(blocks):
         m_k = models[-1]
+        ev: dict[str, float] = {}
+        if evaluation is not None:
+            e_state, e_kids, e_out = evaluation
+            e = decide(m_k, e_state, config=policy.model_copy(update={"explore": 0.0}),
+                       grid=grid, children=e_kids)
+            g = e.chosen["candidate"].to_numpy(np.int64)
+            ne = len(g)
+            e_pm = e.candidates["pred_mean_bps"].to_numpy(np.float64).reshape(len(grid), ne).T
+            e_obj = e_out.truth + policy.risk_aversion * e_out.true_sd
+            ev = {"eval_model_mae_all_plans_bps": float(np.nanmean(np.abs(e_pm - e_out.truth))),
+                  "eval_policy_objective_bps": float(np.nanmean(e_obj[np.arange(ne), g])),
+                  "eval_regret_bps": float(np.nanmean(e_obj[np.arange(ne), g]
+                                                      - np.nanmin(e_obj, axis=1))),
+                  "eval_decisions_changed": float("nan") if prev_eval is None
+                  else float(np.mean(g != prev_eval))}
+            prev_eval = g
         kids = [candidate_children(orders, c, config=policy, volume_history=volume_history)
                 for c in grid]
         pcfg = policy.model_copy(update={"seed": policy.seed + k})
@@ -112,7 +156,7 @@ def run_loop(blocks: Sequence[tuple[pd.DataFrame, pd.DataFrame]], market: Any, b
             "greedy_truth_bps": float(np.nanmean(out.truth[i, greedy])),
             "greedy_objective_bps": float(np.nanmean(obj[i, greedy])),
             "oracle_objective_bps": float(np.nanmean(np.nanmin(obj, axis=1))),
-            "twap_truth_bps": float(np.nanmean(out.truth[:, 0]))})
+            "twap_truth_bps": float(np.nanmean(out.truth[:, 0])), **ev})
         # off-policy: the greedy policy of M_k and TWAP, from the logged (action, propensity,
         # realized cost) alone; the reward model is M_k's predicted mean
         p_log = dec.chosen["propensity"].to_numpy(np.float64)
@@ -125,22 +169,27 @@ def run_loop(blocks: Sequence[tuple[pd.DataFrame, pd.DataFrame]], market: Any, b
             q_log, q_t = pm[i, ch], pm[i, a]
             truth_v = float(np.nanmean(out.truth[i, a]))
             real_v = float(np.nanmean(out.realized[i, a]))
-            for name, est in (("ips", ope.ips(y, p_log, p_t)),
-                              ("snips", ope.snips(y, p_log, p_t)),
-                              ("dr", ope.doubly_robust(y, p_log, p_t, q_log, q_t))):
+            for name, est in _estimates(y, p_log, p_t, q_log, q_t):
+                if isinstance(est, str):  # no logged order took the target's plan
+                    ope_rows.append({"iteration": k, "target": target, "estimator": name,
+                                     "estimate_bps": np.nan, "truth_bps": truth_v,
+                                     "realized_bps": real_v, "covers_truth": False,
+                                     "covers_realized": False, "note": est})
+                    continue
                 ope_rows.append({"iteration": k, "target": target, "estimator": name,
                                  "estimate_bps": est.estimate, "ci_low": est.ci_low,
                                  "ci_high": est.ci_high, "ess": est.ess,
                                  "truth_bps": truth_v, "realized_bps": real_v,
                                  "covers_truth": est.ci_low <= truth_v <= est.ci_high,
-                                 "covers_realized": est.ci_low <= real_v <= est.ci_high})
+                                 "covers_realized": est.ci_low <= real_v <= est.ci_high,
+                                 "note": ""})
         say(f"loop {k}: model MAE {it_rows[-1]['model_mae_chosen_bps']:.2f} bps, policy "
             f"{it_rows[-1]['policy_truth_bps']:.2f} bps (objective "
             f"{it_rows[-1]['policy_objective_bps']:.2f}, oracle "
             f"{it_rows[-1]['oracle_objective_bps']:.2f})")
         # the logged fills join the training rows, inverse-propensity weighted
         logged = _logged_rows(state.reset_index(drop=True), kids, grid, ch, y, m_k)
-        w_log = 1.0 / p_log
+        w_log = np.minimum(1.0 / p_log, weight_clip)
         logged["_w"] = w_log / w_log.mean()
         base = train if "_w" in train else train.assign(_w=1.0)
         train = pd.concat([base, logged[[c for c in base.columns if c in logged.columns]]],

@@ -45,11 +45,11 @@ class PolicyStageConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    n_orders: int = Field(4000, ge=10)  # out-of-sample orders of the backtest
+    n_orders: int = Field(3000, ge=10)  # out-of-sample orders of the backtest
     risk_aversion: float = Field(0.5, ge=0)
     frontier: list[float] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]  # risk aversions of the frontier
     loop_blocks: int = Field(4, ge=2)  # iterations of the reflexive loop
-    loop_orders: int = Field(1500, ge=10)  # orders per iteration
+    loop_orders: int = Field(1000, ge=10)  # orders per iteration
     explore: float = Field(0.1, ge=0, lt=1)
     n_boot: int = Field(2000, ge=100)
     seed: int = 777
@@ -165,6 +165,7 @@ def evaluate_policy(market: Any, bundle: Any, training_rows: pd.DataFrame,
     t0 = time.perf_counter()
     loop = run_loop(blocks, market, bundle, training_rows, params, sim, grid=grid,
                     policy=pcfg.model_copy(update={"explore": cfg.explore}),
-                    volume_history=vh, path=path, progress=say)
+                    volume_history=vh, path=path, evaluation=(bt_s, kids, out),
+                    progress=say)
     t["loop"] = time.perf_counter() - t0
     return PolicyStageResult(bt_o, dec, out, table, frontier, loop, t, kids)
