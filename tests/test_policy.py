@@ -4,6 +4,7 @@ paired benchmarks of the backtest."""
 
 from __future__ import annotations
 
+import itertools
 from typing import ClassVar
 
 import numpy as np
@@ -216,3 +217,47 @@ def test_paired_ci_and_the_oracles():
     # policy (= the oracle here) minus TWAP: (12 - 30 + 28 - 30) / 2 = -10 bps
     assert row["policy_minus_truth_bps"] == pytest.approx(-10.0)
     assert t[(t["strategy"] == "oracle")]["policy_minus_objective_bps"].iloc[0] == 0.0
+
+
+def test_the_adaptive_policy_replans_within_the_window_and_keeps_a_time_consistent_plan():
+    from models.policy import adaptive_children
+
+    o = _orders(n=25, seed=3)
+    grid = candidate_grid()
+    seen = []
+
+    def state_at(sub: pd.DataFrame) -> pd.DataFrame:  # the market does not change
+        seen.append(sub["decision_ts"].min())
+        const = o.set_index("order_id").loc[sub["order_id"], ["adv", "sigma_daily",
+                                                              "arrival_mid", "arrival_spread_bps",
+                                                              "sigma_seen", "shares_outstanding"]]
+        return sub.reset_index(drop=True).join(const.reset_index(drop=True))
+
+    for lam in (0.0, 1e6):
+        seen.clear()
+        cfg = PolicyConfig(risk_aversion=lam)
+        ch, log = adaptive_children(o, state_at, ImpactAndRisk(), config=cfg, grid=grid)
+        tot = ch.groupby("order_id")["qty"].sum().reindex(o["order_id"])
+        np.testing.assert_allclose(tot.to_numpy(), o["qty"].to_numpy(), rtol=1e-12)
+        t = ch.set_index("order_id")["decision_ts"]
+        lo = o.set_index("order_id")["decision_ts"].reindex(t.index)
+        hi = o.set_index("order_id")["end_ts"].reindex(t.index)
+        assert (t >= lo).all()
+        assert (t < hi).all()
+        # re-planned at every interval, each time from the state at that interval's start
+        assert log["interval"].max() >= 3
+        assert all(a < b for a, b in itertools.pairwise(seen))  # one state per interval
+        # nothing changes in the market: the re-plans reproduce the static plan, child by
+        # child (the urgency is kept per unit of time, not per remaining horizon)
+        static = decide(ImpactAndRisk(), o, config=cfg, grid=grid)
+        first = log[log["interval"] == 0].set_index("order_id")["name"]
+        assert (first.reindex(o["order_id"]).to_numpy() == static.chosen["name"].to_numpy()).all()
+        for i in (0, 7, 13):
+            oid = o["order_id"].iloc[i]
+            j = int(static.chosen["candidate"].iloc[i])
+            want = candidate_children(o.iloc[[i]], grid[j])["qty"].to_numpy()
+            got = ch[ch["order_id"] == oid]["qty"].to_numpy()
+            m = min(len(got), len(want)) - 2  # whole-lot rounding may move the last shares
+            np.testing.assert_allclose(got[:m], want[:m], atol=1.0,
+                                       err_msg=f"{oid} {grid[j].name}")
+            assert abs(len(got) - len(want)) <= 1
