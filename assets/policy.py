@@ -74,6 +74,12 @@ def _report(res: PolicyStageResult, cfg: PolicyStageConfig, model_run: str,
         "policy is cheaper).", "",
         res.table[_COLUMNS].to_markdown(**fmt), "",
         "## Plans chosen", "", chosen.to_markdown(index=False), "",
+        "## The same table on stress scenarios", "",
+        "The policy on each stress scenario's market (calm sessions, then the stress: "
+        "`validation.stress.SCENARIOS`), its own orders, every plan simulated; `regime` is the "
+        "generator's true regime of the order's session.", "",
+        (res.scenarios[["scenario", *_COLUMNS]].to_markdown(**fmt) if len(res.scenarios)
+         else "(no scenario)"), "",
         "## The same table on the real replays", "",
         "The stage-4 desk's orders of each recorded book worked with every plan on the recorded "
         "quotes (simulator fills and footprint). No truth on a recorded day: `truth_bps` here "
@@ -153,8 +159,9 @@ def synth_policy(context: dg.AssetExecutionContext, config: PolicyParams,
     res.loop.iterations.to_csv(out / "loop.csv", index=False)
     res.loop.ope.to_csv(out / "ope.csv", index=False)
     real.to_csv(out / "real_books.csv", index=False)
+    res.scenarios.to_csv(out / "scenarios.csv", index=False)
     files = [out / "report.md", out / "backtest.csv", out / "loop.csv", out / "ope.csv",
-             out / "real_books.csv", *map(str, plots)]
+             out / "real_books.csv", out / "scenarios.csv", *map(str, plots)]
     metrics = _metrics(res)
     if len(real):
         for _, r in real[(real["group"] == "all") & (real["strategy"] == "twap")].iterrows():

@@ -52,6 +52,8 @@ class PolicyStageConfig(BaseModel):
     loop_orders: int = Field(1000, ge=10)  # orders per iteration
     explore: float = Field(0.1, ge=0, lt=1)
     n_boot: int = Field(2000, ge=100)
+    scenarios: list[str] = ["crisis_2008"]  # stress scenarios (calm sessions, then the stress)
+    scenario_orders: int = Field(1000, ge=10)
     seed: int = 777
 
 
@@ -67,6 +69,7 @@ class PolicyStageResult:
     loop: LoopResult
     timings_s: dict[str, float]
     children: list[pd.DataFrame]
+    scenarios: pd.DataFrame
 
     def chosen_children(self) -> pd.DataFrame:
         """The children of the plan each backtest order's policy chose."""
@@ -100,6 +103,34 @@ def decision_state(orders: pd.DataFrame, market: Any, bundle: Any,
                           calibrations=getattr(bundle, "calibrations", None),
                           config=getattr(bundle, "feature_config", None),
                           regime_probabilities=regime_probabilities)
+
+
+def scenario_table(name: str, bundle: Any, *, config: PolicyStageConfig,
+                   policy: PolicyConfig) -> pd.DataFrame:
+    """The paired backtest table of the policy on a stress scenario's market
+    (:data:`validation.stress.SCENARIOS`: calm sessions, then the stress), with a
+    ``scenario`` column: the calm regime the out-of-sample window may lack, and the crisis."""
+    from validation.stress import SCENARIOS, stress_market
+
+    market = stress_market(SCENARIOS[name], seed=config.seed)
+    path = _MarketPath(market.quotes)
+    po = generate_parent_orders(market, DeskHistoryConfig(n_orders=config.scenario_orders,
+                                                          seed=config.seed))
+    orders = arrival_state(market, po, path=path)
+    state = decision_state(orders, market, bundle)
+    vh = {s: _volume_history(market.trades, s) for s in orders["symbol"].unique()}
+    grid = candidate_grid()
+    kids = [candidate_children(orders, c, config=policy, volume_history=vh) for c in grid]
+    dec = decide(bundle, state, config=policy, grid=grid, children=kids)
+    sim = SimulatorConfig.from_truth(market.truth.impact, fees=DESK_FEES)
+    out = simulate_candidates(market, orders, grid, kids, sim, path=path)
+    table = backtest_table(out, dec.chosen["candidate"].to_numpy(),
+                           risk_aversion=policy.risk_aversion,
+                           regime=orders["regime"].astype(str).to_numpy(),
+                           pct_adv=orders["pct_adv"].to_numpy(np.float64), n_boot=config.n_boot,
+                           seed=config.seed)
+    table.insert(0, "scenario", name)
+    return table
 
 
 def evaluate_policy(market: Any, bundle: Any, training_rows: pd.DataFrame,
@@ -168,4 +199,9 @@ def evaluate_policy(market: Any, bundle: Any, training_rows: pd.DataFrame,
                     volume_history=vh, path=path, evaluation=(bt_s, kids, out),
                     progress=say)
     t["loop"] = time.perf_counter() - t0
-    return PolicyStageResult(bt_o, dec, out, table, frontier, loop, t, kids)
+    t0 = time.perf_counter()
+    scen = [scenario_table(name, bundle, config=cfg, policy=pcfg) for name in cfg.scenarios]
+    t["scenarios"] = time.perf_counter() - t0
+    say(f"policy on scenarios {cfg.scenarios} ({t['scenarios']:.1f} s)")
+    return PolicyStageResult(bt_o, dec, out, table, frontier, loop, t, kids,
+                             pd.concat(scen, ignore_index=True) if scen else pd.DataFrame())
