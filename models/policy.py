@@ -119,7 +119,9 @@ def candidate_children(orders: pd.DataFrame, cand: Candidate, *,
                        volume_history: dict[str, pd.Series] | None = None,
                        param_scale: np.ndarray | None = None) -> pd.DataFrame:
     """Children of every order of ``orders`` under ``cand``: ``order_id, decision_ts, qty,
-    side, kind`` (the simulator's child orders), parent-major and in time order.
+    side, kind`` (the simulator's child orders) and ``strategy`` (the family the order was
+    worked with: ``twap`` where a VWAP/POV had no usable volume profile for its symbol),
+    parent-major and in time order.
 
     ``param_scale`` multiplies the urgency (``kappa T``, the IS decay) per order: the adaptive
     policy keeps an order's ``kappa`` when it re-plans a shorter remainder (``kappa T``
@@ -138,6 +140,7 @@ def candidate_children(orders: pd.DataFrame, cand: Candidate, *,
             parts.append((idx[s.order_idx], s.slice_ns, s.child_qty))
 
     every = np.arange(len(orders))
+    family = np.full(len(orders), cand.family, dtype=object)
     if cand.family in ("vwap", "pov"):
         for s_ in np.unique(sym):
             idx = every[sym == s_]
@@ -148,8 +151,9 @@ def candidate_children(orders: pd.DataFrame, cand: Candidate, *,
                 if vh is None:
                     raise ValueError("no volume history")
                 run(cand.family, idx, volume_history=vh, **kw)
-            except ValueError:
+            except ValueError:  # no usable profile: worked, and labelled, TWAP (as the desk)
                 run("twap", idx)
+                family[idx] = "twap"
     elif cand.family in ("almgren_chriss", "is_urgency"):
         p = np.full(len(orders), cand.param) * (1.0 if param_scale is None
                                                 else np.asarray(param_scale, np.float64))
@@ -172,7 +176,8 @@ def candidate_children(orders: pd.DataFrame, cand: Candidate, *,
         kind[rank % step == step - 1] = PASSIVE
     return pd.DataFrame({"order_id": orders["order_id"].astype(str).to_numpy()[pi],
                          "decision_ts": pd.to_datetime(t, utc=True), "qty": q,
-                         "side": orders["side"].to_numpy(np.int64)[pi], "kind": kind})
+                         "side": orders["side"].to_numpy(np.int64)[pi], "kind": kind,
+                         "strategy": family[pi].astype(str)})
 
 
 def plan_frame(orders: pd.DataFrame, children: pd.DataFrame, cand: Candidate, *,
@@ -181,6 +186,10 @@ def plan_frame(orders: pd.DataFrame, children: pd.DataFrame, cand: Candidate, *,
     under ``cand``, one row per order in ``orders``' order."""
     plan = plan_summary(children, orders, beta=beta, session_ns=session_ns)
     out = pd.DataFrame({"strategy": cand.family}, index=orders.index)
+    if "strategy" in children.columns:  # the family each order was worked with (fallbacks)
+        fam = children.groupby("order_id", sort=False)["strategy"].first()
+        got = fam.reindex(orders["order_id"].astype(str)).to_numpy(dtype=object)
+        out["strategy"] = np.where(pd.isna(got), cand.family, got)
     for c in PLAN_COLUMNS:
         out[c] = plan[c].to_numpy()
     return out[list(PLAN_INPUTS)]

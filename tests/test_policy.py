@@ -79,7 +79,7 @@ def test_every_plan_sums_to_the_parent_inside_its_window(volume):
     o = _orders()
     for cand in candidate_grid():
         ch = candidate_children(o, cand, volume_history=volume)
-        assert set(ch.columns) == {"order_id", "decision_ts", "qty", "side", "kind"}
+        assert set(ch.columns) == {"order_id", "decision_ts", "qty", "side", "kind", "strategy"}
         g = ch.groupby("order_id", sort=False)
         tot = g["qty"].sum().reindex(o["order_id"])
         np.testing.assert_allclose(tot.to_numpy(), o["qty"].to_numpy(), rtol=1e-12,
