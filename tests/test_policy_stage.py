@@ -4,6 +4,8 @@ one desk costing what each plan cost alone."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from models.cost_models import CostModelParams
 from models.cost_training import TrainingConfig, fit_bundle, model_features
 from models.desk_history import DESK_FEES, DeskHistoryConfig, execute_plan, simulate_desk_history
 from models.features import FeatureConfig, fit_parametric
+from models.policy import Z80, decide
 from models.simulator import SimulatorConfig
 from models.synthetic_market import SyntheticMarketConfig, generate_market
 from validation.policy_backtest import BENCHMARKS
@@ -87,3 +90,34 @@ def test_the_loop_logs_propensities_and_estimates_off_policy(stage):
     # the greedy policy is what the logging policy mostly did: the estimates cover its truth
     assert g["covers_truth"].mean() >= 2 / 3
     assert (g["ess"] > 100).all()
+
+
+class KnowsTheTruth:
+    """A cost model that predicts each plan's true expected cost and true timing sd (the
+    simulator's), in ``decide``'s candidate-major row order."""
+
+    features: ClassVar[list[str]] = ["timing_risk_bps"]
+
+    def __init__(self, truth: np.ndarray, sd: np.ndarray) -> None:
+        self.truth, self.sd = truth, sd
+
+    def predict(self, feats):
+        m, s = self.truth.T.ravel(), self.sd.T.ravel()
+        return m, m - Z80 * s, m + Z80 * s
+
+
+def test_with_a_model_that_knows_the_truth_the_policy_is_the_oracle(stage):
+    from validation.policy_backtest import benchmark_choices
+
+    _, res = stage
+    out = res.outcomes
+    lam = res.decisions.config.risk_aversion
+    state = res.orders.assign(adv=res.orders["adv_est"])
+    dec = decide(KnowsTheTruth(out.truth, out.true_sd), state, config=res.decisions.config,
+                 grid=res.decisions.grid, children=res.children)
+    oracle = benchmark_choices(out, lam)["oracle"]
+    assert (dec.chosen["candidate"].to_numpy() == oracle).all()
+    # and, by hand for the first order: the plan with the least truth + lambda x sd
+    j = out.truth[0] + lam * out.true_sd[0]
+    assert dec.chosen["candidate"].iloc[0] == int(np.argmin(j))
+    assert dec.chosen["objective"].iloc[0] == pytest.approx(j.min())
