@@ -357,8 +357,9 @@ def feature_columns(frame: Columns, *, config: FeatureConfig | None = None,
     n = _n_rows(frame)
     given = {c: _floats(frame, c) for c in ("sqrt_pred_bps", "athl_pred_bps")}
     cols["sqrt_pred_bps"], cols["athl_pred_bps"] = np.full(n, np.nan), np.full(n, np.nan)
-    if calibrations is not None and n:
-        _predict(cols, calibrations, np.arange(n))
+    need = ~(np.isfinite(given["sqrt_pred_bps"]) & np.isfinite(given["athl_pred_bps"]))
+    if calibrations is not None and need.any():  # only the rows that do not carry both
+        _predict(cols, calibrations, np.flatnonzero(need))
     for c, v in given.items():
         cols[c] = np.where(np.isfinite(v), v, cols[c])
     return {f.name: cols[f.name] for f in FEATURES}
