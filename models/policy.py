@@ -255,7 +255,8 @@ def decide(bundle: Any, state: pd.DataFrame, *, config: PolicyConfig | None = No
            grid: Sequence[Candidate] | None = None,
            children: Sequence[pd.DataFrame] | None = None,
            allowed: np.ndarray | None = None,
-           volume_history: dict[str, pd.Series] | None = None) -> PolicyDecisions:
+           volume_history: dict[str, pd.Series] | None = None,
+           feature_config: Any = None) -> PolicyDecisions:
     """Choose a candidate for every order of ``state``.
 
     Parameters
@@ -275,6 +276,9 @@ def decide(bundle: Any, state: pd.DataFrame, *, config: PolicyConfig | None = No
         False where a candidate breaks a risk limit (never chosen, not even to explore).
     volume_history : dict, optional
         Per symbol, for VWAP and POV (:func:`candidate_children`).
+    feature_config : FeatureConfig, optional
+        How the plan features are derived (the session calendar); default the bundle's. A
+        24-hour venue's orders need its own calendar, as their state was built with.
     """
     cfg = config or PolicyConfig()
     grid = tuple(grid or candidate_grid())
@@ -288,8 +292,11 @@ def decide(bundle: Any, state: pd.DataFrame, *, config: PolicyConfig | None = No
         rows.append(st.drop(columns=[x for x in PLAN_INPUTS if x in st.columns]).join(
             plan_frame(st, ch, c)))
     stacked = pd.concat(rows, ignore_index=True)  # candidate-major: row = j * n + i
-    feats = features_from_state(stacked, config=getattr(bundle, "feature_config", None),
+    feats = features_from_state(stacked, config=feature_config
+                                or getattr(bundle, "feature_config", None),
                                 calibrations=getattr(bundle, "calibrations", None))
+    if "venue" in stacked.columns:  # the venue's physics fallback prices what it should
+        feats["venue"] = stacked["venue"].to_numpy()
     mean, lo, hi = bundle.predict(feats)
     mean, lo, hi = (np.asarray(v, np.float64).reshape(k, n).T for v in (mean, lo, hi))
     sd = (hi - lo) / (2 * Z80)
@@ -370,7 +377,7 @@ def adaptive_children(orders: pd.DataFrame, state_at: Any, bundle: Any, *,
     slot = (end - dec) // n_sl
     left = o["qty"].to_numpy(np.float64).copy()
     kids, rows = [], []
-    first_pick = np.zeros(len(o), np.int64)
+    first_pick = np.full(len(o), -1, np.int64)
     same = np.array([[a.family == b.family and a.passive == b.passive for b in grid]
                      for a in grid])  # same[i, j]: j may follow a first choice i
     for k in range(int(n_sl.max())):
@@ -389,15 +396,17 @@ def adaptive_children(orders: pd.DataFrame, state_at: Any, bundle: Any, *,
         rem = (end[act] - t) / np.maximum(end[act] - dec[act], 1)  # kappa kept, not kappa T
         ch = [candidate_children(sub, c, config=sub_cfg, volume_history=volume_history,
                                  param_scale=rem) for c in grid]
-        allowed = limits_mask(sub, ch, limits) if limits is not None \
+        allowed = limits_mask(sub.assign(adv=st["adv"].to_numpy()) if "adv" in st else sub,
+                              ch, limits) if limits is not None \
             else np.ones((len(act), len(grid)), bool)
         if k > 0:  # the family and passive mix stay; the urgency is re-planned
-            allowed &= same[first_pick[act]]
+            allowed &= np.where(first_pick[act][:, None] >= 0,
+                                same[np.maximum(first_pick[act], 0)], False)
         d = decide(bundle, st, config=sub_cfg.model_copy(update={"explore": 0.0}), grid=grid,
                    children=ch, allowed=allowed)
         pick = d.chosen["candidate"].to_numpy()
         if k == 0:
-            first_pick[act] = np.maximum(pick, 0)
+            first_pick[act] = pick  # -1: refused, and it stays refused
         q = np.zeros(len(act))
         kind = np.full(len(act), MARKETABLE, np.int8)
         for j in np.unique(pick[pick >= 0]):
@@ -407,7 +416,8 @@ def adaptive_children(orders: pd.DataFrame, state_at: Any, bundle: Any, *,
             if grid[j].passive > 0:  # the passive pattern on the order's own interval count
                 every = max(round(1 / grid[j].passive), 1)
                 kind[m] = PASSIVE if k % every == every - 1 else MARKETABLE
-        q = np.where(last, left[act], np.minimum(q, left[act]))  # the last interval finishes
+        # the last interval finishes the order; a refused order sends nothing
+        q = np.where(pick < 0, 0.0, np.where(last, left[act], np.minimum(q, left[act])))
         send = q > 0
         kids.append(pd.DataFrame({"order_id": sub["order_id"].to_numpy()[send],
                                   "decision_ts": pd.to_datetime(t[send], utc=True),

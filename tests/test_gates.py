@@ -460,7 +460,8 @@ def _policy_table(*, ac_hi=-10.0, obj_hi=0.2, vol=(12.0, 20.0), bucket_lo=-3.0):
              "policy_minus_objective_lo": obj_hi - 0.1, "policy_minus_objective_hi": obj_hi},
             {"group": "regime=volatile", "strategy": "policy", "n": 80, "truth_bps": vol[0]},
             {"group": "regime=volatile", "strategy": "twap", "n": 80, "truth_bps": vol[1],
-             "policy_minus_truth_lo": -9.0},
+             "policy_minus_truth_lo": vol[0] - vol[1] - 1.0,
+             "policy_minus_truth_hi": vol[0] - vol[1] + 1.0},
             {"group": "size=0-0.5% ADV", "strategy": "twap", "n": 60, "truth_bps": 10.0,
              "policy_minus_truth_lo": bucket_lo},
             {"group": "size=>5% ADV", "strategy": "twap", "n": 40, "truth_bps": 50.0,
@@ -472,27 +473,33 @@ def test_policy_gate_bounds():
     cfg = load_gates()
     g = cfg.policy
     assert (g.max_minus_oracle_ac_bps, g.max_objective_minus_oracle_bps, g.min_volatile_saving,
-            g.max_bucket_excess_bps, g.binding) == (0.5, 0.5, 0.10, 0.0, True)
+            g.min_volatile_orders, g.max_bucket_excess_bps, g.binding) == (
+                0.5, 0.5, 0.10, 50, 0.0, True)
     ok = gates.gate_policy(_policy_table(), cfg)
     assert ok.passed
     assert ok.value == -10.0
-    assert "volatile saving vs TWAP 40.0%" in ok.detail
+    # 1 - 12/20 = 40 %; the interval's upper bound -7 bps guarantees 7/20 = 35 %
+    assert "volatile saving vs TWAP 40.0% (at least 35.0% at 95%, n=80)" in ok.detail
     # the oracle AC's upper bound 0.6 > 0.5
     assert not gates.gate_policy(_policy_table(ac_hi=0.6), cfg).passed
     bad = gates.gate_policy(_policy_table(obj_hi=0.51), cfg)
     assert not bad.passed
     assert "objective - oracle upper bound +0.51" in bad.detail
-    # 12 / 13 = 7.7 % saving < 10 %
-    bad = gates.gate_policy(_policy_table(vol=(12.0, 13.0)), cfg)
+    # 12 vs 14: a 14.3 % saving, but the interval guarantees only 1/14 = 7.1 %
+    bad = gates.gate_policy(_policy_table(vol=(12.0, 14.0)), cfg)
     assert not bad.passed
-    assert "volatile saving 7.7%" in bad.detail
+    assert "volatile saving 7.1% at 95%" in bad.detail
     bad = gates.gate_policy(_policy_table(bucket_lo=0.4), cfg)
     assert not bad.passed
     assert "size=0-0.5% ADV: worse than TWAP" in bad.detail
-    # no volatile orders: the saving is not judged (and said)
+    # no volatile orders, or too few: nothing to judge the saving on, the gate fails
     t = _policy_table()
-    t = t[~t["group"].str.startswith("regime=")]
-    res = gates.gate_policy(t, cfg)
-    assert res.passed
+    res = gates.gate_policy(t[~t["group"].str.startswith("regime=")], cfg)
+    assert not res.passed
     assert "no volatile orders" in res.detail
+    few = t.copy()
+    few.loc[few["group"] == "regime=volatile", "n"] = 20
+    res = gates.gate_policy(few, cfg)
+    assert not res.passed
+    assert "20 volatile orders < 50" in res.detail
     assert [r.name for r in evaluate_gates(cfg=cfg, policy=_policy_table()).results] == ["policy"]

@@ -261,3 +261,19 @@ def test_the_adaptive_policy_replans_within_the_window_and_keeps_a_time_consiste
             np.testing.assert_allclose(got[:m], want[:m], atol=1.0,
                                        err_msg=f"{oid} {grid[j].name}")
             assert abs(len(got) - len(want)) <= 1
+
+
+def test_the_adaptive_policy_sends_nothing_for_a_refused_order():
+    from models.policy import adaptive_children
+
+    o = _orders(n=6, seed=4)
+
+    def state_at(sub: pd.DataFrame) -> pd.DataFrame:
+        const = o.set_index("order_id").loc[sub["order_id"], ["adv", "sigma_daily",
+                                                              "arrival_mid", "arrival_spread_bps",
+                                                              "sigma_seen", "shares_outstanding"]]
+        return sub.reset_index(drop=True).join(const.reset_index(drop=True))
+
+    ch, _ = adaptive_children(o, state_at, ImpactAndRisk(), grid=candidate_grid(),
+                              limits=RiskLimits(kill_switch=True))
+    assert len(ch) == 0

@@ -80,7 +80,10 @@ def test_the_loop_logs_propensities_and_estimates_off_policy(stage):
     it, ope = res.loop.iterations, res.loop.ope
     assert it["iteration"].tolist() == [0, 1, 2]
     assert len(res.loop.bundles) == 3
-    assert (it["train_rows"].diff().dropna() == 150).all()  # each block's fills joined
+    # each block's fills joined, those known before the next block's first decision only
+    added = it["train_rows"].diff().dropna().to_numpy()
+    assert (added > 0).all()
+    assert (added <= it["n_orders"].to_numpy()[:-1]).all()
     assert it["explored_share"].between(0.02, 0.25).all()
     assert it[["eval_model_mae_all_plans_bps", "eval_regret_bps"]].notna().all().all()
     assert it["eval_decisions_changed"].iloc[1:].between(0, 1).all()
@@ -89,7 +92,7 @@ def test_the_loop_logs_propensities_and_estimates_off_policy(stage):
     assert g["estimate_bps"].notna().all()
     # the greedy policy is what the logging policy mostly did: the estimates cover its truth
     assert g["covers_truth"].mean() >= 2 / 3
-    assert (g["ess"] > 100).all()
+    assert (g["ess"].to_numpy() > 0.7 * np.repeat(it["n_orders"].to_numpy(), 3)).all()
 
 
 class KnowsTheTruth:

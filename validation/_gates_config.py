@@ -189,8 +189,10 @@ class PolicyGate(_Section):
         Upper 95 % bound of the policy's true ``E + lambda sd`` minus the best plan's of the
         grid (the oracle with a perfect cost model).
     min_volatile_saving : float
-        Least relative saving of mean true IS against TWAP in the volatile regime
-        (``1 - policy / twap``).
+        Least relative saving of mean true IS against TWAP in the volatile regime that the
+        paired 95 % interval guarantees (``-upper bound of (policy - twap) / twap``).
+    min_volatile_orders : int
+        Fewest volatile orders the saving is judged on (fewer: the gate fails).
     max_bucket_excess_bps : float
         In every size bucket, the lower 95 % bound of policy minus TWAP (true IS) at most this:
         never worse than TWAP beyond its interval.
@@ -201,6 +203,7 @@ class PolicyGate(_Section):
     max_minus_oracle_ac_bps: float
     max_objective_minus_oracle_bps: float
     min_volatile_saving: float = Field(ge=0, lt=1)
+    min_volatile_orders: int = Field(ge=1)
     max_bucket_excess_bps: float = Field(ge=0)
     binding: bool
 

@@ -14,7 +14,10 @@ known for any action; the loop itself only *uses* the logged action's realized c
   aversion, and of TWAP from the logged data alone
   (:mod:`models.ope`: inverse propensity, self-normalized, doubly robust with ``M_k``'s
   predictions as the reward model), beside the truth of those policies on the same orders;
-* the logged orders (features of the plan that ran, realized cost as the label) join the
+* ``M_0`` is refit from the base rows the way every later model is (``refit_start``), so the
+  iterations differ by the logged fills alone;
+* the logged orders (features of the plan that ran, realized cost as the label; only those
+  whose cost is known before the next block's first decision: an embargo) join the
   training rows with weight ``1 / propensity`` clipped at ``weight_clip`` (10) and normalized to
   mean 1 in the block: an explored plan stands for the orders on which it was not tried, so the
   plans the policy favours do not crowd the others out of the next fit (the feedback bias).
@@ -96,15 +99,15 @@ def run_loop(blocks: Sequence[tuple[pd.DataFrame, pd.DataFrame]], market: Any, b
              training: TrainingConfig | None = None,
              volume_history: dict[str, pd.Series] | None = None, path: Any = None,
              evaluation: tuple[pd.DataFrame, Sequence[pd.DataFrame], Any] | None = None,
-             weight_clip: float = 10.0,
+             weight_clip: float = 10.0, refit_start: bool = True,
              progress: Callable[[str], object] | None = None) -> LoopResult:
     """Run the loop over ``blocks`` (``(orders, state)`` per block, in time order: ``orders``
     with :func:`models.desk_history.arrival_state`'s columns, ``state`` their decision-time
     features), starting from ``bundle`` (``M_0``) trained on ``base_train``.
 
     ``evaluation``: ``(state, children, outcomes)`` of a fixed set of orders with every plan
-    simulated (:func:`validation.policy_backtest.simulate_candidates`), on which each model
-    ``M_k`` is also scored (``eval_*`` columns: its error over every plan, the greedy policy's
+    simulated (:func:`validation.policy_backtest.simulate_candidates`), decided after every
+    block's fills are known, on which each model ``M_k`` is also scored (``eval_*`` columns: its error over every plan, the greedy policy's
     true objective and its regret against the best plan, and the share of decisions that
     changed since ``M_(k-1)``): the same orders every iteration, so the columns show whether
     the loop settles."""
@@ -112,8 +115,13 @@ def run_loop(blocks: Sequence[tuple[pd.DataFrame, pd.DataFrame]], market: Any, b
     cfg = training or TrainingConfig()
     grid = tuple(grid)
     features = list(bundle.features)
-    train = base_train
-    models = [bundle]
+    train = base_train.assign(_w=1.0)
+    carry = {"feature_config": getattr(bundle, "feature_config", None),
+             "calibrations": getattr(bundle, "calibrations", None)}
+    # M_0 refit the way every later M_k is (fit_bundle, the base rows alone), so that what
+    # changes from one iteration to the next is the logged fills, not the fitting recipe
+    models = [fit_bundle(train, params, features, cfg, weight=train["_w"].to_numpy(np.float64),
+                         **carry) if refit_start else bundle]
     it_rows, ope_rows = [], []
     prev_eval: np.ndarray | None = None
     for k, (orders, state) in enumerate(blocks):
@@ -141,6 +149,9 @@ def run_loop(blocks: Sequence[tuple[pd.DataFrame, pd.DataFrame]], market: Any, b
         out = simulate_candidates(market, orders, grid, kids, sim, path=path)
         n, i = len(orders), np.arange(len(orders))
         ch = dec.chosen["candidate"].to_numpy(np.int64)
+        if (ch < 0).any():
+            raise ValueError("the loop runs without risk limits: no order may be refused")
+        twap = next(j for j, c in enumerate(grid) if c.family == "twap" and c.passive == 0)
         greedy = dec.chosen["greedy"].to_numpy(np.int64)
         pm = dec.candidates["pred_mean_bps"].to_numpy(np.float64).reshape(len(grid), n).T
         lam = policy.risk_aversion
@@ -156,11 +167,10 @@ def run_loop(blocks: Sequence[tuple[pd.DataFrame, pd.DataFrame]], market: Any, b
             "greedy_truth_bps": float(np.nanmean(out.truth[i, greedy])),
             "greedy_objective_bps": float(np.nanmean(obj[i, greedy])),
             "oracle_objective_bps": float(np.nanmean(np.nanmin(obj, axis=1))),
-            "twap_truth_bps": float(np.nanmean(out.truth[:, 0])), **ev})
+            "twap_truth_bps": float(np.nanmean(out.truth[:, twap])), **ev})
         # off-policy: the greedy policy of M_k and TWAP, from the logged (action, propensity,
         # realized cost) alone; the reward model is M_k's predicted mean
         p_log = dec.chosen["propensity"].to_numpy(np.float64)
-        twap = next(j for j, c in enumerate(grid) if c.family == "twap" and c.passive == 0)
         psd = dec.candidates["pred_sd_bps"].to_numpy(np.float64).reshape(len(grid), n).T
         averse = np.argmin(pm + 4 * max(lam, 0.25) * psd, axis=1)  # a more risk-averse desk
         for target, a in (("greedy", greedy), ("greedy_4x_risk_aversion", averse),
@@ -188,15 +198,16 @@ def run_loop(blocks: Sequence[tuple[pd.DataFrame, pd.DataFrame]], market: Any, b
             f"{it_rows[-1]['policy_objective_bps']:.2f}, oracle "
             f"{it_rows[-1]['oracle_objective_bps']:.2f})")
         # the logged fills join the training rows, inverse-propensity weighted
+        if k == len(blocks) - 1:
+            break
         logged = _logged_rows(state.reset_index(drop=True), kids, grid, ch, y, m_k)
         w_log = np.minimum(1.0 / p_log, weight_clip)
         logged["_w"] = w_log / w_log.mean()
-        base = train if "_w" in train else train.assign(_w=1.0)
-        train = pd.concat([base, logged[[c for c in base.columns if c in logged.columns]]],
+        # embargo: only the fills whose cost is known before the next block's first decision
+        known = (orders["end_ts"] < blocks[k + 1][0]["decision_ts"].min()).to_numpy()
+        logged = logged[known]
+        train = pd.concat([train, logged[[c for c in train.columns if c in logged.columns]]],
                           ignore_index=True)
-        if k < len(blocks) - 1:
-            models.append(fit_bundle(train, params, features, cfg,
-                                     weight=train["_w"].to_numpy(np.float64),
-                                     feature_config=getattr(bundle, "feature_config", None),
-                                     calibrations=getattr(bundle, "calibrations", None)))
+        models.append(fit_bundle(train, params, features, cfg,
+                                 weight=train["_w"].to_numpy(np.float64), **carry))
     return LoopResult(pd.DataFrame(it_rows), pd.DataFrame(ope_rows), models)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from models._desk_execution import _MarketPath, _sim_children
 from models.desk_history import market_drift_bps, plan_summary
+from models.features import FeatureConfig
 from models.policy import Candidate, PolicyConfig, candidate_children, candidate_grid, decide
 from models.simulator import Parents, replay_l1
 from validation._stress_real import BookSpec, Replayed, replay_book
@@ -54,12 +55,16 @@ def _replay_plan(replayed: Replayed, spec: BookSpec, ch: pd.DataFrame) -> tuple[
 
 
 def real_book_policy(book: Any, spec: BookSpec, name: str, bundle: Any, *,
-                     config: PolicyConfig | None = None, n_orders: int = 500, seed: int = 0,
+                     config: PolicyConfig | None = None, n_orders: int = 500, seed: int = 1,
                      n_boot: int = 2000) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(table, chosen)``: :func:`validation.policy_backtest.backtest_table` of the policy on
     the recorded ``book`` (``truth_bps`` = the market-adjusted cost; ``realized_bps`` the
     realized one; ``true_sd_bps`` the desk's timing-risk estimate) with a ``book`` column, and
-    the policy's choices."""
+    the policy's choices.
+
+    ``seed`` draws the desk's orders: the default (1) is not the seed of the real books' training
+    rows (``training_set/real``, seed 0), so the policy is scored on orders its model did not
+    see (the same recorded day, though: see the module docstring)."""
     cfg = config or PolicyConfig()
     rep = replay_book(book, spec, n_orders=n_orders, seed=seed, name=name,
                       calibrations=getattr(bundle, "calibrations", None))
@@ -69,7 +74,8 @@ def real_book_policy(book: Any, spec: BookSpec, name: str, bundle: Any, *,
     grid: tuple[Candidate, ...] = tuple(c for c in candidate_grid()
                                         if c.family not in ("vwap", "pov"))
     kids = [candidate_children(orders, c, config=pcfg) for c in grid]
-    dec = decide(bundle, state, config=pcfg, grid=grid, children=kids)
+    dec = decide(bundle, state, config=pcfg, grid=grid, children=kids,
+                 feature_config=FeatureConfig(calendar=spec.calendar))
     n, k = len(orders), len(grid)
     real, adj, sd = (np.full((n, k), np.nan) for _ in range(3))
     sigma = float(spec.estimates["sigma_daily"]) * np.sqrt(390.0 / (spec.session_ns / 60e9))

@@ -50,6 +50,7 @@ class PolicyStageConfig(BaseModel):
     frontier: list[float] = [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]  # risk aversions of the frontier
     loop_blocks: int = Field(4, ge=2)  # iterations of the reflexive loop
     loop_orders: int = Field(1000, ge=10)  # orders per iteration
+    loop_share: float = Field(0.6, gt=0, lt=1)  # the loop's part of the window (the first)
     explore: float = Field(0.1, ge=0, lt=1)
     n_boot: int = Field(2000, ge=100)
     scenarios: list[str] = ["crisis_2008"]  # stress scenarios (calm sessions, then the stress)
@@ -133,6 +134,17 @@ def scenario_table(name: str, bundle: Any, *, config: PolicyStageConfig,
     return table
 
 
+def _after(t: pd.Timestamp, orders: pd.DataFrame, state: pd.DataFrame, kids: list[pd.DataFrame],
+           out: CandidateOutcomes) -> tuple[pd.DataFrame, list[pd.DataFrame], CandidateOutcomes]:
+    """The orders (state, children, outcomes) decided after ``t``."""
+    m = (orders["decision_ts"] > t).to_numpy()
+    ids = set(orders.loc[m, "order_id"].astype(str))
+    return (state[m].reset_index(drop=True),
+            [ch[ch["order_id"].isin(ids)].reset_index(drop=True) for ch in kids],
+            CandidateOutcomes(out.truth[m], out.realized[m], out.true_sd[m], out.names,
+                              out.grid))
+
+
 def evaluate_policy(market: Any, bundle: Any, training_rows: pd.DataFrame,
                     params: CostModelParams, *, start: pd.Timestamp,
                     config: PolicyStageConfig | None = None,
@@ -188,15 +200,20 @@ def evaluate_policy(market: Any, bundle: Any, training_rows: pd.DataFrame,
                    "realized_bps": float(np.nanmean(out.realized[i, c])),
                    "realized_sd_bps": float(np.nanstd(out.realized[i, c], ddof=1))})
     frontier = pd.DataFrame(fr)
-    # the loop: consecutive blocks of the remaining orders
-    rest_o, rest_s = orders[~is_bt].reset_index(drop=True), state[~is_bt].reset_index(drop=True)
+    # the loop: consecutive blocks of the other orders in the first part of the window; its
+    # models are scored on the backtest orders decided after the last block's fills are known
+    dec_ts = orders["decision_ts"]
+    cut = dec_ts.quantile(cfg.loop_share)
+    in_loop = ~is_bt & (dec_ts < cut).to_numpy()
+    rest_o, rest_s = orders[in_loop].reset_index(drop=True), state[in_loop].reset_index(drop=True)
     edges = np.linspace(0, len(rest_o), cfg.loop_blocks + 1).astype(int)
     blocks = [(rest_o.iloc[a:b].reset_index(drop=True), rest_s.iloc[a:b].reset_index(drop=True))
               for a, b in itertools.pairwise(edges)]
     t0 = time.perf_counter()
     loop = run_loop(blocks, market, bundle, training_rows, params, sim, grid=grid,
                     policy=pcfg.model_copy(update={"explore": cfg.explore}),
-                    volume_history=vh, path=path, evaluation=(bt_s, kids, out),
+                    volume_history=vh, path=path, evaluation=_after(
+                        rest_o["end_ts"].max(), bt_o, bt_s, kids, out),
                     progress=say)
     t["loop"] = time.perf_counter() - t0
     t0 = time.perf_counter()
