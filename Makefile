@@ -49,6 +49,13 @@ bench: bootstrap
 	$(VENV_PY) benchmarks/bench_tuning.py
 	$(VENV_PY) benchmarks/bench_serving.py  # champion of BESTEX_HOME, else a tiny model
 	$(VENV_PY) benchmarks/bench_journey.py
+	$(VENV_PY) benchmarks/bench_regimes.py
+	$(VENV_PY) benchmarks/bench_news.py
+	@if [ -d "$(BESTEX_HOME)/lake/training_set" ]; then \
+	  $(VENV_PY) benchmarks/bench_lobo.py --home "$(BESTEX_HOME)" && \
+	  $(VENV_PY) benchmarks/bench_policy.py --home "$(BESTEX_HOME)" && \
+	  $(VENV_PY) benchmarks/bench_policy_adaptive.py --home "$(BESTEX_HOME)"; \
+	else echo "bench_lobo, bench_policy, bench_policy_adaptive: skipped, they need a demo home (run make demo)"; fi
 
 journey: bootstrap
 	$(VENV_PY) benchmarks/bench_journey.py

@@ -9,7 +9,6 @@ under ``validation/policy`` of the cost model's own run. ``[policy]`` of ``gates
 its table.
 """
 
-
 import json
 
 import dagster as dg
@@ -23,6 +22,7 @@ from assets.records import CostModelRecord
 from bestex import settings
 from models.cost_models import CostModelParams
 from models.cost_training import TrainingConfig, holdout_split
+from models.policy import PolicyConfig
 from validation.policy_backtest import plot_backtest
 from validation.policy_real import real_book_policy
 from validation.policy_stage import PolicyStageConfig, PolicyStageResult, evaluate_policy
@@ -41,8 +41,6 @@ _COLUMNS = ["group", "strategy", "n", "truth_bps", "realized_bps", "true_sd_bps"
 def _real_tables(context: dg.AssetExecutionContext, bundle, cfg: PolicyStageConfig
                  ) -> pd.DataFrame:
     """The policy's paired table on every real book of the data and landing folders."""
-    from models.policy import PolicyConfig
-
     parts = []
     data = settings.data_dir()
     if data is None:

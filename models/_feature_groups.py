@@ -108,6 +108,15 @@ def _wsum(c: np.ndarray, lo: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.nda
     return np.where(b > a, hi_v - lo_v, 0.0)
 
 
+def _known_runs(run_day: np.ndarray, run_end_av: np.ndarray, lo: int, hi: int,
+                day: np.ndarray, d: np.ndarray, n_back: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(j0, j)``: per decision (UTC ``day``, time ``d``), the symbol's runs ``[j0, j)``
+    among ``[lo, hi)`` of earlier days whose every row is known at ``d``, the last ``n_back``."""
+    j = lo + np.minimum(np.searchsorted(run_day[lo:hi], day, "left"),
+                        np.searchsorted(run_end_av[lo:hi], d, "right"))
+    return np.maximum(lo, j - n_back), j
+
+
 def _runs(st: _Stream, day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Runs of one (symbol, UTC day of ts) in a stream: (run id per row, run starts, run code)."""
     n = len(day)
@@ -343,10 +352,8 @@ def _g_profile(x: _Ctx) -> np.ndarray:
             lo_r, hi_r = run_bounds[k], run_bounds[k + 1]
             if not idx.size or hi_r == lo_r:
                 continue
-            # runs of earlier days whose every trade is known at d
-            j = lo_r + np.minimum(np.searchsorted(run_day[lo_r:hi_r], x.day[idx], "left"),
-                                  np.searchsorted(run_end_av[lo_r:hi_r], x.d[idx], "right"))
-            j0 = np.maximum(lo_r, j - cfg.profile_sessions)
+            j0, j = _known_runs(run_day, run_end_av, lo_r, hi_r, x.day[idx], x.d[idx],
+                                cfg.profile_sessions)
             has = j > j0
             jj, jj0 = np.maximum(j - 1, lo_r), np.maximum(j0 - 1, lo_r)
             s = cf[jj] - np.where((j0 > lo_r)[:, None], cf[jj0], 0.0)

@@ -29,7 +29,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models._feature_groups import _Ctx, _last_known, _runs, _search, _stream, _take, _take_ns
+from models._feature_groups import (
+    _Ctx,
+    _known_runs,
+    _last_known,
+    _runs,
+    _search,
+    _stream,
+    _take,
+    _take_ns,
+)
 from models._feature_registry import NAT, NS_DAY, NS_MIN
 
 
@@ -102,10 +111,8 @@ def _g_intensity_base(x: _Ctx) -> np.ndarray:
             lo_r, hi_r = run_bounds[k], run_bounds[k + 1]
             if not idx.size or hi_r == lo_r:
                 continue
-            # runs of earlier days whose every trade is known at d: the last baseline_sessions
-            j = lo_r + np.minimum(np.searchsorted(run_day[lo_r:hi_r], x.day[idx], "left"),
-                                  np.searchsorted(run_end_av[lo_r:hi_r], x.d[idx], "right"))
-            j0 = np.maximum(lo_r, j - cfg.baseline_sessions)
+            j0, j = _known_runs(run_day, run_end_av, lo_r, hi_r, x.day[idx], x.d[idx],
+                                cfg.baseline_sessions)
             minutes = _between(c_min, j0, j)
             has = minutes > 0
             base[idx[has]] = _between(c_count, j0, j)[has] / minutes[has]

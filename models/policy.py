@@ -318,19 +318,20 @@ def decide(bundle: Any, state: pd.DataFrame, *, config: PolicyConfig | None = No
     j = np.maximum(choice, 0)
     oid = st["order_id"].astype(str).to_numpy()
 
-    def pick_(values: np.ndarray | list[Any], fill: Any) -> np.ndarray:
-        return np.where(refused, fill, np.asarray(values, dtype=object)[j]) \
-            if not isinstance(values, np.ndarray) else np.where(refused, fill, values[i, j])
+    def of_plan(attr: str, fill: Any) -> np.ndarray:  # the chosen candidate's attribute
+        return np.where(refused, fill, np.asarray([getattr(c, attr) for c in grid],
+                                                  dtype=object)[j])
+
+    def at(m: np.ndarray) -> np.ndarray:  # the chosen candidate's column of an (n, k) matrix
+        return np.where(refused, np.nan, m[i, j])
 
     chosen = pd.DataFrame({
         "order_id": oid, "candidate": choice,
-        "name": pick_([c.name for c in grid], "refused"),
-        "family": pick_([c.family for c in grid], ""),
-        "param": pick_([c.param for c in grid], np.nan).astype(np.float64),
-        "passive": pick_([c.passive for c in grid], np.nan).astype(np.float64),
-        "pred_mean_bps": pick_(mean, np.nan), "pred_lo_bps": pick_(lo, np.nan),
-        "pred_hi_bps": pick_(hi, np.nan), "pred_sd_bps": pick_(sd, np.nan),
-        "objective": pick_(obj, np.nan), "greedy": greedy,
+        "name": of_plan("name", "refused"), "family": of_plan("family", ""),
+        "param": of_plan("param", np.nan).astype(np.float64),
+        "passive": of_plan("passive", np.nan).astype(np.float64),
+        "pred_mean_bps": at(mean), "pred_lo_bps": at(lo), "pred_hi_bps": at(hi),
+        "pred_sd_bps": at(sd), "objective": at(obj), "greedy": greedy,
         "explored": explored & (choice != greedy),
         "propensity": np.where(refused, np.nan, prop), "n_allowed": ok.sum(axis=1),
         "reason": np.where(refused, "no candidate plan within the risk limits", "")})
