@@ -156,6 +156,32 @@ def series(fn, rows: list, calls: int, warmup: int, repeats: int) -> dict:
             "worst_p99_ms": max(s["p99_ms"] for s in out), "series": out}
 
 
+def machine_reference(calls: int = 2000) -> dict:
+    """p50 / p99 of a fixed workload shaped like a decision's (80 numpy calls on 14-element
+    arrays, small allocations, no model), timed just before (a). This VM's speed drifts with
+    its neighbours' load, memory-bound numpy code most: a slow phase shows here first."""
+    import numpy as np
+
+    x = np.linspace(0.1, 1.4, 14)
+
+    def work() -> float:
+        y = x
+        for _ in range(20):
+            y = np.where(y > 0.5, np.sqrt(y), y * 1.01)
+            y = np.maximum(y, 0.1) / 1.001
+        return float(y.sum())
+
+    for _ in range(100):
+        work()
+    ms = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        work()
+        ms.append((time.perf_counter() - t0) * 1e3)
+    a = np.array(ms)
+    return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99))}
+
+
 def one_decision(bundle, loop: dict, calls: int, decide_calls: int, repeats: int) -> dict:
     from models._policy_fast import FastPlanner
     from models.policy import decide
@@ -171,13 +197,14 @@ def one_decision(bundle, loop: dict, calls: int, decide_calls: int, repeats: int
         planner.decide_one(records[i])
     first_s = (time.perf_counter() - t0) / len(first)
     rows = [r for i, r in enumerate(records) if i not in first]
+    ref = machine_reference()
     fast = series(planner.decide_one, rows, calls, 50, repeats)
     frames = [state.iloc[[i]] for i in range(50 + calls)]
     fast_frame = series(planner.decide_one, frames, calls, 50, repeats)
     slow = series(lambda f: decide(bundle, f, config=cfg, volume_history=vh), frames,
                   decide_calls, 5, repeats)
     return {"planner_build_s": build_s, "first_order_per_symbol_ms": first_s * 1e3,
-            "fast": fast, "fast_frame": fast_frame, "decide_one_row": slow}
+            "machine_reference": ref, "fast": fast, "fast_frame": fast_frame, "decide_one_row": slow}
 
 
 def batch(bundle, loop: dict, n: int, repeats: int) -> dict:
@@ -259,6 +286,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{ff['p50_ms']:.3f} / {ff['p99_ms']:.3f} ms | | |")
     print(f"| … beside it: `decide` on a one-row frame, p50 / p99 of {sl['calls']} "
           f"(median of {sl['repeats']} series) | {sl['p50_ms']:.1f} / {sl['p99_ms']:.1f} ms | | |")
+    ref = one["machine_reference"]
+    print(f"| … beside it: the machine's speed just before, a fixed numpy workload (80 calls "
+          f"on 14 numbers), p50 / p99 | {ref['p50_ms']:.3f} / {ref['p99_ms']:.3f} ms | | |")
     print(f"| … beside it: building the planner / the first order of a symbol (reads its "
           f"volume history) | {one['planner_build_s'] * 1e3:.0f} ms / "
           f"{one['first_order_per_symbol_ms']:.1f} ms | | |")

@@ -19,7 +19,9 @@ small numpy arrays:
   one :func:`models._schedules_volume.cum_curve` call gives VWAP and POV their fractions;
 * **the plan summary on a candidates x slices matrix**: ``plan_summary``'s formulas, dropped
   (zero) slices as exact zeros, sums taken sequentially along each row (``bincount``'s
-  order), so the numbers are those of ``plan_summary`` on this order alone;
+  order), so the numbers are those of ``plan_summary`` on this order alone; the rounding to
+  whole shares and the summary run in one compiled loop (:func:`_plan_sums`) whose numpy
+  reference is :func:`_round_rows` then :func:`_summary` (equal bit for bit, tested);
 * **the features by the serving code**: :func:`models.features.derive_features` (with the
   calibrations' pass of :func:`models.features.feature_columns` when the row lacks the
   parametric estimates) on the order's state repeated once per candidate, the plan columns
@@ -63,6 +65,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import numba as nb
 import numpy as np
 import pandas as pd
 import xgboost as xgb
@@ -84,6 +87,8 @@ from models.desk_history import PLAN_COLUMNS
 from models.features import FEATURES, STATE_INPUTS, derive_features, feature_columns
 from models.policy import _NS_MIN, Z80, Candidate, PolicyConfig, candidate_grid
 from models.simulator import SESSION_NS
+
+_SESSION_NS: Final = float(SESSION_NS)
 
 __all__ = ["FastDecision", "FastPlanner"]
 
@@ -193,6 +198,7 @@ class FastPlanner:
                                for c in self.grid])
         self._names = [c.name for c in self.grid]
         self._strategy = np.array([c.family for c in self.grid], dtype=object)
+        self._labels: dict[tuple[int, ...], NDArray[np.object_]] = {}  # by the TWAP fallbacks
         # feature matrix columns: the model's, then the domain's other features
         dom = getattr(bundle, "domain", {}) or {}
         dom_names = [c for c, (lo, hi, _) in dom.items()
@@ -251,11 +257,17 @@ class FastPlanner:
                              "qty > 0 and end_ts >= decision_ts")
         plan = self._plan(dec, end, qty, str(r.get("symbol", "")))
         names = [c for c in _NUMBERS if c in r]
-        block = np.repeat(np.array([_number(r[c], c) for c in names])[:, None], k, axis=1)
+        try:
+            values = [float(r[c]) for c in names]
+        except (TypeError, ValueError):
+            values = [_number(r[c], c) for c in names]
+        block = np.empty((len(names), k))
+        block[:] = np.array(values)[:, None]
         cols: dict[str, Any] = dict(zip(names, block, strict=True))
-        cols["side"] = np.full(k, int(r["side"]), dtype=np.int64)
-        cols["decision_ts"] = np.full(k, dec, dtype=np.int64).view("datetime64[ns]")
-        cols["end_ts"] = np.full(k, end, dtype=np.int64).view("datetime64[ns]")
+        ints = np.empty((3, k), np.int64)
+        ints[0], ints[1], ints[2] = int(r["side"]), dec, end
+        cols["side"] = ints[0]
+        cols["decision_ts"], cols["end_ts"] = ints[1:].view("datetime64[ns]")
         if "regime_known" in r:
             cols["regime_known"] = np.full(k, r["regime_known"], dtype=object)
         cols.update(plan)  # the plan inputs and each candidate's executed family
@@ -354,10 +366,16 @@ class FastPlanner:
                                        np.zeros(m, np.int64), rate, cfg.pov_max_rate)
                 else:
                     twap_rows.append(j)
-        child = _round_rows(frac, qty)
-        out = _summary(child[self._row_of], start, dec, end, self._step)
-        out["strategy"] = np.where(np.isin(self._row_of, twap_rows), "twap",
-                                   self._strategy).astype(object)
+        sums, act_w, act_z = _plan_sums(frac, float(qty), self._row_of, self._step, start,
+                                        dec, end)
+        rate = (act_w * act_z ** _BETA).cumsum(axis=1)[:, -1]  # sequential, as bincount
+        out = dict(zip(PLAN_COLUMNS, (*sums, rate), strict=True))
+        key = tuple(twap_rows)
+        labels = self._labels.get(key)
+        if labels is None:
+            labels = self._labels[key] = np.where(np.isin(self._row_of, twap_rows), "twap",
+                                                  self._strategy).astype(object)
+        out["strategy"] = labels.copy()
         return out
 
     def _volume_curve(self, stop: NDArray[np.int64], dec: int, end: int, symbol: str
@@ -487,6 +505,72 @@ def _grid_one(dec: int, end: int, n_slices: int
     b = j * q + (j * r) // n
     s = b[1:] / dur if dur > 0 else np.ones(n)
     return dec + b[:-1], dec + b[1:], s
+
+
+@nb.njit(cache=True, nogil=True)
+def _plan_sums(frac, qty, row_of, step, t, dec, end):  # pragma: no cover - compiled
+    """:func:`_round_rows` then :func:`_summary` of ``child[row_of]`` in one compiled loop,
+    the same operations in the same order (bit for bit: ``tests/test_policy_fast.py``):
+    ``(5, n_candidates)``, the rows of :data:`models.desk_history.PLAN_COLUMNS`, the last
+    (``plan_rate_shape``) still to be summed: its terms ``w (w / slot) ** beta`` need numpy's
+    ``power`` (SIMD on this CPU: an ulp from libm's ``pow``), so ``(w, w / slot)`` of each
+    active child come back, zeros elsewhere."""
+    u, m = frac.shape
+    n_lots = math.floor(qty + 1e-9)
+    child = np.empty((u, m))
+    for r in range(u):  # round_lots: cumulative whole shares, the last slice completes
+        prev = 0
+        for j in range(m):
+            f = min(max(frac[r, j], 0.0), 1.0)
+            c = n_lots if j == m - 1 else math.floor(f * n_lots + 0.5)
+            c = max(c, prev)
+            child[r, j] = float(c - prev)
+            prev = c
+        child[r, m - 1] += max(qty - n_lots, 0.0)
+    k = row_of.shape[0]
+    out = np.zeros((4, k))
+    act_w = np.zeros((k, m))
+    act_z = np.zeros((k, m))
+    window = max(end - dec, 1) / _SESSION_NS
+    w = np.empty(m)
+    s_k = np.empty(m)
+    nxt = np.empty(m, np.int64)
+    for i in range(k):
+        row = child[row_of[i]]
+        total = 0.0
+        for j in range(m):
+            total += row[j]
+        for j in range(m):
+            w[j] = row[j] / total
+        acc = 0.0
+        for j in range(m - 1, -1, -1):
+            acc = w[j] if j == m - 1 else acc + w[j]
+            s_k[j] = acc
+        nk = end
+        for j in range(m - 1, -1, -1):  # the next child's start, else the order's end
+            nxt[j] = nk
+            if row[j] > 0:
+                nk = t[j]
+        st = step[i]
+        rank = 0
+        a0 = a1 = a2 = a3 = 0.0
+        for j in range(m):
+            if row[j] <= 0:
+                continue
+            passive = st > 0 and rank % st == st - 1
+            rank += 1
+            slot = max(nxt[j] - t[j], 1_000_000_000) / _SESSION_NS
+            tau = max(t[j] - dec, 0) / _SESSION_NS
+            a0 += 1.0
+            if passive:
+                a1 += w[j]
+            a2 += w[j] * tau / window
+            a3 += tau * w[j] * (2 * s_k[j] - w[j])
+            if not passive:
+                act_w[i, j] = w[j]
+                act_z[i, j] = w[j] / slot
+        out[0, i], out[1, i], out[2, i], out[3, i] = a0, a1, a2, a3
+    return out, act_w, act_z
 
 
 def _round_rows(frac: NDArray[np.float64], qty: float) -> NDArray[np.float64]:
