@@ -459,6 +459,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--dagster-port", type=int, default=3000)
     u.add_argument("--mlflow-port", type=int, default=5000)
     u.set_defaults(func=cmd_ui)
+
+    from bestex._paper_commands import add_paper_commands
+
+    add_paper_commands(sub)
     return p
 
 
