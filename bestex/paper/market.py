@@ -255,8 +255,7 @@ def load_feed(name: str, *, home: Path | None = None, data_dir: Path | None = No
 
 def _recorded_feed(name: str, data_dir: Path | None) -> Feed:
     from bestex.settings import require_data_dir
-    from sources._books import recorded_books
-    from sources._ingest import BITMEX_BOOK
+    from sources import BITMEX_BOOK, recorded_books
     from validation._stress_real import book_spec
 
     root = data_dir or require_data_dir()

@@ -188,6 +188,8 @@ class PaperService:
             if x.get("last_qty") and "text" not in x:
                 x["text"] = f"model v{x['model_version']}"
             msg = f.execution_report(**x)
+        if not sess.logged_on or sess.closed:
+            return  # logged out meanwhile: the report stays in the journal's events
         with self.journal.transaction():
             raw = sess.send(msg)
             self.journal.log_message("out", r.client, raw, "8" if r.kind != "cancel_reject"
@@ -329,6 +331,10 @@ class PaperService:
         self.feed.seek(cursor)
         if self.orders is not None:
             self._next_script = 0
+        if cursor:  # finish the event the journal last recorded (planning, due children)
+            self._submit_scripted()
+            self.engine.plan_pending()
+            self.engine.on_event()
         with self.journal.transaction():
             self.journal.event("start", {"feed": self.feed.name, "source": self.feed.source,
                                          "model_version": self.model.version,

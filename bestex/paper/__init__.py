@@ -1,0 +1,1 @@
+"""Stage 5: the paper-trading service (FIX gateway, journal, engine)."""
