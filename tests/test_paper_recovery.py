@@ -88,7 +88,7 @@ def test_kill_minus_9_and_restart_equals_an_uninterrupted_run(setup):
         if db.is_file():
             try:
                 n_fills = Journal(db, readonly=True).counts()["fills"]
-            except Exception:  # noqa: BLE001 - the file is being created
+            except Exception:
                 n_fills = 0
             if n_fills >= 15:
                 break
@@ -101,13 +101,15 @@ def test_kill_minus_9_and_restart_equals_an_uninterrupted_run(setup):
     killed_fills = Journal(db, readonly=True).counts()["fills"]
     assert 15 <= killed_fills
     p = _start(home_b, orders)
-    out, err = p.communicate(timeout=300)
+    _out, err = p.communicate(timeout=300)
     assert p.returncode == 0, err.decode()[-2000:]
     assert b"resumed" in err
     fa, pa, oa = _state(home_a)
     fb, pb, ob = _state(home_b)
     assert killed_fills < len(fa), "killed before the end"
     pd.testing.assert_frame_equal(fa, fb)
-    assert pa == pb and oa == ob
+    assert pa == pb
+    assert oa == ob
     assert fb.groupby(["order_id", "child"]).size().max() == 1  # nothing filled twice
-    assert len(oa) == 24 and all(s in ("filled", "expired") for _, _, s, _, _ in oa)
+    assert len(oa) == 24
+    assert all(s in ("filled", "expired") for _, _, s, _, _ in oa)
