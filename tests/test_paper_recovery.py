@@ -77,7 +77,7 @@ def test_kill_minus_9_and_restart_equals_an_uninterrupted_run(setup):
     (home_a, home_b), orders = setup
     # a: uninterrupted
     p = _start(home_a, orders)
-    out, err = p.communicate(timeout=300)
+    _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err.decode()[-2000:]
     # b: killed with SIGKILL once some fills are journaled, then restarted
     p = _start(home_b, orders)
