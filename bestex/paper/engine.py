@@ -320,12 +320,22 @@ class PaperEngine:
 
     # ================================================================ planning
     def plan_pending(self) -> int:
-        """Decide the plan of every order waiting for one; return how many were planned."""
+        """Decide the plan of every order waiting for one, here and now; return how many."""
+        ids = self.take_pending()
+        if ids:
+            self.apply_plans(ids, plan_orders(self.feed, self.model,
+                                              [self.orders[i] for i in ids]))
+        return len(ids)
+
+    def take_pending(self) -> list[str]:
+        """The orders waiting for a plan (handed to a planner, e.g. in a worker thread: their
+        inputs do not change; the plans come back through :meth:`apply_plans`)."""
         ids = [i for i in self.pending if self.orders[i].status == "pending"]
         self.pending = []
-        if not ids:
-            return 0
-        plans = plan_orders(self.feed, self.model, [self.orders[i] for i in ids])
+        return ids
+
+    def apply_plans(self, ids: list[str], plans: list[dict[str, Any]]) -> None:
+        """Make the decided plans working (orders canceled meanwhile are left alone)."""
         for oid, plan in zip(ids, plans, strict=True):
             o = self.orders[oid]
             if o.status != "pending":  # canceled or killed while it waited
@@ -342,7 +352,6 @@ class PaperEngine:
                                    feed_ns=o.decision_ns)
                 self.journal.save_order(o.state())
             heapq.heappush(self._due, (o.child_ns[0] if o.child_ns else o.end_ns, oid))
-        return len(ids)
 
     # ================================================================ market events
     def on_event(self) -> list[Report]:
@@ -463,6 +472,10 @@ def _status_code(o: ParentOrder) -> str:
 
 
 # =========================================================================== planning
+DECISION_NS: list[int] = []
+"""Wall time of each policy decision (``FastPlanner.decide_one``, ns), for the benchmark."""
+
+
 def plan_orders(feed: Feed, model: Any, orders: list[ParentOrder]) -> list[dict[str, Any]]:
     """Each order's plan: its point-in-time state (one ``build_features`` call on the published
     feed), the policy's choice among the candidates, and the chosen plan's children."""
@@ -495,13 +508,23 @@ def plan_orders(feed: Feed, model: Any, orders: list[ParentOrder]) -> list[dict[
                                               session_min=feed.sim.session_ns / 60e9))
         state = pd.concat(parts).loc[state.index]
     pcfg = planner.config
-    out = []
     records = state.to_dict("records")
-    for o, rec in zip(orders, records, strict=True):
-        d = planner.decide_one(rec)
-        cand = planner.grid[d.candidate]
-        one = frame[frame["order_id"] == o.order_id]
-        ch = candidate_children(one, cand, config=pcfg, volume_history=feed.volume_history)
+    decisions = []
+    for rec in records:
+        t0 = time.perf_counter_ns()
+        decisions.append(planner.decide_one(rec))
+        DECISION_NS.append(time.perf_counter_ns() - t0)
+    kids: dict[str, pd.DataFrame] = {}
+    choice = np.array([d.candidate for d in decisions])
+    for j in np.unique(choice):  # the chosen plans' children, one call per candidate
+        part = frame[choice == j]
+        ch = candidate_children(part, planner.grid[int(j)], config=pcfg,
+                                volume_history=feed.volume_history)
+        for oid, g in ch.groupby("order_id", sort=False):
+            kids[str(oid)] = g
+    out = []
+    for o, rec, d in zip(orders, records, decisions, strict=True):
+        ch = kids[o.order_id]
         est = feed.estimates.get(o.symbol, {})
         out.append({
             "plan": {"name": d.name, "candidate": d.candidate, "pred_mean_bps": d.pred_mean_bps,

@@ -30,6 +30,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,6 +173,8 @@ class PaperService:
         self.stopped = asyncio.Event()
         self.ack_ns: list[int] = []
         self._outq: list[tuple[asyncio.StreamWriter, bytes]] = []
+        self._planning: asyncio.Future | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="planner")
 
     # ------------------------------------------------------------------ reports out
     def _emit(self, r: Report) -> None:
@@ -247,11 +250,12 @@ class PaperService:
         while not self.stopped.is_set():
             nxt = feed.next_ns()
             if nxt is None:
-                eng.plan_pending()
+                if eng.pending:
+                    self._plan()
                 if eng.on_event():
                     self._flush()
-                if self.config.exit_at_end and not any(o.working
-                                                       for o in eng.orders.values()):
+                if self.config.exit_at_end and self._planning is None and not any(
+                        o.working for o in eng.orders.values()):
                     self.say(f"paper: the feed's day is over at "
                              f"{pd.Timestamp(feed.now_ns, tz='UTC')}; "
                              f"{len(eng.orders)} orders, journal {self.journal.path}")
@@ -267,11 +271,42 @@ class PaperService:
             feed.advance(nxt)
             self._submit_scripted()
             if eng.pending:
-                eng.plan_pending()
+                self._plan()
             if eng.on_event():
                 self._flush()
             if speed <= 0 and feed.cursor % 256 == 0:
                 await asyncio.sleep(0)  # let the gateway and the poller run
+
+    def _plan(self) -> None:
+        """Plan the waiting orders: inline when the feed runs as fast as it can (a scripted
+        day: the plans are then those of any rerun), else in the planner thread, so that the
+        gateway keeps acknowledging orders while a batch is decided (its result is applied on
+        this loop; the feed moves on meanwhile, as it would on a live venue)."""
+        eng = self.engine
+        if self.config.speed <= 0:
+            eng.plan_pending()
+            return
+        if self._planning is not None:
+            return
+        from bestex.paper.engine import plan_orders
+
+        ids = eng.take_pending()
+        if not ids:
+            return
+        loop = asyncio.get_running_loop()
+        fut = loop.run_in_executor(self._pool, plan_orders, self.feed, self.model,
+                                   [eng.orders[i] for i in ids])
+        self._planning = fut
+
+        def done(f: asyncio.Future, ids: list[str] = ids) -> None:
+            self._planning = None
+            try:
+                eng.apply_plans(ids, f.result())
+            except Exception as exc:  # keep serving; the orders wait for the next batch
+                self.say(f"paper: planning {len(ids)} orders failed: {exc!r}; retrying")
+                eng.pending.extend(ids)
+
+        fut.add_done_callback(done)
 
     def _submit_scripted(self) -> None:
         df = self.orders
@@ -326,6 +361,7 @@ class PaperService:
 
     async def run(self) -> None:
         """Serve until the feed's day is over (``exit_at_end``) or :meth:`stop`."""
+        sys.setswitchinterval(0.0005)  # the gateway gets the GIL back from the planner fast
         n = self.engine.recover()
         cursor = int(self.journal.meta("cursor", 0))
         self.feed.seek(cursor)
