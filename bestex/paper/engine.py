@@ -376,8 +376,26 @@ class PaperEngine:
     def _next_action(self, o: ParentOrder) -> int:
         return max(self._next_action_at(o), self.feed.now_ns + 1)
 
-    def _slot_end(self, o: ParentOrder, i: int) -> int:
-        return o.child_ns[i + 1] if i + 1 < len(o.child_ns) else o.end_ns
+    def _resolvable_at(self, o: ParentOrder, i: int) -> int | None:
+        """When child ``i`` (sent) has a final fill: a marketable child at its arrival; a
+        passive one when its slot ends, at the next child's arrival (None while that child is
+        not sent: its arrival is not known yet) or, for the last child, the horizon."""
+        if o.child_kind[i] == 0:
+            return o.sent_ns[i]
+        if i + 1 < len(o.sent_ns):
+            return o.sent_ns[i + 1]
+        return o.end_ns if i + 1 >= len(o.child_ns) else None
+
+    def _next_action_at(self, o: ParentOrder) -> int:
+        """When the order next needs the engine: its next child, the moment a sent child's
+        fill becomes final, its horizon."""
+        k = len(o.sent_ns)
+        nxt = o.child_ns[k] if k < len(o.child_ns) else o.end_ns
+        if o.resolved < k:
+            at = self._resolvable_at(o, o.resolved)
+            if at is not None:
+                nxt = min(nxt, at)
+        return nxt
 
     def _work(self, o: ParentOrder, now: int) -> list[Report]:
         lat = self.feed.sim.latency_ns
@@ -385,13 +403,20 @@ class PaperEngine:
             o.sent_ns.append(now + lat)
         k = len(o.sent_ns)
         ready = o.resolved
-        while ready < k and ((o.child_kind[ready] == 0 and o.sent_ns[ready] <= now)
-                             or self._slot_end(o, ready) <= now):
+        while ready < k:
+            at = self._resolvable_at(o, ready)
+            if at is None or at > now:
+                break
             ready += 1
         reports: list[Report] = []
         if ready > o.resolved:
+            # the last child passed has its slot to the next child's arrival (or, not sent
+            # yet, its schedule; the horizon after the last child): what the simulator uses for
+            # a child's market volume and a passive child's trade-through window
+            slot_end = (o.sent_ns[ready] if ready < k else
+                        o.child_ns[ready] if ready < len(o.child_ns) else o.end_ns)
             res = self.feed.fill(o.symbol, side=o.side, qty=o.qty, start_ns=o.decision_ns,
-                                 end_ns=o.end_ns, arrival_mid=o.arrival_mid,
+                                 end_ns=slot_end, arrival_mid=o.arrival_mid,
                                  child_ns=o.sent_ns[:ready], child_qty=o.child_qty[:ready],
                                  child_kind=o.child_kind[:ready], adv=o.adv,
                                  sigma_daily=o.sigma_daily,
@@ -453,16 +478,6 @@ class PaperEngine:
             elif o.status == "working":
                 heapq.heappush(self._due, (self._next_action_at(o), o.order_id))
         return sum(o.working for o in self.orders.values())
-
-    def _next_action_at(self, o: ParentOrder) -> int:
-        """When the order next needs the engine: its next child, the arrival of a marketable
-        child sent (with latency) or the end of a passive one's slot, its horizon."""
-        k = len(o.sent_ns)
-        nxt = o.child_ns[k] if k < len(o.child_ns) else o.end_ns
-        if o.resolved < k:
-            i = o.resolved
-            nxt = min(nxt, o.sent_ns[i] if o.child_kind[i] == 0 else self._slot_end(o, i))
-        return nxt
 
 
 def _status_code(o: ParentOrder) -> str:
