@@ -15,6 +15,7 @@ from assets import _stage_reports as reports
 from assets._episodes import episode_books, index_bars
 from assets._plots import md_images, reports_dir
 from assets.learning import COST_MODEL_KEY, HOLDOUT_KEY
+from assets.paper import PAPER_KEY, paper_assets
 from assets.policy import POLICY_KEY, policy_assets
 from assets.real_books import REAL_BOOKS_KEY, real_book_assets
 from assets.records import CostModelRecord
@@ -172,15 +173,16 @@ def _champion_errors(registry, holdout: pd.DataFrame) -> tuple[np.ndarray | None
           ins={"model": dg.AssetIn(COST_MODEL_KEY), "holdout": dg.AssetIn(HOLDOUT_KEY),
                "oos": dg.AssetIn(OOS_KEY), "walk_forward": dg.AssetIn(WF_KEY),
                "stress": dg.AssetIn(STRESS_KEY), "real_books": dg.AssetIn(REAL_BOOKS_KEY),
-               "policy": dg.AssetIn(POLICY_KEY)},
+               "policy": dg.AssetIn(POLICY_KEY), "paper": dg.AssetIn(PAPER_KEY)},
           description="Promotion gates (validation/gates.toml, shown in the report): OOS "
           "degradation, walk-forward vs baseline and stability, stress bias and coverage, "
-          "leave one real book out, the execution policy's backtest, and challenger vs "
-          "champion on the same holdout (paired block bootstrap).")
+          "leave one real book out, the execution policy's backtest, stage 5's paper trading "
+          "against its backtest, and challenger vs champion on the same holdout (paired block "
+          "bootstrap).")
 def synth_gates(context: dg.AssetExecutionContext, model: CostModelRecord,
                 holdout: pd.DataFrame, oos: dict, walk_forward: pd.DataFrame,
                 stress: pd.DataFrame, real_books: pd.DataFrame,
-                policy: pd.DataFrame) -> dg.Output[dict]:
+                policy: pd.DataFrame, paper: dict) -> dg.Output[dict]:
     registry = context.resources.registry
     cfg = load_gates()
     if real_books.empty and settings.data_dir() is None:
@@ -190,7 +192,8 @@ def synth_gates(context: dg.AssetExecutionContext, model: CostModelRecord,
     err = np.abs(holdout["pred_bps"].to_numpy() - holdout["is_bps"].to_numpy())
     report = evaluate_gates(cfg=cfg, cv_loss=oos["cv_wrmse"], oos_loss=oos["oos_wrmse"],
                             walk_forward=walk_forward, stress=stress, real_books=real_books,
-                            policy=policy, challenger_err=err if champ_err is not None else None,
+                            policy=policy, paper=paper or None,
+                            challenger_err=err if champ_err is not None else None,
                             champion_err=champ_err)
     md = (f"# Promotion gates\n\nModel run `{model.mlflow_run_id}`; champion compared: "
           f"{'version ' + champ_v if champ_v else 'none yet'}.\n\n"
@@ -228,4 +231,4 @@ def cost_model_version(context: dg.AssetExecutionContext, model: CostModelRecord
 def validation_assets() -> list[dg.AssetsDefinition]:
     """Stages 2-4, the gates and the registry version of the synthetic cost model."""
     return [synth_out_of_sample, synth_walk_forward, synth_stress, *real_book_assets(),
-            *policy_assets(), synth_gates, cost_model_version]
+            *policy_assets(), *paper_assets(), synth_gates, cost_model_version]

@@ -71,7 +71,33 @@ def cmd_paper(args: argparse.Namespace) -> int:
     counts = journal.counts()
     print(f"paper: {counts['orders']} orders, {counts['fills']} fills, {counts['messages']} "
           f"FIX messages; positions {journal.positions()}", file=sys.stderr)
+    if args.reconcile:
+        _reconcile(journal, feed, model, Path(args.reconcile), cfg.limits)
     return 0
+
+
+def _reconcile(journal, feed, model, out: Path, limits) -> None:
+    """Paper against backtest of the same orders on the same day, written to ``out``."""
+    import json
+
+    import pandas as pd
+
+    from validation.paper_reconcile import PaperJournal, plot_reconciliation, reconcile
+
+    orders = pd.DataFrame(journal.orders())
+    orders["plan_name"] = [p.get("name", "") for p in orders["plan"]]
+    pj = PaperJournal(orders, journal.fills(), journal.events())
+    rec = reconcile(pj, feed.quotes, feed.sim, limits=limits.child_limits())
+    out.mkdir(parents=True, exist_ok=True)
+    rec.table.to_csv(out / "reconciliation.csv", index=False)
+    summary = {**rec.summary, "feed": feed.name, "source": feed.source,
+               "model_version": model.version, "journal": str(journal.path)}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    plots = plot_reconciliation(rec.table, out)
+    (out / "report.md").write_text(rec.to_markdown(title=f"Stage 5 — paper trading on "
+                                                         f"{feed.name}", plots=plots))
+    print(f"paper: reconciled {rec.summary['compared']} orders with the backtest: mean "
+          f"|diff| {rec.summary['mean_abs_diff_bps']:.2f} bps -> {out}", file=sys.stderr)
 
 
 def cmd_kill(args: argparse.Namespace) -> int:
@@ -107,7 +133,12 @@ def add_paper_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--orders", default=None, help="a desk's parent orders to submit at their "
                    "decision times (CSV/Parquet: cl_ord_id, symbol, side, qty, decision_ts)")
     p.add_argument("--day", default=None, help="synthetic day (ISO date; default the last)")
-    p.add_argument("--model", default="champion", choices=["champion", "challenger"])
+    p.add_argument("--model", default="champion",
+                   help="champion (default; reloaded when the alias moves), challenger, a "
+                   "version number or a model URI")
+    p.add_argument("--reconcile", default=None, metavar="DIR",
+                   help="at the end, reconcile the session with a backtest of the same orders "
+                   "and write reconciliation.csv, summary.json, report.md and plots to DIR")
     p.add_argument("--risk-aversion", type=float, default=0.5)
     p.add_argument("--stay", action="store_true", help="keep serving after the day's last event")
     p.set_defaults(func=cmd_paper)

@@ -19,6 +19,7 @@ from validation.gates import (
     evaluate_gates,
     gate_challenger,
     gate_oos_degradation,
+    gate_paper,
     gate_stress,
     gate_walk_forward,
     gates_text,
@@ -503,3 +504,35 @@ def test_policy_gate_bounds():
     assert not res.passed
     assert "20 volatile orders < 50" in res.detail
     assert [r.name for r in evaluate_gates(cfg=cfg, policy=_policy_table()).results] == ["policy"]
+
+
+# ------------------------------------------------------------------ [paper] (stage 5)
+def _paper(**kw):
+    base = {"orders": 40, "compared": 40, "mean_abs_diff_bps": 0.24, "p95_abs_diff_bps": 0.56,
+            "paper_fill_rate": 0.981, "bt_fill_rate": 0.978, "mean_latency_bps": -0.15,
+            "mean_feed_bps": 0.02}
+    return {**base, **kw}
+
+
+def test_paper_gate_passes_within_its_bounds_and_names_what_fails():
+    cfg = load_gates()
+    assert cfg.paper.binding is True
+    ok = gate_paper(_paper(), cfg)
+    assert ok.passed
+    assert ok.value == pytest.approx(0.24)
+    assert "latency -0.15" in ok.detail
+    for kw, why in [({"mean_abs_diff_bps": 1.2}, "mean |diff| 1.20"),
+                    ({"p95_abs_diff_bps": 6.0}, "p95 |diff| 6.00"),
+                    ({"paper_fill_rate": 0.90}, "fill-rate gap 7.8%"),
+                    ({"compared": 5}, "5 orders compared < 20")]:
+        r = gate_paper(_paper(**kw), cfg)
+        assert not r.passed, kw
+        assert why in r.detail
+    soft = cfg.model_copy(update={"paper": cfg.paper.model_copy(update={"binding": False})})
+    r = gate_paper(_paper(mean_abs_diff_bps=3.0), soft)
+    assert r.passed
+    assert r.detail.startswith("WOULD FAIL")
+    rep = evaluate_gates(cfg=cfg, paper=_paper(mean_abs_diff_bps=3.0))
+    assert not rep.passed
+    assert len(rep.failures) == 1
+    assert rep.failures[0].startswith("paper: 40 orders")

@@ -208,14 +208,40 @@ class PolicyGate(_Section):
     binding: bool
 
 
+class PaperGate(_Section):
+    """``[paper]``: stage 5, a paper-trading session of the model's policy on a replayed real
+    day against a backtest of the same parents and planned children
+    (:func:`validation.paper_reconcile.reconcile`).
+
+    Parameters
+    ----------
+    max_mean_abs_diff_bps : float
+        Largest mean over orders of ``|IS(paper) - IS(backtest)|``.
+    max_p95_abs_diff_bps : float
+        Largest 95th percentile of that difference.
+    max_fill_rate_gap : float
+        Largest ``|fill rate(paper) - fill rate(backtest)|`` over the session's quantity.
+    min_orders : int
+        Fewest orders compared (fewer: the gate fails, nothing was judged).
+    binding : bool
+        Whether a failure blocks promotion.
+    """
+
+    max_mean_abs_diff_bps: float = Field(ge=0)
+    max_p95_abs_diff_bps: float = Field(ge=0)
+    max_fill_rate_gap: float = Field(ge=0, le=1)
+    min_orders: int = Field(ge=1)
+    binding: bool
+
+
 class GateConfig(BaseModel):
     """All gate bounds (frozen): one section per gate, read from one TOML file.
 
     Parameters
     ----------
-    oos, walk_forward, stress, challenger, real_books, policy : section models
-        The ``[oos]``, ``[walk_forward]``, ``[stress]``, ``[challenger]``, ``[real_books]`` and
-        ``[policy]`` tables.
+    oos, walk_forward, stress, challenger, real_books, policy, paper : section models
+        The ``[oos]``, ``[walk_forward]``, ``[stress]``, ``[challenger]``, ``[real_books]``,
+        ``[policy]`` and ``[paper]`` tables.
     source : str, default=""
         The file the configuration was read from ("" when built in code).
     text : str, default=""
@@ -231,6 +257,7 @@ class GateConfig(BaseModel):
     challenger: ChallengerGate
     real_books: RealBooksGate
     policy: PolicyGate
+    paper: PaperGate
     source: str = Field("", repr=False)
     text: str = Field("", repr=False)
 
@@ -247,7 +274,8 @@ class GateConfig(BaseModel):
         return "\n".join(lines)
 
 
-_SECTIONS: Final = ("oos", "walk_forward", "stress", "challenger", "real_books", "policy")
+_SECTIONS: Final = ("oos", "walk_forward", "stress", "challenger", "real_books", "policy",
+                    "paper")
 
 
 def _toml_value(value: object) -> str:

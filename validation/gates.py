@@ -30,7 +30,8 @@ Examples
 from __future__ import annotations
 
 import math
-from typing import Final
+from collections.abc import Mapping
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -65,6 +66,7 @@ __all__ = [
     "evaluate_gates",
     "gate_challenger",
     "gate_oos_degradation",
+    "gate_paper",
     "gate_policy",
     "gate_real_books",
     "gate_stress",
@@ -422,12 +424,52 @@ def gate_real_books(table: pd.DataFrame, cfg: GateConfig) -> GateResult:
     return GateResult("real_books", not fails, ratio, bound, detail)
 
 
+def gate_paper(summary: Mapping[str, Any], cfg: GateConfig) -> GateResult:
+    """The ``[paper]`` gate on the summary of
+    :func:`validation.paper_reconcile.reconcile` (stage 5: paper against backtest).
+
+    ``value`` = the mean absolute per-order difference of implementation shortfall (bps). It
+    passes when that mean, its 95th percentile and the fill-rate gap are within ``[paper]``,
+    on at least ``min_orders`` compared orders.
+    """
+    g = cfg.paper
+    bound = (f"mean |paper - backtest| <= {g.max_mean_abs_diff_bps} bps, p95 <= "
+             f"{g.max_p95_abs_diff_bps} bps, fill-rate gap <= {g.max_fill_rate_gap:.0%}, "
+             f">= {g.min_orders} orders")
+    name = "paper" if g.binding else "paper (not binding)"
+    n = int(summary.get("compared", 0))
+    mean = float(summary.get("mean_abs_diff_bps", float("nan")))
+    p95 = float(summary.get("p95_abs_diff_bps", float("nan")))
+    gap = abs(float(summary.get("paper_fill_rate", float("nan")))
+              - float(summary.get("bt_fill_rate", float("nan"))))
+    fails = []
+    if n < g.min_orders:
+        fails.append(f"{n} orders compared < {g.min_orders}")
+    if not mean <= g.max_mean_abs_diff_bps:
+        fails.append(f"mean |diff| {mean:.2f} bps")
+    if not p95 <= g.max_p95_abs_diff_bps:
+        fails.append(f"p95 |diff| {p95:.2f} bps")
+    if not gap <= g.max_fill_rate_gap:
+        fails.append(f"fill-rate gap {gap:.1%}")
+    detail = (f"{n} orders: mean |diff| {mean:.2f} bps (latency {summary.get('mean_latency_bps', float('nan')):+.2f}, "
+              f"feed time {summary.get('mean_feed_bps', float('nan')):+.2f}), p95 {p95:.2f} bps, "
+              f"fill rate {summary.get('paper_fill_rate', float('nan')):.3f} paper vs "
+              f"{summary.get('bt_fill_rate', float('nan')):.3f} backtest")
+    if fails:
+        detail += "; FAILS: " + "; ".join(fails)
+    if not g.binding:
+        return GateResult(name, True, mean, bound,
+                          ("WOULD FAIL (not binding): " if fails else "") + detail)
+    return GateResult(name, not fails, mean, bound, detail)
+
+
 def evaluate_gates(*, cfg: GateConfig, cv_loss: float | None = None,
                    oos_loss: float | None = None, walk_forward: pd.DataFrame | None = None,
                    stress: pd.DataFrame | None = None, challenger_err: ArrayLike | None = None,
                    champion_err: ArrayLike | None = None,
                    real_books: pd.DataFrame | None = None,
-                   policy: pd.DataFrame | None = None) -> GateReport:
+                   policy: pd.DataFrame | None = None,
+                   paper: Mapping[str, Any] | None = None) -> GateReport:
     """Run every gate that has inputs, in the order OOS, walk-forward, stress, challenger.
 
     Parameters
@@ -443,6 +485,8 @@ def evaluate_gates(*, cfg: GateConfig, cv_loss: float | None = None,
         :func:`gate_real_books` (the leave-one-real-book-out table).
     policy : pandas.DataFrame, optional
         :func:`gate_policy` (the policy's paired backtest table).
+    paper : mapping, optional
+        :func:`gate_paper` (stage 5's reconciliation summary).
     challenger_err, champion_err : array_like, optional
         :func:`gate_challenger`, run only when a champion exists (``champion_err`` given); a
         first model has no champion and skips it.
@@ -475,6 +519,8 @@ def evaluate_gates(*, cfg: GateConfig, cv_loss: float | None = None,
         results.append(gate_real_books(real_books, cfg))
     if policy is not None:
         results.append(gate_policy(policy, cfg))
+    if paper is not None:
+        results.append(gate_paper(paper, cfg))
     if challenger_err is not None and champion_err is not None:
         results.append(gate_challenger(challenger_err, champion_err, cfg))
     return GateReport(results, config_text=cfg.render())

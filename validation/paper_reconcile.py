@@ -23,6 +23,7 @@ included, on the filled part (:func:`models._sim_types.cost_bps`), in bps.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -31,7 +32,7 @@ import pandas as pd
 from models.risk_controls import RiskLimits
 from models.simulator import Children, Parents, SimulatorConfig, replay_l1
 
-__all__ = ["PaperJournal", "Reconciliation", "desk_day_orders", "reconcile"]
+__all__ = ["PaperJournal", "Reconciliation", "desk_day_orders", "plot_reconciliation", "reconcile"]
 
 _NS_MIN = 60_000_000_000
 
@@ -78,6 +79,38 @@ class Reconciliation:
 
     table: pd.DataFrame
     summary: dict[str, Any]
+
+    def to_markdown(self, *, title: str = "Stage 5 — paper trading",
+                    plots: list[Path] | None = None) -> str:
+        """The report: the summary, the attribution, the ten largest differences, the plots."""
+        s, t = self.summary, self.table
+        lines = [f"# {title}", "",
+                 f"{s['orders']} parent orders paper-traded; {s['compared']} compared with the "
+                 "backtest of the same parents and planned children on the same day.", "",
+                 "| measure | paper | backtest |", "|---|---:|---:|",
+                 f"| fill rate (by quantity) | {s['paper_fill_rate']:.3f} | "
+                 f"{s['bt_fill_rate']:.3f} |",
+                 f"| mean IS (bps) | {t['paper_is_bps'].mean():.2f} | "
+                 f"{t['bt_is_bps'].mean():.2f} |", "",
+                 f"Per order, paper minus backtest: mean {s['mean_diff_bps']:+.2f} bps, mean "
+                 f"|diff| {s['mean_abs_diff_bps']:.2f}, p95 |diff| {s['p95_abs_diff_bps']:.2f}, "
+                 f"max {s['max_abs_diff_bps']:.2f}. Split: latency {s['mean_latency_bps']:+.2f} "
+                 f"bps (children left {s['mean_delay_ms']:.0f} ms after their schedule on "
+                 f"average: at the next market event), feed time {s['mean_feed_bps']:+.2f} bps "
+                 "(the book the service knew against the book as it was). Queue position: "
+                 f"{s['queue_position']}.", "",
+                 "Reasons: " + ", ".join(f"{k} {v}" for k, v in s["reasons"].items()) + ".",
+                 "", "Largest differences:", "",
+                 "| order | plan | paper IS | backtest IS | diff | latency | feed | delay ms "
+                 "| reason |", "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+        top = t.reindex(t["diff_bps"].abs().sort_values(ascending=False).index).head(10)
+        for r in top.itertuples():
+            lines.append(f"| {r.cl_ord_id} | {r.plan} | {r.paper_is_bps:.2f} | "
+                         f"{r.bt_is_bps:.2f} | {r.diff_bps:+.2f} | {r.latency_bps:+.2f} | "
+                         f"{r.feed_bps:+.2f} | {r.mean_delay_ms:.0f} | {r.reason} |")
+        for p in plots or []:
+            lines += ["", f"![{Path(p).stem}]({Path(p).name})"]
+        return "\n".join(lines) + "\n"
 
 
 def _replay(quotes: pd.DataFrame, o: pd.DataFrame, child_ns: list[np.ndarray],
@@ -209,3 +242,44 @@ def _reason(row: Any, tol: float) -> str:
         return (f"latency: children sent {row.mean_delay_ms:.0f} ms after their schedule "
                 f"({lat:+.2f} bps)")
     return f"feed time: the book the service knew lagged the market ({feed:+.2f} bps)"
+
+
+def plot_reconciliation(table: pd.DataFrame, out_dir: str | Path) -> list[Path]:
+    """PNG plots: paper against backtest IS per order (on the diagonal when they agree), and
+    each order's difference split into latency and feed time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t = table.dropna(subset=["paper_is_bps", "bt_is_bps"])
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    ax.scatter(t["bt_is_bps"], t["paper_is_bps"], s=14, c=t["mean_delay_ms"], cmap="viridis")
+    lo = float(min(t["bt_is_bps"].min(), t["paper_is_bps"].min())) if len(t) else 0.0
+    hi = float(max(t["bt_is_bps"].max(), t["paper_is_bps"].max())) if len(t) else 1.0
+    ax.plot([lo, hi], [lo, hi], color="grey", lw=0.8)
+    ax.set_xlabel("backtest IS (bps)")
+    ax.set_ylabel("paper IS (bps)")
+    ax.set_title("paper against backtest, per order (colour: child delay, ms)", fontsize=9)
+    fig.tight_layout()
+    scatter = out / "paper_vs_backtest.png"
+    fig.savefig(scatter, dpi=110)
+    plt.close(fig)
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    o = t.sort_values("diff_bps")
+    x = np.arange(len(o))
+    ax.bar(x, o["latency_bps"], color="tab:blue", label="latency")
+    ax.bar(x, o["feed_bps"], bottom=o["latency_bps"], color="tab:orange", label="feed time")
+    ax.plot(x, o["diff_bps"], "k.", ms=4, label="paper - backtest")
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_xlabel("orders, by difference")
+    ax.set_ylabel("bps")
+    ax.set_title("paper minus backtest: the two parts", fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    parts = out / "paper_diff_parts.png"
+    fig.savefig(parts, dpi=110)
+    plt.close(fig)
+    return [scatter, parts]

@@ -52,10 +52,12 @@ def journal_path(home: Path, session: str) -> Path:
 
 
 class ModelSource:
-    """The champion (or another alias) of the registry, with its policy planner for ``feed``.
+    """The champion (or another alias, a version number, a model URI) of the registry, with its
+    policy planner for ``feed``.
 
-    ``version`` is the registry version in use; :meth:`check` reloads when the alias has moved.
-    A test may pass ``bundle`` and ``version`` directly (no registry)."""
+    ``version`` is the registry version in use (or the reference it was loaded by);
+    :meth:`check` reloads when the alias has moved. A test may pass ``bundle`` and ``version``
+    directly (no registry)."""
 
     def __init__(self, feed: Feed, *, alias: str = "champion", bundle: Any = None,
                  version: str | None = None, risk_aversion: float = 0.5) -> None:
@@ -68,6 +70,10 @@ class ModelSource:
         else:
             self.check()
 
+    @property
+    def follows_alias(self) -> bool:
+        return self.alias in ("champion", "challenger")
+
     def _registry_version(self) -> tuple[Any, str]:
         from pipelines.registry import default_registry
 
@@ -79,7 +85,20 @@ class ModelSource:
         return reg, str(info.version)
 
     def check(self) -> bool:
-        """Reload when the alias points to another version; True when it did."""
+        """Reload when the alias points to another version; True when it did. A model named
+        by version or URI is loaded once and never reloaded."""
+        if not self.follows_alias:
+            if self.bundle is not None:
+                return False
+            from pipelines.registry import default_registry
+
+            ref: str | int = int(self.alias) if self.alias.isdigit() else self.alias
+            try:
+                bundle = default_registry().load_bundle(ref)
+            except Exception as exc:
+                raise RuntimeError(f"cannot load model {self.alias!r}: {exc}") from exc
+            self._use(bundle, self.alias)
+            return True
         reg, version = self._registry_version()
         if version == self.version:
             return False
