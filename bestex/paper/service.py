@@ -400,8 +400,10 @@ class PaperService:
                                                  self.config.port)
         port = self.server.sockets[0].getsockname()[1]
         self.say(f"paper: FIX 4.4 acceptor on {self.config.host}:{port}, feed "
-                 f"{self.feed.name} ({self.feed.source}) at {self.config.speed:g}x, model "
-                 f"v{self.model.version}, journal {self.journal.path}"
+                 f"{self.feed.name} ({self.feed.source}) at "
+                 + (f"{self.config.speed:g}x" if self.config.speed > 0 else "full speed")
+                 + ", model "
+                 + f"v{self.model.version}, journal {self.journal.path}"
                  + (f", resumed {n} working orders at event {cursor}" if cursor else ""))
         self.port = port
         tasks = [asyncio.create_task(c) for c in (self._pump(), self._control(), self._timers())]
