@@ -42,3 +42,32 @@ def test_kill_needs_a_session_and_a_reason(tmp_path, monkeypatch, capsys):
     req = Journal(tmp_path / "paper" / "s1.db", readonly=True).requests()
     assert list(req["action"]) == ["kill", "reset"]
     assert list(req["reason"]) == ["fat finger on desk 3", "cleared"]
+
+
+def test_the_model_is_loaded_by_alias_and_reloaded_when_the_alias_moves(tmp_path, monkeypatch):
+    import numpy as np
+    import pandas as pd
+    from conftest import register_tiny_champion
+
+    from bestex.paper.market import Feed
+    from bestex.paper.service import ModelSource
+    from models.simulator import SimulatorConfig
+
+    ts = pd.Timestamp("2025-01-13 15:00", tz="UTC") + pd.to_timedelta(np.arange(5), unit="s")
+    q = pd.DataFrame({"ts": ts, "available_at": ts, "symbol": "AAA", "bid_px": 9.99,
+                      "bid_sz": 100.0, "ask_px": 10.01, "ask_sz": 100.0})
+    t = pd.DataFrame({"ts": ts[:1], "available_at": ts[:1], "symbol": "AAA", "px": [10.0],
+                      "qty": [10.0], "aggressor": [1]})
+    feed = Feed("hand", q, t, SimulatorConfig(venue="PAPER"))
+    register_tiny_champion(tmp_path, "reload_a")
+    monkeypatch.setenv("BESTEX_HOME", str(tmp_path))
+    src = ModelSource(feed)
+    assert src.version == "1"
+    assert src.check() is False  # nothing moved
+    register_tiny_champion(tmp_path, "reload_b")  # version 2 becomes the champion
+    assert src.check() is True
+    assert src.version == "2"
+    assert src.planner is not None
+    pinned = ModelSource(feed, alias="1")
+    assert pinned.version == "1"
+    assert pinned.check() is False  # a version is never reloaded
