@@ -52,6 +52,12 @@ class LiveLimits(BaseModel):
     max_participation: float | None = Field(default=0.5, gt=0)
     max_msgs_per_s: float = Field(default=2000.0, gt=0)
 
+    @classmethod
+    def for_contracts(cls, *, inverse: bool) -> LiveLimits:
+        """The desk's defaults for a venue: an inverse perpetual's quantities are USD contracts
+        (ten million of them is USD 10 M), an equity's are shares."""
+        return cls(max_order_qty=1e7) if inverse else cls()
+
     def child_limits(self, *, kill_switch: bool = False) -> RiskLimits:
         """The child-level limits the simulator's kernel checks (the backtest's object)."""
         return RiskLimits(max_child_qty=self.max_child_qty,
@@ -74,6 +80,7 @@ class OrderCheck:
     working_signed: float = 0.0
     day_loss: float = 0.0
     kill_switch: bool = False
+    notional: float | None = None  # in the quote currency; qty x mid when not given
 
 
 @dataclass(frozen=True)
@@ -100,7 +107,7 @@ def check_order(o: OrderCheck, limits: LiveLimits) -> Refusal | None:
         return Refusal("kill_switch", "the kill switch is on: no new orders")
     if lim.max_order_qty is not None and o.qty > lim.max_order_qty:
         return Refusal("max_order_qty", f"qty {o.qty:.6g} > max_order_qty {lim.max_order_qty:.6g}")
-    notional = o.qty * o.mid
+    notional = o.qty * o.mid if o.notional is None else o.notional
     if lim.max_order_notional is not None and notional > lim.max_order_notional:
         return Refusal("max_order_notional", f"notional {notional:.6g} > max_order_notional "
                                              f"{lim.max_order_notional:.6g}")

@@ -194,6 +194,7 @@ class PaperEngine:
                               if x.symbol == symbol and x.working)
                 r = check_order(OrderCheck(
                     qty=o.qty, side=o.side, mid=mid, adv=float(est.get("adv", math.nan)),
+                    notional=self.feed.notional(o.qty, mid),
                     limit_price=price if ord_type == "2" else None,
                     position=self.position(symbol), working_signed=working,
                     day_loss=self.day_loss(), kill_switch=self.killed), self.limits)

@@ -108,6 +108,9 @@ class Feed:
     volume_history: dict[str, pd.Series] = field(default_factory=dict)
     regime_probabilities: pd.DataFrame | None = None
     source: str = ""
+    inverse: bool = False
+    """Quantities are USD contracts of an inverse perpetual (BitMEX XBTUSD: 1 contract =
+    1 USD): an order's notional is its quantity, not quantity x price."""
 
     def __post_init__(self) -> None:
         if self.quotes.empty:
@@ -198,6 +201,10 @@ class Feed:
         t = v.trades.iloc[:v.n_trades]
         return float(t.loc[_ns(t["ts"]) >= since_ns, "qty"].sum()) if v.n_trades else 0.0
 
+    def notional(self, qty: float, mid: float) -> float:
+        """An order's notional in the quote currency."""
+        return qty if self.inverse else qty * mid
+
     # ------------------------------------------------------------------ fills
     def fill(self, symbol: str, *, side: int, qty: float, start_ns: int, end_ns: int,
              arrival_mid: float, child_ns: Sequence[int], child_qty: Sequence[float],
@@ -273,7 +280,8 @@ def _recorded_feed(name: str, data_dir: Path | None) -> Feed:
     return Feed(name, book.quotes, book.trades, sim,
                 estimates={symbol: dict(spec.estimates)}, calendar=spec.calendar,
                 child_interval_min=spec.child_interval_min,
-                max_duration_min=spec.max_duration_min, source=book.source)
+                max_duration_min=spec.max_duration_min, source=book.source,
+                inverse=name == "bitmex")
 
 
 def _synth_feed(home: Path | None, day: str | None) -> Feed:
