@@ -131,6 +131,22 @@ def _results_summary(champion: str | None) -> list[str]:
         cols = [c for c in ("scenario", "kind", "n", "bias_bps", "noise_sd_bps", "coverage_80",
                             "outside_domain", "outside_features") if c in t.columns]
         out += ["stress (stage 4):", _table(cols, t[cols].round(3).fillna("").values.tolist())]
+    pol = home / "reports" / "validation" / "policy" / "backtest.csv"
+    if pol.is_file():
+        t = pd.read_csv(pol)
+        a = t[t["group"] == "all"].set_index("strategy")
+        if {"policy", "twap", "oracle_ac"} <= set(a.index):
+            out.append(f"execution policy (stage 4): mean true IS {a.loc['policy', 'truth_bps']:.2f}"
+                       f" bps vs TWAP {a.loc['twap', 'truth_bps']:.2f}, oracle Almgren-Chriss "
+                       f"{a.loc['oracle_ac', 'truth_bps']:.2f}")
+    pap = home / "reports" / "validation" / "paper" / "summary.json"
+    if pap.is_file():
+        p = _json.loads(pap.read_text())
+        out.append(f"paper trading (stage 5, `bestex paper --feed {p['feed']}`): {p['compared']} "
+                   f"orders, paper - backtest mean |diff| {p['mean_abs_diff_bps']:.2f} bps "
+                   f"(latency {p['mean_latency_bps']:+.2f}, feed time {p['mean_feed_bps']:+.2f})"
+                   f", fill rate {p['paper_fill_rate']:.3f} vs {p['bt_fill_rate']:.3f}; journal "
+                   f"{p['journal']}")
     out += [f"champion: {'v' + champion if champion else 'none'} (bestex models; "
             "bestex lineage champion)",
             "look: `make ui` -> Dagster http://127.0.0.1:3000 (asset groups learning, "
