@@ -135,6 +135,10 @@ class PaperEngine:
         self.killed = False
         self.kill_reason = ""
         self._seq = 0
+        self._pos: dict[str, float] = {}  # net filled, per symbol
+        self._working: dict[str, float] = {}  # signed leaves of working orders, per symbol
+        self._loss = 0.0
+        self.more_due = False  # on_event stopped at its limit: call it again at this time
         self.latency_ns: list[int] = []  # event in -> children decided and filled (wall ns)
 
     # ================================================================ parent orders
@@ -159,15 +163,22 @@ class PaperEngine:
             self.emit(r)
 
     def position(self, symbol: str) -> float:
-        return sum(o.side * o.cum_qty for o in self.orders.values() if o.symbol == symbol)
+        """Net filled quantity of ``symbol`` (kept as fills arrive: O(1) per order)."""
+        return self._pos.get(symbol, 0.0)
 
     def day_loss(self) -> float:
         """Loss of the day's fills against their parents' arrival mids, fees included."""
-        loss = 0.0
+        return self._loss
+
+    def _rebuild_totals(self) -> None:
+        """Position, working quantity and day loss from the orders (after a restart)."""
+        self._pos, self._working, self._loss = {}, {}, 0.0
         for o in self.orders.values():
+            self._pos[o.symbol] = self._pos.get(o.symbol, 0.0) + o.side * o.cum_qty
+            if o.working:
+                self._working[o.symbol] = self._working.get(o.symbol, 0.0) + o.side * o.leaves
             if o.cum_qty > 0 and math.isfinite(o.arrival_mid):
-                loss += o.side * (o.notional - o.arrival_mid * o.cum_qty) + o.fees
-        return loss
+                self._loss += o.side * (o.notional - o.arrival_mid * o.cum_qty) + o.fees
 
     def new_order(self, client: str, cl_ord_id: str, symbol: str, side: int, qty: float, *,
                   ord_type: str = "1", price: float | None = None,
@@ -190,8 +201,7 @@ class PaperEngine:
             elif touch is None:
                 refusal = ("no_market", f"no quote of {symbol} published yet")
             else:
-                working = sum(x.side * x.leaves for x in self.orders.values()
-                              if x.symbol == symbol and x.working)
+                working = self._working.get(symbol, 0.0)
                 r = check_order(OrderCheck(
                     qty=o.qty, side=o.side, mid=mid, adv=float(est.get("adv", math.nan)),
                     notional=self.feed.notional(o.qty, mid),
@@ -209,6 +219,7 @@ class PaperEngine:
             else:
                 o.arrival_mid = mid
                 self.pending.append(oid)
+                self._working[symbol] = self._working.get(symbol, 0.0) + o.side * o.qty
                 self.journal.event("accepted", {"cl_ord_id": cl_ord_id, "symbol": symbol,
                                                 "side": side, "qty": qty, "mid": mid},
                                    order_id=oid, feed_ns=now)
@@ -271,6 +282,7 @@ class PaperEngine:
             o.child_qty[len(o.sent_ns):] = [q * scale for q in unsent]
         o.orig_cl_ord_ids.append(o.cl_ord_id)
         orig = o.cl_ord_id
+        self._working[o.symbol] = self._working.get(o.symbol, 0.0) + o.side * (qty - o.qty)
         o.cl_ord_id, o.qty, o.ord_type, o.price = cl_ord_id, float(qty), ord_type, price
         with self.journal.transaction():
             self.journal.claim_cl_ord_id(client, cl_ord_id, o.order_id)
@@ -287,6 +299,8 @@ class PaperEngine:
         if new_cl_ord_id is not None:
             o.orig_cl_ord_ids.append(o.cl_ord_id)
             orig, o.cl_ord_id = o.cl_ord_id, new_cl_ord_id
+        if o.working:
+            self._working[o.symbol] = self._working.get(o.symbol, 0.0) - o.side * o.leaves
         o.status = status
         if o.order_id in self.pending:
             self.pending.remove(o.order_id)
@@ -336,32 +350,46 @@ class PaperEngine:
         return ids
 
     def apply_plans(self, ids: list[str], plans: list[dict[str, Any]]) -> None:
-        """Make the decided plans working (orders canceled meanwhile are left alone)."""
-        for oid, plan in zip(ids, plans, strict=True):
-            o = self.orders[oid]
-            if o.status != "pending":  # canceled or killed while it waited
-                continue
-            o.plan = plan["plan"]
-            o.child_ns, o.child_qty, o.child_kind = plan["ns"], plan["qty"], plan["kind"]
-            o.adv, o.sigma_daily = plan["adv"], plan["sigma_daily"]
-            o.shares_outstanding = plan["shares_outstanding"]
-            if math.isfinite(plan["arrival_mid"]):
-                o.arrival_mid = plan["arrival_mid"]
-            o.status = "working"
-            with self.journal.transaction():
-                self.journal.event("decision", plan["explain"], order_id=oid,
-                                   feed_ns=o.decision_ns)
+        """Make the decided plans working (orders canceled meanwhile are left alone), in one
+        transaction. A plan that arrives after its decision time (the planner was busy) keeps
+        its shape: its children are moved later by the delay, and what would fall after the
+        horizon joins the last child before it; the delay is journaled with the decision."""
+        now = self.feed.now_ns
+        with self.journal.transaction():
+            for oid, plan in zip(ids, plans, strict=True):
+                o = self.orders[oid]
+                if o.status != "pending":  # canceled or killed while it waited
+                    continue
+                o.plan = plan["plan"]
+                ns, qty = list(plan["ns"]), list(plan["qty"])
+                kind = list(plan["kind"])
+                delay = max(now - o.decision_ns, 0)
+                if delay and ns and ns[0] < now:
+                    ns, qty, kind = _shift(ns, qty, kind, delay, o.end_ns, now)
+                    o.plan = {**o.plan, "plan_delay_ms": delay / 1e6}
+                o.child_ns, o.child_qty, o.child_kind = ns, qty, kind
+                o.adv, o.sigma_daily = plan["adv"], plan["sigma_daily"]
+                o.shares_outstanding = plan["shares_outstanding"]
+                if math.isfinite(plan["arrival_mid"]):
+                    o.arrival_mid = plan["arrival_mid"]
+                o.status = "working"
+                self.journal.event("decision", {**plan["explain"], "plan_delay_ms": delay / 1e6},
+                                   order_id=oid, feed_ns=o.decision_ns)
                 self.journal.save_order(o.state())
-            heapq.heappush(self._due, (o.child_ns[0] if o.child_ns else o.end_ns, oid))
+                heapq.heappush(self._due, (o.child_ns[0] if o.child_ns else o.end_ns, oid))
 
     # ================================================================ market events
-    def on_event(self) -> list[Report]:
+    def on_event(self, limit: int | None = None) -> list[Report]:
         """Act on the feed's latest published event: send due children, fill resolved ones,
-        close orders past their horizon."""
+        close orders past their horizon. With ``limit``, at most that many orders are worked
+        and :attr:`more_due` says whether to call again at the same feed time (the caller lets
+        the gateway run in between; the outcome is the same as one call)."""
         t0 = time.perf_counter_ns()
         now = self.feed.now_ns
         reports: list[Report] = []
-        while self._due and self._due[0][0] <= now:
+        n = 0
+        while self._due and self._due[0][0] <= now and (limit is None or n < limit):
+            n += 1
             _, oid = heapq.heappop(self._due)
             o = self.orders[oid]
             if o.status != "working":
@@ -369,6 +397,7 @@ class PaperEngine:
             reports += self._work(o, now)
             if o.status == "working":
                 heapq.heappush(self._due, (self._next_action(o), oid))
+        self.more_due = bool(self._due and self._due[0][0] <= now)
         if reports:
             self._commit([r for r in reports if r is not None])
             self.latency_ns.append(time.perf_counter_ns() - t0)
@@ -444,6 +473,10 @@ class PaperEngine:
                             "feed_ns": int(res.fill_ts[i])}):
                         continue  # filled before a restart: never twice
                     o.cum_qty += q
+                    self._pos[o.symbol] = self._pos.get(o.symbol, 0.0) + o.side * q
+                    self._working[o.symbol] = self._working.get(o.symbol, 0.0) - o.side * q
+                    if math.isfinite(o.arrival_mid):
+                        self._loss += o.side * (px - o.arrival_mid) * q + float(res.fee[i])
                     o.notional += q * px
                     o.fees += float(res.fee[i])
                     done = o.cum_qty >= o.qty - 1e-9
@@ -478,7 +511,22 @@ class PaperEngine:
                 self.pending.append(o.order_id)
             elif o.status == "working":
                 heapq.heappush(self._due, (self._next_action_at(o), o.order_id))
+        self._rebuild_totals()
         return sum(o.working for o in self.orders.values())
+
+
+def _shift(ns: list[int], qty: list[float], kind: list[int], delay: int, end: int, now: int
+           ) -> tuple[list[int], list[float], list[int]]:
+    """A late plan's children moved ``delay`` later; those at or after ``end`` merge into the
+    last one before it (one child at ``now`` when none is left)."""
+    moved = [t + delay for t in ns]
+    keep = [i for i, t in enumerate(moved) if t < end]
+    if not keep:
+        return [now], [float(sum(qty))], [0]
+    last = keep[-1]
+    out_q = [qty[i] for i in keep]
+    out_q[-1] += float(sum(qty[last + 1:]))
+    return [moved[i] for i in keep], out_q, [kind[i] for i in keep]
 
 
 def _status_code(o: ParentOrder) -> str:

@@ -45,6 +45,8 @@ from models.live_risk import LiveLimits
 __all__ = ["ModelSource", "PaperService", "ServiceConfig", "journal_path", "scripted_orders"]
 
 SCRIPT_CLIENT = "SCRIPT"
+_SLICE_S = 0.001  # the feed pump yields to the gateway after this much work
+_ORDERS_PER_STEP = 32  # orders the engine works before the gateway gets a turn
 
 
 def journal_path(home: Path, session: str) -> Path:
@@ -121,9 +123,8 @@ class ModelSource:
                      if feed.volume_history or c.family not in ("vwap", "pov"))
         cfg = PolicyConfig(risk_aversion=self.risk_aversion,
                            child_interval_min=feed.child_interval_min)
-        self.planner = FastPlanner(b, grid=grid, config=cfg,
-                                   volume_history=feed.volume_history)
-        self.bundle, self.version = b, version
+        planner = FastPlanner(b, grid=grid, config=cfg, volume_history=feed.volume_history)
+        self.bundle, self.planner, self.version = b, planner, version
 
 
 def scripted_orders(path: Path) -> pd.DataFrame:
@@ -249,9 +250,9 @@ class PaperService:
                 self._flush()  # reports the engine emitted, in the order they were queued
                 for raw in out:
                     writer.write(raw)
-                if app.acked:
-                    self.ack_ns.append(time.perf_counter_ns() - t0)
-                    app.acked = False
+                if app.acked:  # one figure per order acknowledged in this read
+                    self.ack_ns.extend([time.perf_counter_ns() - t0] * app.acked)
+                    app.acked = 0
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -266,13 +267,16 @@ class PaperService:
         feed, eng = self.feed, self.engine
         speed = self.config.speed
         wall0, feed0 = time.monotonic(), feed.now_ns
+        last_yield = time.perf_counter()
         while not self.stopped.is_set():
+            if time.perf_counter() - last_yield > _SLICE_S:  # the gateway gets its turn
+                await asyncio.sleep(0)
+                last_yield = time.perf_counter()
             nxt = feed.next_ns()
             if nxt is None:
                 if eng.pending:
                     self._plan()
-                if eng.on_event():
-                    self._flush()
+                await self._act()
                 if self.config.exit_at_end and self._planning is None and not any(
                         o.working for o in eng.orders.values()):
                     self.say(f"paper: the feed's day is over at "
@@ -291,10 +295,18 @@ class PaperService:
             self._submit_scripted()
             if eng.pending:
                 self._plan()
-            if eng.on_event():
+            await self._act()
+
+    async def _act(self) -> None:
+        """The engine on the current event, a few orders at a time, the gateway served in
+        between (the feed stays at this event: the outcome is that of one call)."""
+        eng = self.engine
+        if eng.on_event(limit=_ORDERS_PER_STEP):
+            self._flush()
+        while eng.more_due:
+            await asyncio.sleep(0)
+            if eng.on_event(limit=_ORDERS_PER_STEP):
                 self._flush()
-            if speed <= 0 and feed.cursor % 256 == 0:
-                await asyncio.sleep(0)  # let the gateway and the poller run
 
     def _plan(self) -> None:
         """Plan the waiting orders: inline when the feed runs as fast as it can (a scripted
@@ -370,7 +382,8 @@ class PaperService:
             if time.monotonic() - last_reload > self.config.reload_s:
                 last_reload = time.monotonic()
                 try:
-                    if self.model.check():
+                    loop = asyncio.get_running_loop()
+                    if await loop.run_in_executor(None, self.model.check):
                         self.say(f"paper: model reloaded: v{self.model.version}")
                         with self.journal.transaction():
                             self.journal.event("model_reloaded", {"version": self.model.version})
@@ -380,7 +393,8 @@ class PaperService:
 
     async def run(self) -> None:
         """Serve until the feed's day is over (``exit_at_end``) or :meth:`stop`."""
-        sys.setswitchinterval(0.0005)  # the gateway gets the GIL back from the planner fast
+        sys.setswitchinterval(0.001)  # the gateway gets the GIL back from the planner fast
+        self._loop = asyncio.get_running_loop()
         n = self.engine.recover()
         cursor = int(self.journal.meta("cursor", 0))
         self.feed.seek(cursor)
@@ -420,6 +434,16 @@ class PaperService:
                 self.journal.event("stop", {"cursor": self.feed.cursor})
 
     def stop(self) -> None:
+        """Stop serving (from the loop's thread or any other)."""
+        loop = getattr(self, "_loop", None)
+        if loop is not None and loop.is_running():
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if running is not loop:
+                loop.call_soon_threadsafe(self.stopped.set)
+                return
         self.stopped.set()
 
 
@@ -430,7 +454,7 @@ class _App:
         self.service = service
         self.session: Any = None
         self.writer: asyncio.StreamWriter | None = None
-        self.acked = False
+        self.acked = 0
 
     def on_logon(self, session: Any) -> None:
         self.service.sessions[session.client] = (session, self.writer)
@@ -443,7 +467,7 @@ class _App:
         self.service.engine.new_order(session.client, order.cl_ord_id, order.symbol,
                                       order.side, order.qty, ord_type=order.ord_type,
                                       price=price)
-        self.acked = True
+        self.acked += 1
 
     def on_cancel(self, session: Any, req: Any) -> None:
         self.service.engine.cancel(session.client, req.cl_ord_id, req.orig_cl_ord_id)
