@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import os
 import socket
@@ -45,8 +46,8 @@ from models.live_risk import LiveLimits
 __all__ = ["ModelSource", "PaperService", "ServiceConfig", "journal_path", "scripted_orders"]
 
 SCRIPT_CLIENT = "SCRIPT"
-_SLICE_S = 0.001  # the feed pump yields to the gateway after this much work
-_ORDERS_PER_STEP = 32  # orders the engine works before the gateway gets a turn
+_SLICE_S = 0.0003  # the feed pump yields to the gateway after this much work (s)
+_STEP_NS = 300_000  # the engine's work at one event (ns), then the gateway gets a turn
 
 
 def journal_path(home: Path, session: str) -> Path:
@@ -67,6 +68,7 @@ class ModelSource:
         self.bundle: Any = None
         self.planner: Any = None
         self.version = ""
+        self.from_registry = bundle is None
         if bundle is not None:
             self._use(bundle, version or "test")
         else:
@@ -163,6 +165,7 @@ class ServiceConfig:
     password: str = ""
     allowed_clients: frozenset[str] = frozenset({"DESK"})
     reload_s: float = 5.0
+    planner: str = "process"  # "process" (its own core) or "thread"; inline when speed is 0
     exit_at_end: bool = True
     limits: LiveLimits = field(default_factory=LiveLimits)
 
@@ -195,6 +198,7 @@ class PaperService:
         self._outq: list[tuple[asyncio.StreamWriter, bytes]] = []
         self._planning: asyncio.Future | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="planner")
+        self._process: Any = None
 
     # ------------------------------------------------------------------ reports out
     def _emit(self, r: Report) -> None:
@@ -298,14 +302,14 @@ class PaperService:
             await self._act()
 
     async def _act(self) -> None:
-        """The engine on the current event, a few orders at a time, the gateway served in
-        between (the feed stays at this event: the outcome is that of one call)."""
+        """The engine on the current event, a millisecond of work at a time, the gateway served
+        in between (the feed stays at this event: the outcome is that of one call)."""
         eng = self.engine
-        if eng.on_event(limit=_ORDERS_PER_STEP):
+        if eng.on_event(budget_ns=_STEP_NS):
             self._flush()
         while eng.more_due:
             await asyncio.sleep(0)
-            if eng.on_event(limit=_ORDERS_PER_STEP):
+            if eng.on_event(budget_ns=_STEP_NS):
                 self._flush()
 
     def _plan(self) -> None:
@@ -325,8 +329,12 @@ class PaperService:
         if not ids:
             return
         loop = asyncio.get_running_loop()
-        fut = loop.run_in_executor(self._pool, plan_orders, self.feed, self.model,
-                                   [eng.orders[i] for i in ids])
+        orders = [eng.orders[i] for i in ids]
+        if self._process is not None:
+            fut = asyncio.wrap_future(self._process.submit(self.feed.cursor, orders,
+                                                           self.model.version), loop=loop)
+        else:
+            fut = loop.run_in_executor(self._pool, plan_orders, self.feed, self.model, orders)
         self._planning = fut
 
         def done(f: asyncio.Future, ids: list[str] = ids) -> None:
@@ -393,9 +401,20 @@ class PaperService:
 
     async def run(self) -> None:
         """Serve until the feed's day is over (``exit_at_end``) or :meth:`stop`."""
-        sys.setswitchinterval(0.001)  # the gateway gets the GIL back from the planner fast
         self._loop = asyncio.get_running_loop()
+        if self.config.speed > 0 and self.config.planner == "process":
+            from bestex.paper.planner import PlannerProcess
+
+            self._process = PlannerProcess(self.feed, self.model)
+            await asyncio.wrap_future(self._process.ready)  # the worker has its model
+        elif self.config.speed > 0:
+            sys.setswitchinterval(0.001)  # the gateway gets the GIL back from the planner fast
         n = self.engine.recover()
+        # the loaded model, feed and code are long-lived: out of the collector's sight, and
+        # young collections rarer (a full collection over them took milliseconds mid-order)
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(50_000, 50, 100)
         cursor = int(self.journal.meta("cursor", 0))
         self.feed.seek(cursor)
         if self.orders is not None:
@@ -429,6 +448,8 @@ class PaperService:
             self.server.close()
             for _sess, writer in list(self.sessions.values()):
                 writer.close()
+            if self._process is not None:
+                self._process.shutdown()
             with self.journal.transaction():
                 self.journal.set_meta("cursor", self.feed.cursor)
                 self.journal.event("stop", {"cursor": self.feed.cursor})
