@@ -213,3 +213,25 @@ def test_sequence_numbers_survive_a_restart_through_the_journal(tmp_path):
     assert reply.get(35) == b"A"
     assert reply.get(34) == b"3"  # our numbering goes on too
     assert (s2.next_in, s2.next_out) == (4, 4)
+
+
+def test_an_order_replaced_while_its_plan_is_decided_works_the_new_quantity(tmp_path):
+    q, t = _book([0, 5, 10, 20, 600], [100, 100, 100, 100, 100])
+    feed = Feed("hand", q, t, SimulatorConfig(venue="PAPER"))
+    feed.advance(T0.value + 6 * S)
+    eng = _engine(feed, tmp_path)
+    assert eng.new_order("DESK", "R1", "AAA", 1, 300.0).fields["exec_type"] == "0"
+    (oid,) = eng.take_pending()  # handed to the planner with qty 300
+    rep = eng.replace("DESK", "R2", "R1", 450.0)
+    assert (rep.fields["exec_type"], rep.fields["order_qty"]) == ("5", 450.0)
+    plan = {"plan": {"name": "hand"}, "ns": [T0.value + 10 * S, T0.value + 20 * S],
+            "qty": [150.0, 150.0], "kind": [0, 0], "adv": 1e9, "sigma_daily": 0.02,
+            "shares_outstanding": 1e9, "arrival_mid": 100.0, "explain": {}}
+    eng.apply_plans([oid], [plan])
+    assert eng.orders[oid].child_qty == [225.0, 225.0]
+    assert eng.position("AAA") == 0.0
+    while feed.next_ns() is not None:
+        feed.advance(feed.next_ns())
+        eng.on_event()
+    assert eng.orders[oid].cum_qty == pytest.approx(450.0)
+    assert eng.position("AAA") == pytest.approx(450.0)  # the running total follows the fills

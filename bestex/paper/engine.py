@@ -369,6 +369,9 @@ class PaperEngine:
                 o.plan = plan["plan"]
                 ns, qty = list(plan["ns"]), list(plan["qty"])
                 kind = list(plan["kind"])
+                total = float(sum(qty))
+                if qty and total > 0 and abs(total - o.qty) > 1e-9:  # replaced while planned
+                    qty = [q * o.qty / total for q in qty]
                 delay = max(now - o.decision_ns, 0)
                 if delay and ns and ns[0] < now:
                     ns, qty, kind = _shift(ns, qty, kind, delay, o.end_ns, now)

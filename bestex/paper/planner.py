@@ -23,7 +23,14 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init(feed_blob: bytes, source: dict[str, Any]) -> None:  # pragma: no cover - worker
+    import gc
+    import os
+
     from bestex.paper.service import ModelSource
+
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) > 1:  # a core of its own: the gateway keeps the others, caches stay warm
+        os.sched_setaffinity(0, {cores[-1]})
 
     feed = pickle.loads(feed_blob)
     if source["bundle"] is not None:
@@ -32,6 +39,8 @@ def _init(feed_blob: bytes, source: dict[str, Any]) -> None:  # pragma: no cover
     else:
         model = ModelSource(feed, alias=source["alias"], risk_aversion=source["risk_aversion"])
     _WORKER.update(feed=feed, model=model)
+    gc.collect()
+    gc.freeze()  # the feed and the model are long-lived: out of the collector's sight
 
 
 def _ping() -> bool:  # pragma: no cover - worker
