@@ -402,6 +402,7 @@ class PaperService:
     async def run(self) -> None:
         """Serve until the feed's day is over (``exit_at_end``) or :meth:`stop`."""
         self._loop = asyncio.get_running_loop()
+        self.journal.start_checkpointer()
         if self.config.speed > 0 and self.config.planner == "process":
             from bestex.paper.planner import PlannerProcess
 
@@ -450,6 +451,7 @@ class PaperService:
                 writer.close()
             if self._process is not None:
                 self._process.shutdown()
+            self.journal.stop_checkpointer()
             with self.journal.transaction():
                 self.journal.set_meta("cursor", self.feed.cursor)
                 self.journal.event("stop", {"cursor": self.feed.cursor})
