@@ -249,7 +249,8 @@ def start_service(home: Path, workdir: Path, speed: float, start_min: float):
     journal.set_meta("cursor", feed.cursor)
     model = ModelSource(feed)
     said: list[str] = []
-    cfg = ServiceConfig(port=0, speed=speed, password=PASSWORD, exit_at_end=True)
+    cfg = ServiceConfig(port=0, speed=speed, password=PASSWORD, exit_at_end=True,
+                        pin_cores=True)  # as `bestex paper` runs it
     svc = PaperService(feed, journal, model, cfg, say=said.append)
     loop = asyncio.new_event_loop()
 

@@ -62,7 +62,7 @@ def cmd_paper(args: argparse.Namespace) -> int:
     cfg = ServiceConfig(host=args.host, port=args.fix_port, speed=args.speed,
                         password=password,
                         allowed_clients=frozenset(c.strip() for c in args.clients.split(",")),
-                        exit_at_end=not args.stay,
+                        exit_at_end=not args.stay, pin_cores=True,
                         limits=LiveLimits.for_contracts(inverse=feed.inverse))
     service = PaperService(feed, journal, model, cfg, orders=orders)
     try:

@@ -166,6 +166,7 @@ class ServiceConfig:
     allowed_clients: frozenset[str] = frozenset({"DESK"})
     reload_s: float = 5.0
     planner: str = "process"  # "process" (its own core) or "thread"; inline when speed is 0
+    pin_cores: bool = False  # the gateway off the planner's core (the process is the service's)
     exit_at_end: bool = True
     limits: LiveLimits = field(default_factory=LiveLimits)
 
@@ -408,6 +409,9 @@ class PaperService:
 
             self._process = PlannerProcess(self.feed, self.model)
             await asyncio.wrap_future(self._process.ready)  # the worker has its model
+            cores = sorted(os.sched_getaffinity(0))
+            if self.config.pin_cores and len(cores) > 1:  # the planner has the last core
+                os.sched_setaffinity(0, set(cores[:-1]))
         elif self.config.speed > 0:
             sys.setswitchinterval(0.001)  # the gateway gets the GIL back from the planner fast
         n = self.engine.recover()
