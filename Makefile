@@ -54,8 +54,9 @@ bench: bootstrap
 	@if [ -d "$(BESTEX_HOME)/lake/training_set" ]; then \
 	  $(VENV_PY) benchmarks/bench_lobo.py --home "$(BESTEX_HOME)" && \
 	  $(VENV_PY) benchmarks/bench_policy.py --home "$(BESTEX_HOME)" && \
-	  $(VENV_PY) benchmarks/bench_policy_adaptive.py --home "$(BESTEX_HOME)"; \
-	else echo "bench_lobo, bench_policy, bench_policy_adaptive: skipped, they need a demo home (run make demo)"; fi
+	  $(VENV_PY) benchmarks/bench_policy_adaptive.py --home "$(BESTEX_HOME)" && \
+	  $(VENV_PY) benchmarks/bench_paper.py --home "$(BESTEX_HOME)" --rate 100 --speed 150 --burst 200; \
+	else echo "bench_lobo, bench_policy, bench_policy_adaptive, bench_paper: skipped, they need a demo home (run make demo)"; fi
 
 journey: bootstrap
 	$(VENV_PY) benchmarks/bench_journey.py
