@@ -145,6 +145,7 @@ class PaperEngine:
         self._loss = 0.0
         self.more_due = False  # on_event stopped at its limit: call it again at this time
         self.latency_ns: list[int] = []  # event in -> children decided and filled (wall ns)
+        self.order_ns: list[int] = []  # the same for one order: its due children and fills
 
     # ================================================================ parent orders
     def _next_id(self) -> str:
@@ -405,7 +406,9 @@ class PaperEngine:
             o = self.orders[oid]
             if o.status != "working":
                 continue
+            t1 = time.perf_counter_ns()
             reports += self._work(o, now)
+            self.order_ns.append(time.perf_counter_ns() - t1)
             if o.status == "working":
                 heapq.heappush(self._due, (self._next_action(o), oid))
         self.more_due = bool(self._due and self._due[0][0] <= now)
