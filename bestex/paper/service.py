@@ -200,6 +200,7 @@ class PaperService:
         self._planning: asyncio.Future | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="planner")
         self._process: Any = None
+        self._handlers: set[asyncio.Task] = set()
 
     # ------------------------------------------------------------------ reports out
     def _emit(self, r: Report) -> None:
@@ -239,6 +240,9 @@ class PaperService:
         app = _App(self)
         sess = self.fix.FixSession(self.fix_config, self.journal, app)
         app.session, app.writer = sess, writer
+        me = asyncio.current_task()
+        if me is not None:
+            self._handlers.add(me)
         try:
             while not sess.closed:
                 data = await reader.read(65536)
@@ -262,6 +266,8 @@ class PaperService:
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            if me is not None:
+                self._handlers.discard(me)
             if sess.client and self.sessions.get(sess.client, (None,))[0] is sess:
                 del self.sessions[sess.client]
             with contextlib.suppress(Exception):
@@ -453,6 +459,10 @@ class PaperService:
             self.server.close()
             for _sess, writer in list(self.sessions.values()):
                 writer.close()
+            for h in list(self._handlers):  # connection handlers end with their sockets
+                h.cancel()
+            if self._handlers:
+                await asyncio.wait(list(self._handlers), timeout=2.0)
             if self._process is not None:
                 self._process.shutdown()
             self.journal.stop_checkpointer()
