@@ -24,7 +24,6 @@ replay of the same feed with the same orders gives the same fills, interrupted o
 
 from __future__ import annotations
 
-import copy
 import heapq
 import math
 import time
@@ -151,9 +150,6 @@ class PaperEngine:
     def _next_id(self) -> str:
         self._seq += 1
         return f"P{self._seq:07d}"
-
-    def _exec_id(self, order_id: str, tag: str) -> str:
-        return f"{order_id}-{tag}"
 
     def _report(self, o: ParentOrder, exec_type: str, ord_status: str, **extra: Any) -> Report:
         f = {"order_id": o.order_id, "cl_ord_id": o.cl_ord_id, "symbol": o.symbol,
@@ -479,7 +475,7 @@ class PaperEngine:
                             order_id=o.order_id, feed_ns=now)
                     if q <= 0:
                         continue
-                    eid = self._exec_id(o.order_id, f"C{i:03d}")
+                    eid = f"{o.order_id}-C{i:03d}"
                     if not self.journal.add_fill({
                             "exec_id": eid, "order_id": o.order_id, "child": i,
                             "symbol": o.symbol, "side": o.side, "qty": q, "px": px,
@@ -558,7 +554,7 @@ the planner process or this one), for the benchmark."""
 def plan_orders(feed: Feed, model: Any, orders: list[ParentOrder]) -> list[dict[str, Any]]:
     """Each order's plan: its point-in-time state (one ``build_features`` call on the published
     feed), the policy's choice among the candidates, and the chosen plan's children."""
-    from models.features import FeatureConfig, build_features
+    from models.features import build_features
     from models.policy import candidate_children
     from validation._stress_real import _with_desk_estimates
 
@@ -568,9 +564,7 @@ def plan_orders(feed: Feed, model: Any, orders: list[ParentOrder]) -> list[dict[
         "side": [o.side for o in orders], "qty": [o.qty for o in orders],
         "decision_ts": pd.to_datetime([o.decision_ns for o in orders], utc=True),
         "end_ts": pd.to_datetime([o.end_ns for o in orders], utc=True)})
-    fcfg = copy.copy(bundle.feature_config)
     if feed.estimates:
-        fcfg = FeatureConfig(**{**bundle.feature_config.model_dump(), "calendar": feed.calendar})
         frame["shares_outstanding"] = [feed.estimates.get(o.symbol, {}).get(
             "shares_outstanding", np.nan) for o in orders]
     bars = feed.daily_bars
@@ -578,7 +572,8 @@ def plan_orders(feed: Feed, model: Any, orders: list[ParentOrder]) -> list[dict[
         bars = bars[pd.to_datetime(bars["available_at"], utc=True)
                     <= pd.Timestamp(feed.now_ns, tz="UTC")]
     state = build_features(frame, quotes=feed.known_quotes(), trades=feed.known_trades(),
-                           daily_bars=bars, calibrations=bundle.calibrations, config=fcfg,
+                           daily_bars=bars, calibrations=bundle.calibrations,
+                           config=bundle.feature_config,  # on the feed's calendar (ModelSource)
                            regime_probabilities=feed.regime_probabilities)
     if feed.estimates:
         parts = []

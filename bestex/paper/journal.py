@@ -205,11 +205,10 @@ class Journal:
                                "cl_ord_id = ?", (client, cl_ord_id)).fetchone()
         return None if row is None else str(row[0])
 
-    def orders(self, *, working_only: bool = False) -> list[dict[str, Any]]:
-        q = "SELECT state FROM orders"
-        if working_only:
-            q += " WHERE status IN ('working', 'pending')"
-        return [json.loads(s) for (s,) in self._db.execute(q + " ORDER BY rowid")]
+    def orders(self) -> list[dict[str, Any]]:
+        """Every parent's last journaled state, in the order they arrived."""
+        return [json.loads(s) for (s,) in self._db.execute(
+            "SELECT state FROM orders ORDER BY rowid")]
 
     def add_fill(self, fill: dict[str, Any]) -> bool:
         """Insert a fill; False when that child of that order was already filled."""

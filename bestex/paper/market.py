@@ -195,12 +195,6 @@ class Feed:
         b = v.book
         return float(b["bid_px"][v.n_quotes - 1, 0]), float(b["ask_px"][v.n_quotes - 1, 0])
 
-    def known_volume(self, symbol: str, since_ns: int) -> float:
-        """Market volume of ``symbol`` published with trade time ``ts >= since_ns``."""
-        v = self._sym[symbol]
-        t = v.trades.iloc[:v.n_trades]
-        return float(t.loc[_ns(t["ts"]) >= since_ns, "qty"].sum()) if v.n_trades else 0.0
-
     def notional(self, qty: float, mid: float) -> float:
         """An order's notional in the quote currency."""
         return qty if self.inverse else qty * mid

@@ -31,7 +31,6 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -165,7 +164,6 @@ class ServiceConfig:
     password: str = ""
     allowed_clients: frozenset[str] = frozenset({"DESK"})
     reload_s: float = 5.0
-    planner: str = "process"  # "process" (its own core) or "thread"; inline when speed is 0
     pin_cores: bool = False  # the gateway off the planner's core (the process is the service's)
     exit_at_end: bool = True
     limits: LiveLimits = field(default_factory=LiveLimits)
@@ -198,7 +196,6 @@ class PaperService:
         self.ack_ns: list[int] = []
         self._outq: list[tuple[asyncio.StreamWriter, bytes]] = []
         self._planning: asyncio.Future | None = None
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="planner")
         self._process: Any = None
         self._handlers: set[asyncio.Task] = set()
 
@@ -321,7 +318,7 @@ class PaperService:
 
     def _plan(self) -> None:
         """Plan the waiting orders: inline when the feed runs as fast as it can (a scripted
-        day: the plans are then those of any rerun), else in the planner thread, so that the
+        day: the plans are then those of any rerun), else in the planner process, so that the
         gateway keeps acknowledging orders while a batch is decided (its result is applied on
         this loop; the feed moves on meanwhile, as it would on a live venue)."""
         eng = self.engine
@@ -330,18 +327,13 @@ class PaperService:
             return
         if self._planning is not None:
             return
-        from bestex.paper.engine import plan_orders
-
         ids = eng.take_pending()
         if not ids:
             return
         loop = asyncio.get_running_loop()
         orders = [eng.orders[i] for i in ids]
-        if self._process is not None:
-            fut = asyncio.wrap_future(self._process.submit(self.feed.cursor, orders,
-                                                           self.model.version), loop=loop)
-        else:
-            fut = loop.run_in_executor(self._pool, plan_orders, self.feed, self.model, orders)
+        fut = asyncio.wrap_future(self._process.submit(self.feed.cursor, orders,
+                                                       self.model.version), loop=loop)
         self._planning = fut
 
         def done(f: asyncio.Future, ids: list[str] = ids) -> None:
@@ -410,7 +402,7 @@ class PaperService:
         """Serve until the feed's day is over (``exit_at_end``) or :meth:`stop`."""
         self._loop = asyncio.get_running_loop()
         self.journal.start_checkpointer()
-        if self.config.speed > 0 and self.config.planner == "process":
+        if self.config.speed > 0:
             from bestex.paper.planner import PlannerProcess
 
             self._process = PlannerProcess(self.feed, self.model)
@@ -418,8 +410,6 @@ class PaperService:
             cores = sorted(os.sched_getaffinity(0))
             if self.config.pin_cores and len(cores) > 1:  # the planner has the last core
                 os.sched_setaffinity(0, set(cores[:-1]))
-        elif self.config.speed > 0:
-            sys.setswitchinterval(0.001)  # the gateway gets the GIL back from the planner fast
         n = self.engine.recover()
         # the loaded model, feed and code are long-lived: out of the collector's sight, and
         # young collections rarer (a full collection over them took milliseconds mid-order)
