@@ -71,3 +71,22 @@ def test_the_model_is_loaded_by_alias_and_reloaded_when_the_alias_moves(tmp_path
     pinned = ModelSource(feed, alias="1")
     assert pinned.version == "1"
     assert pinned.check() is False  # a version is never reloaded
+
+
+def test_a_scripted_orders_file_with_a_bad_row_names_the_file_and_row(tmp_path):
+    from bestex.paper.service import scripted_orders
+
+    f = tmp_path / "day.csv"
+    f.write_text("cl_ord_id,symbol,side,qty,decision_ts\n"
+                 "A,AMZN,buy,100,2012-06-21 14:00\n"
+                 "B,AMZN,hold,100,2012-06-21 14:05\n")
+    with pytest.raises(ValueError, match=r"day.csv: row 3: needs .* side buy/sell"):
+        scripted_orders(f)
+    f.write_text("cl_ord_id,symbol,qty\nA,AMZN,100\n")
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['side', 'decision_ts'\]"):
+        scripted_orders(f)
+    f.write_text("cl_ord_id,symbol,side,qty,decision_ts\n"
+                 "B,AMZN,-1,50,2012-06-21 14:05\nA,AMZN,buy,100,2012-06-21 14:00\n")
+    ok = scripted_orders(f)
+    assert list(ok["cl_ord_id"]) == ["A", "B"]  # in decision order
+    assert list(ok["side"]) == [1, -1]
