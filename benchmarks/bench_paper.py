@@ -13,7 +13,7 @@ socket, the pattern of ``tests/test_paper_service.py``) in **its own process** (
 this one would share the service's GIL and add its own Python time to the figures), one thread
 sending and one reading; the reader only stamps and keeps what ``recv`` returns, the messages
 are parsed after the orders are out. Orders: the feed's symbols, sides mixed, 100-2,000 shares
-(multiples of 100), seeded; market orders, so the policy plans each one (60-minute horizon).
+(multiples of 100), seeded; market orders, so the policy plans each one (60-minute horizon, or ``--horizon-min`` in the custom tag 20002).
 
 (1) FIX ack latency, NewOrderSingle -> its first ExecutionReport (ExecType New or Rejected):
     client side, ``perf_counter_ns`` just before ``sendall`` of the D to the return of the
@@ -154,10 +154,12 @@ class Client:
             tail = (tail + data)[-8:]
         self.eof = True
 
-    def order(self, cl: str, symbol: str, side: int, qty: int) -> int:
+    def order(self, cl: str, symbol: str, side: int, qty: int,
+              horizon_min: float | None = None) -> int:
         now = datetime.now(UTC).strftime("%Y%m%d-%H:%M:%S.%f")[:-3]
+        extra = [(20002, f"{horizon_min:g}")] if horizon_min else []
         return self.send("D", [(11, cl), (55, symbol), (54, "1" if side > 0 else "2"),
-                               (60, now), (38, qty), (40, "1")])
+                               (60, now), (38, qty), (40, "1"), *extra])
 
     def wait_acks(self, n: int, timeout: float) -> None:
         """Until ``n`` acks have come (a Heartbeat every 5 s meanwhile), or ``timeout``."""
@@ -192,7 +194,8 @@ def _parse(client: Client, start: int, parser, out: list) -> int:
     return stop
 
 
-def client_main(port: int, plan: list, out_path: str, mark, marked, drain_s: float) -> None:
+def client_main(port: int, plan: list, out_path: str, mark, marked, drain_s: float,
+                horizon_min: float | None = None) -> None:
     """The client process: log on, send each phase, mark the phase ends for the service's
     figures, then wait (heartbeats every 5 s) until every order is done or ``drain_s``."""
     import simplefix
@@ -209,7 +212,7 @@ def client_main(port: int, plan: list, out_path: str, mark, marked, drain_s: flo
             due = t_start + (i // burst * 1e9 if burst else i * 1e9 / rate)
             if (d := due - time.perf_counter_ns()) > 0:
                 time.sleep(d / 1e9)
-            sent[cl] = c.order(cl, sym, side, qty)
+            sent[cl] = c.order(cl, sym, side, qty, horizon_min)
             phase[cl] = name
         n += len(orders)
         c.wait_acks(n, drain_s)
@@ -375,6 +378,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--start-min", type=float, default=30.0, help="feed start after the open")
     ap.add_argument("--drain-s", type=float, default=180.0,
                     help="at most this long for the orders to finish after the last is sent")
+    ap.add_argument("--horizon-min", type=float, default=None,
+                    help="the orders' horizon, feed minutes (FIX tag 20002; default the "
+                         "service's, 60): a live-speed run (--speed 1) needs a short one")
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--seed", type=int, default=515)
     ap.add_argument("--keep", action="store_true", help="keep the journal (else deleted)")
@@ -386,9 +392,11 @@ def main(argv: list[str] | None = None) -> int:
     load_avg = os.getloadavg()
     send_s = a.warmup / 200 + a.orders / a.rate + a.bursts + 3
     day_left_min = 390 - a.start_min
-    if send_s * a.speed / 60 + 60 > day_left_min:
+    horizon = a.horizon_min or 60.0
+    if send_s * a.speed / 60 + horizon > day_left_min:
         sys.exit(f"bench_paper: at --speed {a.speed:g} the ~{send_s:.0f} s of sending take "
-                 f"{send_s * a.speed / 60:.0f} feed minutes; with the orders' 60-minute horizon "
+                 f"{send_s * a.speed / 60:.0f} feed minutes; with the orders' {horizon:g}-minute "
+                 "horizon "
                  f"that passes the day's end ({day_left_min:g} minutes left): lower --speed or "
                  "--orders, or raise --rate")
 
@@ -404,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     mark, marked = ctx.Event(), ctx.Event()
     out = workdir / "client.pkl"
     proc = ctx.Process(target=client_main, args=(svc.port, plan, str(out), mark, marked,
-                                                 a.drain_s))
+                                                 a.drain_s, a.horizon_min))
     t_run = time.perf_counter()
     wall0, feed0 = time.monotonic(), feed.now_ns
     proc.start()

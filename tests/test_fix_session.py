@@ -305,6 +305,8 @@ def test_cancel_and_replace_reach_app(logged):
     (order(t40="3"), "40", "5", "OrdType(40)=3"),
     (order(drop=(44,)), "44", "1", "Price(44)"),
     (order(drop=(60,)), "60", "1", "TransactTime(60)"),
+    (order(t20002="-30"), "20002", "5", "HorizonMinutes(20002)=-30 must be a positive number"),
+    (order(t20002="soon"), "20002", "6", "HorizonMinutes(20002)=soon"),
 ])
 def test_invalid_order_gets_session_reject_and_session_goes_on(logged, body, ref_tag, reason, text):
     session, client, app, *_ = logged
@@ -317,6 +319,13 @@ def test_invalid_order_gets_session_reject_and_session_goes_on(logged, body, ref
     [er] = client.send("D", order("o2"))
     assert tags(er)[35] == "8"
     assert app.calls[-1][1].cl_ord_id == "o2"
+
+
+def test_horizon_tag_reaches_app_in_minutes(logged):
+    _, client, app, *_ = logged
+    assert tags(client.send("D", order("h1", t20002="12.5"))[0])[35] == "8"
+    assert tags(client.send("D", order("h2"))[0])[35] == "8"
+    assert [c[1].horizon_min for c in app.calls[1:]] == [12.5, None]
 
 
 def test_unsupported_msg_type_gets_business_reject(logged):

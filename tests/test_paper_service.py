@@ -9,6 +9,7 @@ registered-style model, in a thread with its own event loop, bound to 127.0.0.1 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -176,7 +177,13 @@ def test_orders_are_acknowledged_filled_cancelled_and_replaced(service):
     c.send("F", [(11, "O1C2"), (41, "O1C"), (55, sym), (54, "1"), (60, "20250101-00:00:00")])
     rej = c.expect("9")
     assert "too late to cancel" in tag(rej, 58)
+    # an order's horizon from the custom tag 20002 (minutes of feed time)
+    c.order("O2", sym, -1, 500, extra=[(20002, "5")])
+    assert tag(c.expect("8"), 150) == "0"
     j = Journal(service.journal.path, readonly=True)
+    [state] = [json.loads(r[0]) for r in j._db.execute(
+        "SELECT state FROM orders WHERE cl_ord_id = 'O2'")]
+    assert state["end_ns"] - state["decision_ns"] == 5 * 60 * 10**9
     ev = j.events()
     assert {"accepted", "decision", "replaced", "canceled"} <= set(ev["kind"])
     c.close()

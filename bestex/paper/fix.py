@@ -30,7 +30,9 @@ Choices where FIX 4.4 leaves room, or where this layer is deliberately simpler:
   be present. A failed Logon is answered with a Logout numbered 1 that is not stored, so an
   unauthenticated peer cannot move a client's sequence numbers.
 - The custom tag :data:`MODEL_VERSION_TAG` (20001) on ExecutionReports carries the model
-  version that produced the decision.
+  version that produced the decision; the optional custom tag :data:`HORIZON_TAG` (20002) on a
+  NewOrderSingle is the order's horizon in minutes of feed time (a replayed day has no wall-clock
+  ExpireTime to give).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ from simplefix.errors import ParsingError
 BEGIN_STRING = "FIX.4.4"
 MODEL_VERSION_TAG = 20001
 """Custom tag on ExecutionReport (35=8): the version of the model behind the decision."""
+HORIZON_TAG = 20002
+"""Optional custom tag on NewOrderSingle (35=D): the order's horizon, minutes of feed time."""
 LOGON_TIMEOUT_S = 10.0
 """Seconds a connection may stay without a valid Logon before :meth:`FixSession.on_timer` closes it."""
 TEST_REQUEST_FACTOR = 1.2
@@ -93,7 +97,7 @@ _HEADER_TAGS = frozenset({8, 9, 10, 35, 34, 43, 49, 52, 56, 97, 122})
 _TAG_NAMES = {7: "BeginSeqNo", 11: "ClOrdID", 16: "EndSeqNo", 36: "NewSeqNo", 38: "OrderQty",
               40: "OrdType", 41: "OrigClOrdID", 44: "Price", 49: "SenderCompID",
               52: "SendingTime", 54: "Side", 55: "Symbol", 56: "TargetCompID", 60: "TransactTime",
-              112: "TestReqID", 122: "OrigSendingTime"}
+              112: "TestReqID", 122: "OrigSendingTime", 20002: "HorizonMinutes"}
 _SOH = b"\x01"
 
 
@@ -184,6 +188,7 @@ class NewOrder:
     transact_time_ns: int | None
     account: str | None
     raw: simplefix.FixMessage = field(compare=False, repr=False)
+    horizon_min: float | None = None
 
 
 @dataclass(frozen=True)
@@ -858,8 +863,9 @@ class FixSession:
         cl_ord_id, symbol, side = _required(msg, 11), self._symbol(msg), _side(msg)
         ns = _transact_time(msg)
         qty, ord_type = _qty(msg), _ord_type(msg)
+        horizon = _positive(msg, HORIZON_TAG) if msg.get(HORIZON_TAG) is not None else None
         return NewOrder(cl_ord_id, symbol, side, qty, ord_type, _price(msg, ord_type), ns,
-                        _get(msg, 1), msg)
+                        _get(msg, 1), msg, horizon)
 
     def _parse_cancel(self, msg: simplefix.FixMessage) -> CancelRequest:
         cl_ord_id, orig, symbol = _required(msg, 11), _required(msg, 41), self._symbol(msg)

@@ -493,7 +493,7 @@ class _App:
         price = order.price if order.ord_type == "2" else None
         self.service.engine.new_order(session.client, order.cl_ord_id, order.symbol,
                                       order.side, order.qty, ord_type=order.ord_type,
-                                      price=price)
+                                      price=price, duration_min=order.horizon_min)
         self.acked += 1
 
     def on_cancel(self, session: Any, req: Any) -> None:
