@@ -296,6 +296,17 @@ def make_plan(symbols: list[str], a) -> list:
 
 
 # ----------------------------------------------------------------------------- reconciliation
+def ack_split(at: list, read_ns: list[int], server_ns: list[int]) -> dict:
+    """The paced round trips in three parts: inbound (client ``sendall`` -> the service's read),
+    the service (read -> reports written), outbound (written -> the client's ``recv``). Only
+    when the two series pair one to one (one order per read); else empty."""
+    if len(at) != len(read_ns) or any(a is None for a in at):
+        return {}
+    inbound = [r - a[0] for a, r in zip(at, read_ns, strict=True)]
+    outbound = [a[1] - (r + s) for a, r, s in zip(at, read_ns, server_ns, strict=True)]
+    return {"paced_inbound": pct(inbound), "paced_outbound": pct(outbound)}
+
+
 def reconcile(res: dict, journal_path: Path, said: list[str]) -> tuple[list, dict]:
     """The soak's checks ``(check, figure, expected, ok)`` and the client-side ack times."""
     import numpy as np
@@ -314,6 +325,7 @@ def reconcile(res: dict, journal_path: Path, said: list[str]) -> tuple[list, dic
             trade_qty[r[3]] += float(r[7])
         last[r[3]] = r
     ack_ns = {cl: a[0][0] - sent[cl] for cl, a in acks.items() if cl in sent}
+    ack_at = {cl: (sent[cl], a[0][0]) for cl, a in acks.items() if cl in sent}
     rejected = Counter((a[0][9] or "").split(":")[0] for a in acks.values() if a[0][4] == "8")
     seqs = np.array([1] + [int(r[2]) for r in rows])  # 1: the Logon answer
     exec_ids = [r[6] for r in ers]
@@ -360,7 +372,7 @@ def reconcile(res: dict, journal_path: Path, said: list[str]) -> tuple[list, dic
              "delay_max_min": float(delay.max()) if len(delay) else float("nan"),
              "late": int((delay > 5.0).sum()), "accepted": na,
              "unfilled": sum(o["status"] == "expired" and o["cum_qty"] == 0 for o in orders)}
-    return checks, {"ack_ns": ack_ns, "fills": len(fills), "ers": len(ers), "plans": plans,
+    return checks, {"ack_ns": ack_ns, "ack_at": ack_at, "fills": len(fills), "ers": len(ers), "plans": plans,
                     "filled_qty": float(fills["qty"].sum()), "errors": errors[:20],
                     "counts": counts}
 
@@ -445,6 +457,12 @@ def main(argv: list[str] | None = None) -> int:
         by_phase[res["phase"][cl]].append(ns)
     paced = [rec["ack_ns"][cl] for cl, _, _, _ in plan[1][1] if cl in rec["ack_ns"]]
     m = marks + [(len(svc.ack_ns), 0, 0)] * (4 - len(marks))
+    # where a paced round trip goes (one clock: perf_counter_ns is CLOCK_MONOTONIC, shared by
+    # the processes): client send -> the service's read, the service's own time, its write ->
+    # the client's recv; the paced orders one to a read, in order, pair with the service's
+    split = ack_split([rec["ack_at"].get(cl) for cl, _, _, _ in plan[1][1]],
+                      svc.ack_read_ns[m[1][0]:m[2][0]],
+                      svc.ack_ns[m[1][0]:m[2][0]])
     fig = {
         "paced_client": pct(by_phase["paced"]), "burst_client": pct(by_phase["burst"]),
         "paced_server": pct(svc.ack_ns[m[1][0]:m[2][0]]),
@@ -452,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
         "paced_first_1000_client": pct(paced[:1000]), "paced_last_1000_client": pct(paced[-1000:]),
         "event": pct(svc.engine.latency_ns), "order_event": pct(svc.engine.order_ns),
         "decision": pct(engine.DECISION_NS[:quiet[0]]),
-        "decision_quiet": pct(quiet[1])}
+        "decision_quiet": pct(quiet[1]), **split}
     ok = {"ack_p99_ms": fig["paced_client"]["p99_ms"] <= TARGETS["ack_p99_ms"],
           "decision_p99_ms": fig["decision"]["p99_ms"] <= TARGETS["decision_p99_ms"],
           "soak": all(c[3] for c in checks)}
@@ -516,6 +534,10 @@ def print_report(a, svc, cores, load_avg, fig, ok, checks, rec, run) -> None:
           f"{row(fig['paced_client'])} | p99 ≤ 5 ms | {yes('ack_p99_ms')} |")
     print(f"| … server side (`svc.ack_ns`: one per socket read, {ps['n']:,} reads, "
           f"{a.orders / max(ps['n'], 1):.1f} orders a read) | {row(ps)} | | |")
+    if fig.get("paced_inbound"):
+        print(f"| … where the paced round trip goes: client `sendall` -> the service's read / "
+              f"its reports written -> the client's `recv` (one monotonic clock) | "
+              f"{row(fig['paced_inbound'])}; {row(fig['paced_outbound'])} | | |")
     print(f"| … beside it: client side, the first / the last 1,000 paced orders, p50 / p99 | "
           f"{f1['p50_ms']:.3f} / {f1['p99_ms']:.3f} ms, {fl['p50_ms']:.3f} / "
           f"{fl['p99_ms']:.3f} ms | | |")

@@ -194,8 +194,10 @@ class PaperService:
         self.server: asyncio.AbstractServer | None = None
         self.stopped = asyncio.Event()
         self.ack_ns: list[int] = []
+        self.ack_read_ns: list[int] = []  # perf_counter_ns when each of those reads began
         self._outq: list[tuple[asyncio.StreamWriter, bytes]] = []
-        self._planning: asyncio.Future | None = None
+        self._planning: asyncio.Future | None = None  # a batch planned, until it is applied
+        self._applying: asyncio.Future | None = None
         self._process: Any = None
         self._handlers: set[asyncio.Task] = set()
 
@@ -258,6 +260,7 @@ class PaperService:
                     writer.write(raw)
                 if app.acked:  # one figure per order acknowledged in this read
                     self.ack_ns.extend([time.perf_counter_ns() - t0] * app.acked)
+                    self.ack_read_ns.extend([t0] * app.acked)
                     app.acked = 0
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -336,15 +339,23 @@ class PaperService:
                                                        self.model.version), loop=loop)
         self._planning = fut
 
-        def done(f: asyncio.Future, ids: list[str] = ids) -> None:
-            self._planning = None
+        async def apply(ids: list[str] = ids) -> None:
+            # one order's plan per transaction, the gateway served in between: a batch of
+            # plans applied at once held the loop for tens of milliseconds (its journal rows)
             try:
-                eng.apply_plans(ids, f.result())
-            except Exception as exc:  # keep serving; the orders wait for the next batch
-                self.say(f"paper: planning {len(ids)} orders failed: {exc!r}; retrying")
-                eng.pending.extend(ids)
+                try:
+                    plans = await fut
+                except Exception as exc:  # keep serving; the orders wait for the next batch
+                    self.say(f"paper: planning {len(ids)} orders failed: {exc!r}; retrying")
+                    eng.pending.extend(ids)
+                    return
+                for i in range(len(ids)):
+                    eng.apply_plans(ids[i:i + 1], plans[i:i + 1])
+                    await asyncio.sleep(0)
+            finally:
+                self._planning = None
 
-        fut.add_done_callback(done)
+        self._applying = asyncio.ensure_future(apply())
 
     def _submit_scripted(self) -> None:
         df = self.orders
@@ -444,7 +455,7 @@ class PaperService:
         try:
             await self.stopped.wait()
         finally:
-            for t in tasks:
+            for t in (*tasks, *([self._applying] if self._applying else [])):
                 t.cancel()
             self.server.close()
             for _sess, writer in list(self.sessions.values()):
