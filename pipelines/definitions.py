@@ -32,7 +32,7 @@ from pipelines.promotion import (
     rollback,
 )
 from pipelines.resources import local_resources
-from pipelines.sensors import build_sensors
+from pipelines.sensors import build_drift_sensor, build_sensors
 
 
 def _cleanser(source: str):
@@ -88,7 +88,7 @@ def build_definitions() -> dg.Definitions:
         assets=assets,
         jobs=[*build_jobs(), promote, rollback, promotion_report_job],
         schedules=build_schedules(),
-        sensors=[*build_sensors(), build_promotion_sensor()],
+        sensors=[*build_sensors(), build_promotion_sensor(), build_drift_sensor()],
         resources=local_resources(),
     )
 
