@@ -14,6 +14,7 @@ import sources
 from assets.cleansed import cleansed_table
 from assets.execution import execution_assets, replay_assets
 from assets.learning import learning_assets
+from assets.monitoring import monitoring_assets
 from assets.sources import (
     bitmex_assets,
     landing_assets,
@@ -60,6 +61,7 @@ def build_definitions() -> dg.Definitions:
         *execution_assets(),
         *learning_assets(),
         *validation_assets(),
+        *monitoring_assets(),
     ]
     data = settings.data_dir()
     if data is not None:

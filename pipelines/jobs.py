@@ -32,6 +32,18 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
             "register the version as challenger (the weekly walk-forward retraining).",
         ),
         dg.define_asset_job(
+            "monitoring",
+            selection=dg.AssetSelection.groups("monitoring"),
+            description="Feature, prediction and calibration drift of the model under "
+            "validation; an alarm launches retraining (sensor drift_retrain).",
+        ),
+        dg.define_asset_job(
+            "studies",
+            selection=dg.AssetSelection.groups("studies"),
+            description="The break scenario: detection delay, false alarms and recovery of the "
+            "scheduled, drift-triggered and online paths (on demand).",
+        ),
+        dg.define_asset_job(
             "lobster_day",
             selection=_LOBSTER,
             description="One LOBSTER symbol-day: raw tables, cleansing, quarantine, outages.",
@@ -40,11 +52,16 @@ def build_jobs() -> list[dg.UnresolvedAssetJobDefinition]:
 
 
 def build_schedules() -> list[dg.ScheduleDefinition]:
-    """Nightly data (02:00 New York, weekdays) and the weekly retraining (Sunday 03:00)."""
+    """Nightly data (02:00 New York, weekdays), the drift monitor after it (04:00) and the
+    weekly retraining (Sunday 03:00)."""
     return [
         dg.ScheduleDefinition(name="nightly_data", job_name="data_layer",
                               cron_schedule="0 2 * * 1-5", execution_timezone="America/New_York",
                               description="Ingest and cleanse the day's data every weekday night."),
+        dg.ScheduleDefinition(name="nightly_drift", job_name="monitoring",
+                              cron_schedule="0 4 * * 1-5", execution_timezone="America/New_York",
+                              description="Drift of the model after the night's data; an alarm "
+                              "launches retraining through the drift_retrain sensor."),
         dg.ScheduleDefinition(name="weekly_walk_forward", job_name="validation",
                               cron_schedule="0 3 * * 0", execution_timezone="America/New_York",
                               description="Retrain, walk forward, stress, gate and register a "

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.online import ew_recalibration
 from validation.drift import DriftThresholds
-from validation.drift_break import BreakConfig, apply_break, ew_recalibration, run_break_study
+from validation.drift_break import BreakConfig, apply_break, run_break_study
 
 
 def test_apply_break_scales_the_expected_cost_and_moves_the_label_by_the_same_amount():

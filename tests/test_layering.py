@@ -30,7 +30,8 @@ PROJECT = ("validation", "models", "sources", "assets", "pipelines", "bestex")
 LEAF = {"validation.contracts", "validation.values", "validation.errors", "bestex.settings",
         "bestex"}
 VALIDATION_STAGES = ("validation.stress", "validation._stress", "validation.walk_forward_stage",
-                     "validation.policy_", "validation.paper_")
+                     "validation.policy_", "validation.paper_", "validation.drift_",
+                     "validation.ensemble_")
 RANK = {"leaf": 0, "validation": 1, "models": 2, "validation stage": 3, "sources": 4,
         "assets": 5, "pipelines": 6, "cli": 7}
 

@@ -15,15 +15,16 @@ label known at the retrain:
 * **scheduled**: nothing else;
 * **drift-triggered**: a detector watches the model's calibration (the daily mean residual,
   standardized by the reference days' mean and sd: one-sided CUSUM and Page–Hinkley of
-  :mod:`validation.drift`); when it fires the model is retrained the next morning on every
-  known label with one more feature, ``since_change`` (1 for the orders since the detected
-  change point, and for every order it prices from then on), so that the trees learn the new
-  level from the few new days and the shape of costs from all of them;
+  :mod:`validation.drift`); from the morning after it fires to the next scheduled retrain the
+  model is retrained every morning on every known label with one more feature,
+  ``since_change`` (1 for the orders since the detected change point, and for every order it
+  prices from then on), so that the trees learn the new level from the new days and the shape
+  of costs from all of them;
 * **online**: the weekly model corrected by an online linear recalibration,
-  ``a + b * prediction``, fitted by exponentially forgotten least squares (a ridge prior at
-  ``a = 0, b = 1``) on the labels known at each order's decision (``t1``, the label's knowledge
-  time: never before), forgotten at each retrain (the residuals of the previous model are not
-  this one's).
+  ``a + b * prediction`` (:func:`models.online.ew_recalibration`: exponentially forgotten least
+  squares with a ridge prior at ``a = 0, b = 1``) on the labels known at each order's decision
+  (``t1``, the label's knowledge time: never before), forgotten at each retrain (the residuals
+  of the previous model are not this one's).
 
 Measured: the detection delay (trading days from the break to the first alarm: 0 = an alarm on
 the break day's own labels), false alarms on the calm days (sessions of the calm regime without
@@ -32,7 +33,8 @@ block-bootstrap of those days' statistics, per 60 days), and each path's daily e
 the truth (MAE, bps): the pre-break level, and the trading days after the break until the error
 is back within ``recovery_tol`` (10 %) of it.
 
-Pure: a training set, a ``fit`` and the ground truth's calendar in; tables out. The cost model is
+A validation stage (pure): a training set, a ``fit`` and the ground truth's calendar in;
+tables out. The cost model is
 refitted with fixed hyperparameters (the study's clock is the retraining, not the tuning).
 """
 
@@ -45,9 +47,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from models.online import ew_recalibration
 from validation.drift import Cusum, DriftThresholds, PageHinkley, load_thresholds
 
-__all__ = ["BreakConfig", "BreakStudy", "apply_break", "ew_recalibration", "run_break_study"]
+__all__ = ["BreakConfig", "BreakStudy", "apply_break", "run_break_study"]
 
 Fit = Callable[[pd.DataFrame, np.ndarray | None, Sequence[str]],
                Callable[[pd.DataFrame], np.ndarray]]
@@ -167,34 +170,6 @@ def apply_break(ds: pd.DataFrame, break_ts: pd.Timestamp, factor: float) -> pd.D
     return out
 
 
-def ew_recalibration(t_known: np.ndarray, pred_known: np.ndarray, y_known: np.ndarray,
-                     t_query: np.ndarray, pred_query: np.ndarray, *, half_life: float,
-                     prior: float) -> np.ndarray:
-    """``a + b * pred_query``, with ``(a, b)`` the exponentially forgotten least-squares fit of
-    ``y ~ a + b * pred`` on the labels known at each query (``t_known <= t_query``, absorbed in
-    knowledge-time order, weights halving every ``half_life`` labels) plus a ridge prior of
-    weight ``prior`` at ``a = 0, b = 1`` (so that no label leaves the prediction as it is)."""
-    order = np.argsort(t_known, kind="stable")
-    tk, p, y = t_known[order], pred_known[order], y_known[order]
-    lam = 0.5 ** (1.0 / half_life)
-    # the forgotten sums of 1, p, p^2, y, p*y after each label (index 0: none)
-    terms = np.stack([np.ones_like(p), p, p * p, y, p * y])
-    sums = np.zeros((5, len(p) + 1))
-    acc = np.zeros(5)
-    for i in range(len(p)):  # the recursion, label by label
-        acc = lam * acc + terms[:, i]
-        sums[:, i + 1] = acc
-    n = np.searchsorted(tk, t_query, side="right")
-    s1, sp, spp, sy, spy = sums[:, n]
-    # normal equations with the prior: minimize sum w (y - a - b p)^2 + prior (a^2 + (b-1)^2)
-    a11, a12, a22 = s1 + prior, sp, spp + prior
-    r1, r2 = sy, spy + prior
-    det = a11 * a22 - a12 * a12
-    a = (r1 * a22 - a12 * r2) / det
-    b = (a11 * r2 - a12 * r1) / det
-    return a + b * pred_query
-
-
 def run_break_study(ds: pd.DataFrame, fit: Fit, *, calm_dates: Sequence[str],
                     config: BreakConfig | None = None) -> BreakStudy:
     """Plant the break in ``ds`` and run the three paths (see the module docstring).
@@ -292,19 +267,19 @@ def run_break_study(ds: pd.DataFrame, fit: Fit, *, calm_dates: Sequence[str],
             b.reset()
     per60 = n_boot / max(len(boot), 1) * 60.0
 
-    # ---- drift-triggered: the schedule, plus a retrain the morning after an alarm
+    # ---- drift-triggered: the schedule, plus a retrain every morning from the one after an
+    # alarm to the next scheduled retrain (the detector keeps firing while the model is off)
     pred_drift = pred_sched.copy()
     if first["cusum"] is not None:
         a = first["cusum"]
-        start = a + 1
-        if start < len(dates):
-            # the change point: the first session after the CUSUM statistic was last at zero
-            zero = [i for i in scan if i <= a and cus_path.get(i, 0.0) == 0.0]
-            cp = (zero[-1] + 1) if zero else c.break_day
-            with_flag = ds.assign(since_change=(day_idx >= cp).astype(np.float64))
+        # the change point: the first session after the CUSUM statistic was last at zero
+        zero = [i for i in scan if i <= a and cus_path.get(i, 0.0) == 0.0]
+        cp = (zero[-1] + 1) if zero else c.break_day
+        with_flag = ds.assign(since_change=(day_idx >= cp).astype(np.float64))
+        nxt = next((r for r in retrains if r > a + 1), len(dates))
+        for start in range(a + 1, nxt):
             m = fit(with_flag[known_before(start)], None, ["since_change"])
-            nxt = next((r for r in retrains if r > start), len(dates))
-            rows = (day_idx >= start) & (day_idx < nxt)
+            rows = day_idx == start
             pred_drift[rows] = m(with_flag[rows])
 
     # ---- online: the schedule's model recalibrated on the labels known so far, per model
