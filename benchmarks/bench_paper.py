@@ -298,12 +298,23 @@ def make_plan(symbols: list[str], a) -> list:
 # ----------------------------------------------------------------------------- reconciliation
 def ack_split(at: list, read_ns: list[int], server_ns: list[int]) -> dict:
     """The paced round trips in three parts: inbound (client ``sendall`` -> the service's read),
-    the service (read -> reports written), outbound (written -> the client's ``recv``). Only
-    when the two series pair one to one (one order per read); else empty."""
-    if len(at) != len(read_ns) or any(a is None for a in at):
+    the service (read -> reports written), outbound (written -> the client's ``recv``). Each
+    order pairs with the first read that began after it was sent (one clock: see the caller)."""
+    import numpy as np
+
+    pairs = [a for a in at if a is not None]
+    if not pairs or not read_ns:
         return {}
-    inbound = [r - a[0] for a, r in zip(at, read_ns, strict=True)]
-    outbound = [a[1] - (r + s) for a, r, s in zip(at, read_ns, server_ns, strict=True)]
+    order = np.argsort(read_ns, kind="stable")
+    reads = np.asarray(read_ns, np.int64)[order]
+    took = np.asarray(server_ns, np.int64)[order]
+    sent = np.array([a[0] for a in pairs], np.int64)
+    got = np.array([a[1] for a in pairs], np.int64)
+    j = np.searchsorted(reads, sent, side="left")
+    ok = j < len(reads)
+    j = j[ok]
+    inbound = reads[j] - sent[ok]
+    outbound = got[ok] - (reads[j] + took[j])
     return {"paced_inbound": pct(inbound), "paced_outbound": pct(outbound)}
 
 
@@ -459,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     m = marks + [(len(svc.ack_ns), 0, 0)] * (4 - len(marks))
     # where a paced round trip goes (one clock: perf_counter_ns is CLOCK_MONOTONIC, shared by
     # the processes): client send -> the service's read, the service's own time, its write ->
-    # the client's recv; the paced orders one to a read, in order, pair with the service's
+    # the client's recv
     split = ack_split([rec["ack_at"].get(cl) for cl, _, _, _ in plan[1][1]],
                       svc.ack_read_ns[m[1][0]:m[2][0]],
                       svc.ack_ns[m[1][0]:m[2][0]])

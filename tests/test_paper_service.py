@@ -57,7 +57,7 @@ class Service:
                                 say=lambda _m: None)
         self.thread = threading.Thread(target=lambda: asyncio.run(self.svc.run()), daemon=True)
         self.thread.start()
-        for _ in range(500):
+        for _ in range(6000):  # a loaded machine (the suite's other workers) may take seconds
             if getattr(self.svc, "port", None):
                 break
             time.sleep(0.01)

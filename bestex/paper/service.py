@@ -23,7 +23,6 @@ switch and the feed's position.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import math
 import os
@@ -188,18 +187,18 @@ class PaperService:
                                         symbols=frozenset(feed.symbols),
                                         max_msgs_per_s=config.limits.max_msgs_per_s)
         self.engine = PaperEngine(feed, journal, model, limits=config.limits, emit=self._emit)
-        self.sessions: dict[str, tuple[Any, asyncio.StreamWriter]] = {}
+        self.sessions: dict[str, tuple[Any, asyncio.Transport]] = {}
         self.orders = orders if orders is not None else None
         self._next_script = 0
         self.server: asyncio.AbstractServer | None = None
         self.stopped = asyncio.Event()
         self.ack_ns: list[int] = []
         self.ack_read_ns: list[int] = []  # perf_counter_ns when each of those reads began
-        self._outq: list[tuple[asyncio.StreamWriter, bytes]] = []
+        self._outq: list[tuple[asyncio.Transport, bytes]] = []
         self._planning: asyncio.Future | None = None  # a batch planned, until it is applied
         self._applying: asyncio.Future | None = None
         self._process: Any = None
-        self._handlers: set[asyncio.Task] = set()
+        self._conns: set[_FixProtocol] = set()
 
     # ------------------------------------------------------------------ reports out
     def _emit(self, r: Report) -> None:
@@ -232,46 +231,28 @@ class PaperService:
                 writer.write(raw)
 
     # ------------------------------------------------------------------ FIX connections
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        sock = writer.get_extra_info("socket")
-        if sock is not None:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        app = _App(self)
-        sess = self.fix.FixSession(self.fix_config, self.journal, app)
-        app.session, app.writer = sess, writer
-        me = asyncio.current_task()
-        if me is not None:
-            self._handlers.add(me)
+    def _on_data(self, conn: _FixProtocol, data: bytes) -> None:
+        """Bytes from a client, handled in the loop's I/O callback itself: a reader task would
+        be woken one loop iteration later, behind the engine's next step (measured: the
+        inbound wait's p99 was three engine steps)."""
+        sess, transport, app = conn.sess, conn.transport, conn.app
+        t0 = time.perf_counter_ns()
         try:
-            while not sess.closed:
-                data = await reader.read(65536)
-                if not data:
-                    break
-                t0 = time.perf_counter_ns()
-                try:
-                    with self.journal.transaction():
-                        self.journal.log_message("in", sess.client, data)
-                        out = sess.on_bytes(data)
-                except Exception as exc:  # an engine fault must not take the gateway down
-                    self.say(f"paper: error on a message from {sess.client}: {exc!r}")
-                    out = sess.drain()
-                self._flush()  # reports the engine emitted, in the order they were queued
-                for raw in out:
-                    writer.write(raw)
-                if app.acked:  # one figure per order acknowledged in this read
-                    self.ack_ns.extend([time.perf_counter_ns() - t0] * app.acked)
-                    self.ack_read_ns.extend([t0] * app.acked)
-                    app.acked = 0
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            if me is not None:
-                self._handlers.discard(me)
-            if sess.client and self.sessions.get(sess.client, (None,))[0] is sess:
-                del self.sessions[sess.client]
-            with contextlib.suppress(Exception):
-                writer.close()
+            with self.journal.transaction():
+                self.journal.log_message("in", sess.client, data)
+                out = sess.on_bytes(data)
+        except Exception as exc:  # an engine fault must not take the gateway down
+            self.say(f"paper: error on a message from {sess.client}: {exc!r}")
+            out = sess.drain()
+        self._flush()  # reports the engine emitted, in the order they were queued
+        for raw in out:
+            transport.write(raw)
+        if app.acked:  # one figure per order acknowledged in this read
+            self.ack_ns.extend([time.perf_counter_ns() - t0] * app.acked)
+            self.ack_read_ns.extend([t0] * app.acked)
+            app.acked = 0
+        if sess.closed:
+            transport.close()
 
     # ------------------------------------------------------------------ loops
     async def _pump(self) -> None:
@@ -441,8 +422,9 @@ class PaperService:
                                          "resumed_orders": n, "cursor": cursor,
                                          "pid": os.getpid()})
             self.journal.set_meta("model_version", self.model.version)
-        self.server = await asyncio.start_server(self._client, self.config.host,
-                                                 self.config.port)
+            self.journal.set_meta("limits", self.config.limits.model_dump())  # the dashboard's
+        self.server = await self._loop.create_server(lambda: _FixProtocol(self),
+                                                     self.config.host, self.config.port)
         port = self.server.sockets[0].getsockname()[1]
         self.say(f"paper: FIX 4.4 acceptor on {self.config.host}:{port}, feed "
                  f"{self.feed.name} ({self.feed.source}) at "
@@ -458,12 +440,9 @@ class PaperService:
             for t in (*tasks, *([self._applying] if self._applying else [])):
                 t.cancel()
             self.server.close()
-            for _sess, writer in list(self.sessions.values()):
-                writer.close()
-            for h in list(self._handlers):  # connection handlers end with their sockets
-                h.cancel()
-            if self._handlers:
-                await asyncio.wait(list(self._handlers), timeout=2.0)
+            for conn in list(self._conns):
+                conn.transport.close()
+            await asyncio.sleep(0)  # the transports' connection_lost callbacks run
             if self._process is not None:
                 self._process.shutdown()
             self.journal.stop_checkpointer()
@@ -485,13 +464,43 @@ class PaperService:
         self.stopped.set()
 
 
+class _FixProtocol(asyncio.Protocol):
+    """One FIX connection: its session, handled in the loop's I/O callbacks."""
+
+    def __init__(self, service: PaperService) -> None:
+        self.service = service
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        svc = self.service
+        self.transport = transport
+        self.app = _App(svc)
+        self.sess = svc.fix.FixSession(svc.fix_config, svc.journal, self.app)
+        self.app.session, self.app.writer = self.sess, transport
+        svc._conns.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.sess.closed:
+            self.service._on_data(self, data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        svc = self.service
+        svc._conns.discard(self)
+        sess = self.sess
+        if sess.client and svc.sessions.get(sess.client, (None,))[0] is sess:
+            del svc.sessions[sess.client]
+
+
 class _App:
     """The FIX application callbacks: messages to the engine."""
 
     def __init__(self, service: PaperService) -> None:
         self.service = service
         self.session: Any = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.writer: asyncio.Transport | None = None
         self.acked = 0
 
     def on_logon(self, session: Any) -> None:
