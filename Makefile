@@ -13,7 +13,9 @@ PYTEST_WORKERS ?= 2
 help:
 	@echo "make demo   - materialize the whole asset graph (synthetic default + real data if present)"
 	@echo "make test   - run the test suite"
-	@echo "make ui     - Dagster UI on 127.0.0.1:3000 and MLflow UI on 127.0.0.1:5000"
+	@echo "make ui     - Dagster UI on 127.0.0.1:3000, MLflow UI on 127.0.0.1:5000 and the paper-trading"
+	@echo "              dashboard on 127.0.0.1:8050 (PAPER_JOURNAL=path, default the newest"
+	@echo "              BESTEX_HOME/paper/*.db); Ctrl-C stops all three"
 	@echo "make bench  - run the benchmarks of BENCHMARKS.md"
 	@echo "make journey - time the demo from nothing, then the registry drill (fresh temp home)"
 
@@ -30,14 +32,14 @@ demo: bootstrap
 	$(VENV_PY) -m bestex.cli demo
 
 test: bootstrap
+	@sh scripts/ensure_chromium.sh  # Debian's chromium for the dashboard's browser test (instant when present)
 	@rc=0; $(VENV_PY) -m pytest -n $(PYTEST_WORKERS) -q || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5): failing, a suite must run"; exit 1; fi; \
 	exit $$rc
 
 ui: bootstrap
 	@mkdir -p $(BESTEX_HOME)/dagster
-	@echo "Dagster UI: http://127.0.0.1:3000   MLflow UI: http://127.0.0.1:5000"
-	DAGSTER_HOME=$(BESTEX_HOME)/dagster $(VENV_PY) -m bestex.cli ui
+	DAGSTER_HOME=$(BESTEX_HOME)/dagster $(VENV_PY) -m bestex.cli ui $(if $(PAPER_JOURNAL),--journal "$(PAPER_JOURNAL)")
 
 bench: bootstrap
 	$(UV) sync --frozen --compile-bytecode --group bench  # hftbacktest: the peer of the simulator benchmark
@@ -55,8 +57,10 @@ bench: bootstrap
 	  $(VENV_PY) benchmarks/bench_lobo.py --home "$(BESTEX_HOME)" && \
 	  $(VENV_PY) benchmarks/bench_policy.py --home "$(BESTEX_HOME)" && \
 	  $(VENV_PY) benchmarks/bench_policy_adaptive.py --home "$(BESTEX_HOME)" && \
-	  $(VENV_PY) benchmarks/bench_paper.py --home "$(BESTEX_HOME)" --rate 100 --speed 150 --burst 200; \
-	else echo "bench_lobo, bench_policy, bench_policy_adaptive, bench_paper: skipped, they need a demo home (run make demo)"; fi
+	  $(VENV_PY) benchmarks/bench_paper.py --home "$(BESTEX_HOME)" --rate 100 --speed 5 --burst 200 --horizon-min 10 --drain-s 400 && \
+	  $(VENV_PY) benchmarks/bench_drift_break.py --home "$(BESTEX_HOME)" && \
+	  $(VENV_PY) benchmarks/bench_ensemble.py --home "$(BESTEX_HOME)"; \
+	else echo "bench_lobo, bench_policy, bench_policy_adaptive, bench_paper, bench_drift_break, bench_ensemble: skipped, they need a demo home (run make demo)"; fi
 
 journey: bootstrap
 	$(VENV_PY) benchmarks/bench_journey.py

@@ -74,13 +74,19 @@ def cmd_ui(args: argparse.Namespace) -> int:
                   f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"]
     dagster_cmd = [str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p",
                    str(args.dagster_port), "-m", "pipelines.definitions"]
+    dash_cmd = [sys.executable, "-m", "bestex.dashboard", "--home", str(home), "--host",
+                "127.0.0.1", "--port", str(args.dashboard_port),
+                *(["--journal", args.journal] if args.journal else [])]
     print(f"Dagster UI: http://127.0.0.1:{args.dagster_port}   "
-          f"MLflow UI: http://127.0.0.1:{args.mlflow_port}", flush=True)
+          f"MLflow UI: http://127.0.0.1:{args.mlflow_port}   "
+          f"Dashboard: http://127.0.0.1:{args.dashboard_port}", flush=True)
     mlflow_proc = subprocess.Popen(mlflow_cmd, env=env, start_new_session=True)
     dagster_proc = subprocess.Popen(dagster_cmd, env=env, start_new_session=True)
+    dash_proc = subprocess.Popen(dash_cmd, env=env, start_new_session=True)
+    procs = (dagster_proc, mlflow_proc, dash_proc)
 
     def _stop(*_: Any) -> None:
-        for proc in (dagster_proc, mlflow_proc):
+        for proc in procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
 
@@ -91,7 +97,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
         return 0
     finally:
         _stop()
-        for proc in (dagster_proc, mlflow_proc):
+        for proc in procs:
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
@@ -455,9 +461,14 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--json", action="store_true", help="the figures as JSON")
     sc.set_defaults(func=cmd_score)
 
-    u = sub.add_parser("ui", help="start the Dagster UI and the MLflow UI on 127.0.0.1")
+    u = sub.add_parser("ui", help="start the Dagster UI, the MLflow UI and the paper-trading "
+                       "dashboard on 127.0.0.1 (Ctrl-C stops all three)")
     u.add_argument("--dagster-port", type=int, default=3000)
     u.add_argument("--mlflow-port", type=int, default=5000)
+    u.add_argument("--dashboard-port", type=int, default=8050)
+    u.add_argument("--journal", default=None,
+                   help="the paper journal the dashboard shows (default: the newest under "
+                   "BESTEX_HOME/paper)")
     u.set_defaults(func=cmd_ui)
 
     from bestex._paper_commands import add_paper_commands

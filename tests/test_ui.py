@@ -57,10 +57,11 @@ def registered_home(tmp_path, monkeypatch):
 
 
 def test_ui_serves_asset_graph_and_registered_model(registered_home):
-    dport, mport = _free_port(), _free_port()
+    dport, mport, bport = _free_port(), _free_port(), _free_port()
     env = dict(os.environ, BESTEX_DATA="/nonexistent")
     proc = subprocess.Popen([sys.executable, "-m", "bestex.cli", "ui", "--dagster-port",
-                             str(dport), "--mlflow-port", str(mport)], cwd=ROOT, env=env,
+                             str(dport), "--mlflow-port", str(mport), "--dashboard-port",
+                             str(bport)], cwd=ROOT, env=env,
                             start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
@@ -73,11 +74,15 @@ def test_ui_serves_asset_graph_and_registered_model(registered_home):
                                    "get?name=bestex-cost-model"))
         assert model["registered_model"]["name"] == "bestex-cost-model"
         assert model["registered_model"]["aliases"][0]["alias"] == "challenger"
+        # the paper-trading dashboard (no session yet: it says it waits for a journal)
+        page = _wait(lambda: urllib.request.urlopen(f"http://127.0.0.1:{bport}/",
+                                                    timeout=5).read().decode())
+        assert "<html" in page.lower()
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)  # Ctrl-C
         proc.wait(timeout=30)
     assert proc.returncode is not None
-    # both servers are gone: the ports refuse connections
-    for port in (dport, mport):
+    # the three servers are gone: the ports refuse connections
+    for port in (dport, mport, bport):
         with socket.socket() as s:
             assert s.connect_ex(("127.0.0.1", port)) != 0
