@@ -431,7 +431,7 @@ class FastPlanner:
         rows, ui = self._isu
         if rows.size:
             frac[rows] = np.divide(np.expm1(-ui * s), np.expm1(-ui),
-                                   out=np.tile(s, (rows.size, 1)), where=ui > 0)
+                                   out=_rows_of(s, rows.size), where=ui > 0)
         twap_rows = []  # VWAP / POV schedules worked TWAP (labelled so, as candidate_children)
         if self._volume_rows:
             curve = self._volume_curve(stop, dec, end, symbol)
@@ -690,6 +690,13 @@ def _summary(child: NDArray[np.float64], t: NDArray[np.int64], dec: int, end: in
                       np.where(keep & ~passive, w * (w / slot) ** _BETA, 0.0)])
     sums = terms.cumsum(axis=2)[:, :, -1]  # sequential, as bincount
     return dict(zip(PLAN_COLUMNS, sums, strict=True))
+
+
+def _rows_of(s: NDArray[np.float64], n: int) -> NDArray[np.float64]:
+    """``np.tile(s, (n, 1))`` without its Python overhead."""
+    out = np.empty((n, s.size))
+    out[:] = s
+    return out
 
 
 def _one_row(row: Any) -> Mapping[str, Any]:

@@ -28,8 +28,11 @@ _IDENTITY: Final = ("reg:squarederror", "reg:pseudohubererror", "reg:quantileerr
 
 
 @nb.njit(cache=True, nogil=True)
-def _walk(x, start, left, right, feature, split, default_left, group, base,
+def _walk(x, start, left, feature, split, default_left, group, base,
           n_targets):  # pragma: no cover - compiled
+    # a node's right child is its left child + 1 (XGBoost allocates children in pairs; checked
+    # when the trees are read), so the walk reads 11 bytes a node instead of 29: the trees of a
+    # cost model stay in the caches another computation leaves them
     n = x.shape[0]
     out = np.empty((n, n_targets), np.float32)
     for r in range(n):
@@ -43,11 +46,11 @@ def _walk(x, start, left, right, feature, split, default_left, group, base,
             while left[off + node] != -1:
                 v = x[r, feature[off + node]]
                 if np.isnan(v):
-                    node = left[off + node] if default_left[off + node] else right[off + node]
+                    node = left[off + node] + (0 if default_left[off + node] else 1)
                 elif v < split[off + node]:
                     node = left[off + node]
                 else:
-                    node = right[off + node]
+                    node = left[off + node] + 1
             out[r, g] += split[off + node]
     return out
 
@@ -80,8 +83,15 @@ class TreeEnsemble:
             return (np.concatenate([np.asarray(t[key], dt) for t in trees]) if trees
                     else np.zeros(0, dt))
 
-        self.left, self.right = cat("left_children", np.int64), cat("right_children", np.int64)
-        self.feature = cat("split_indices", np.int64)
+        left, right = cat("left_children", np.int64), cat("right_children", np.int64)
+        inner = left != -1
+        if not np.array_equal(right[inner], left[inner] + 1):
+            raise ValueError("TreeEnsemble: a node's right child is not its left child + 1")
+        feature = cat("split_indices", np.int64)
+        if left.size and (left.max() >= 2**31 or feature.max() >= 2**15):
+            raise ValueError("TreeEnsemble: a tree or the feature count is too large")
+        self.left = left.astype(np.int32)
+        self.feature = feature.astype(np.int16)
         self.split = cat("split_conditions", np.float32)  # a leaf's value on a leaf
         self.default_left = cat("default_left", np.bool_)
         self.group = np.asarray(gb["model"]["tree_info"], np.int64)
@@ -94,7 +104,7 @@ class TreeEnsemble:
         if not np.isnan(missing):
             raise ValueError("TreeEnsemble: only NaN marks a missing value")
         x = np.ascontiguousarray(data, dtype=np.float32)
-        out = _walk(x, self.start, self.left, self.right, self.feature, self.split,
+        out = _walk(x, self.start, self.left, self.feature, self.split,
                     self.default_left, self.group, self.base, self.n_targets)
         if self.sort:
             out.sort(axis=1)
