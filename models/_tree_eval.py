@@ -38,20 +38,27 @@ def _walk(x, start, left, feature, split, default_left, group, base,
     for r in range(n):
         for g in range(n_targets):
             out[r, g] = base[g]
+    # all rows walk a tree level by level together: their loads overlap, and the step to the
+    # next node is a select, not a branch (a branch on the data mispredicts half the time)
+    node = np.zeros(n, np.int64)
     for t in range(start.shape[0] - 1):
         off = start[t]
         g = group[t]
         for r in range(n):
-            node = 0
-            while left[off + node] != -1:
-                v = x[r, feature[off + node]]
-                if np.isnan(v):
-                    node = left[off + node] + (0 if default_left[off + node] else 1)
-                elif v < split[off + node]:
-                    node = left[off + node]
-                else:
-                    node = left[off + node] + 1
-            out[r, g] += split[off + node]
+            node[r] = 0
+        active = n
+        while active:
+            active = 0
+            for r in range(n):
+                i = off + node[r]
+                lc = left[i]
+                if lc != -1:
+                    v = x[r, feature[i]]
+                    right = (v >= split[i]) | (np.isnan(v) & ~default_left[i])
+                    node[r] = lc + right
+                    active += 1
+        for r in range(n):
+            out[r, g] += split[off + node[r]]
     return out
 
 
