@@ -195,10 +195,13 @@ def _parse(client: Client, start: int, parser, out: list) -> int:
 
 
 def client_main(port: int, plan: list, out_path: str, mark, marked, drain_s: float,
-                horizon_min: float | None = None) -> None:
+                horizon_min: float | None = None, cores: list[int] | None = None) -> None:
     """The client process: log on, send each phase, mark the phase ends for the service's
     figures, then wait (heartbeats every 5 s) until every order is done or ``drain_s``."""
     import simplefix
+
+    if cores:
+        os.sched_setaffinity(0, cores)
 
     c = Client(port)
     c.logon()
@@ -405,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="the orders' horizon, feed minutes (FIX tag 20002; default the "
                          "service's, 60): a live-speed run (--speed 1) needs a short one")
     ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--client-off-planner", action="store_true",
+                    help="pin the client to the gateway's cores, leaving the planner's core to "
+                         "it (an OMS on another machine)")
     ap.add_argument("--seed", type=int, default=515)
     ap.add_argument("--keep", action="store_true", help="keep the journal (else deleted)")
     ap.add_argument("--json", type=Path, default=None, help="write the figures here")
@@ -435,7 +441,8 @@ def main(argv: list[str] | None = None) -> int:
     mark, marked = ctx.Event(), ctx.Event()
     out = workdir / "client.pkl"
     proc = ctx.Process(target=client_main, args=(svc.port, plan, str(out), mark, marked,
-                                                 a.drain_s, a.horizon_min))
+                                                 a.drain_s, a.horizon_min,
+                                                 cores[:-1] if a.client_off_planner else None))
     t_run = time.perf_counter()
     wall0, feed0 = time.monotonic(), feed.now_ns
     proc.start()
