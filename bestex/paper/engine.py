@@ -551,14 +551,19 @@ DECISION_NS: list[int] = []
 the planner process or this one), for the benchmark."""
 
 
-def plan_orders(feed: Feed, model: Any, orders: list[ParentOrder]) -> list[dict[str, Any]]:
-    """Each order's plan: its point-in-time state (one ``build_features`` call on the published
-    feed), the policy's choice among the candidates, and the chosen plan's children."""
+def order_state(feed: Feed, model: Any, orders: list[ParentOrder], *,
+                symbols: list[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``(orders frame, point-in-time state)`` of ``orders`` on the published feed.
+
+    The state of an order is computed from its own symbol's quotes and trades (every feature is
+    per symbol; tested against the whole book), so by default only the orders' symbols are
+    passed: a sixth of the data on the synthetic feed, and the caches the decision that follows
+    needs are not swept by the other symbols' quotes. ``symbols`` overrides (the test's whole
+    book)."""
     from models.features import build_features
-    from models.policy import candidate_children
     from validation._stress_real import _with_desk_estimates
 
-    bundle, planner = model.bundle, model.planner
+    bundle = model.bundle
     frame = pd.DataFrame({
         "order_id": [o.order_id for o in orders], "symbol": [o.symbol for o in orders],
         "side": [o.side for o in orders], "qty": [o.qty for o in orders],
@@ -571,7 +576,14 @@ def plan_orders(feed: Feed, model: Any, orders: list[ParentOrder]) -> list[dict[
     if bars is not None:
         bars = bars[pd.to_datetime(bars["available_at"], utc=True)
                     <= pd.Timestamp(feed.now_ns, tz="UTC")]
-    state = build_features(frame, quotes=feed.known_quotes(), trades=feed.known_trades(),
+    syms = symbols if symbols is not None else sorted({o.symbol for o in orders})
+    quotes = [feed.known_quotes(x) for x in syms]
+    trades = [feed.known_trades(x) for x in syms]
+    state = build_features(frame,
+                           quotes=quotes[0] if len(quotes) == 1
+                           else pd.concat(quotes, ignore_index=True),
+                           trades=trades[0] if len(trades) == 1
+                           else pd.concat(trades, ignore_index=True),
                            daily_bars=bars, calibrations=bundle.calibrations,
                            config=bundle.feature_config,  # on the feed's calendar (ModelSource)
                            regime_probabilities=feed.regime_probabilities)
@@ -581,6 +593,16 @@ def plan_orders(feed: Feed, model: Any, orders: list[ParentOrder]) -> list[dict[
             parts.append(_with_desk_estimates(g, feed.estimates[str(sym)], bundle.calibrations,
                                               session_min=feed.sim.session_ns / 60e9))
         state = pd.concat(parts).loc[state.index]
+    return frame, state
+
+
+def plan_orders(feed: Feed, model: Any, orders: list[ParentOrder]) -> list[dict[str, Any]]:
+    """Each order's plan: its point-in-time state (:func:`order_state`), the policy's choice
+    among the candidates, and the chosen plan's children."""
+    from models.policy import candidate_children
+
+    planner = model.planner
+    frame, state = order_state(feed, model, orders)
     pcfg = planner.config
     records = state.to_dict("records")
     decisions = []

@@ -1,0 +1,54 @@
+"""An order's point-in-time state from its own symbol's book equals the state from the whole book.
+
+The paper service's planner computes each order's state from the quotes and trades of the
+orders' symbols only (``bestex.paper.engine.order_state``): a fraction of the data, and the
+decision that follows finds its caches. That is right only if every state feature is per
+symbol; this test checks it on a 3-symbol synthetic day, column by column, and that the feed's
+own frames are left as they were (the per-symbol frames are views of them).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import serving_rows, tiny_bundle
+
+from bestex.paper.engine import ParentOrder, order_state
+from bestex.paper.market import synth_feed
+from bestex.paper.service import ModelSource
+from models._desk_execution import _volume_history
+from models.synthetic_market import SyntheticMarketConfig, generate_market
+
+
+@pytest.fixture(scope="module")
+def feed_and_model():
+    m = generate_market(SyntheticMarketConfig(n_symbols=3, n_sessions=6, seed=4,
+                                              start_date="2025-01-06"))
+    feed = synth_feed(m.quotes, m.trades, m.daily_bars, m.truth,
+                      volume_history=_volume_history)
+    feed.advance(feed.start_ns + 95 * 60 * 10**9)
+    return feed, ModelSource(feed, bundle=tiny_bundle(serving_rows()), version="1")
+
+
+def _orders(feed, symbols):
+    now = feed.now_ns
+    return [ParentOrder(f"P{i}", f"C{i}", "DESK", s, 1 if i % 2 else -1, 300.0 + 100 * i, "1",
+                        None, now, now + 30 * 60 * 10**9, model_version="1")
+            for i, s in enumerate(symbols)]
+
+
+@pytest.mark.parametrize("pick", [[0], [1, 2], [2, 0, 2]])
+def test_the_state_from_the_orders_symbols_is_the_state_from_the_whole_book(feed_and_model,
+                                                                            pick):
+    feed, model = feed_and_model
+    orders = _orders(feed, [feed.symbols[i] for i in pick])
+    before = {s: feed.known_quotes(s).copy() for s in feed.symbols}
+    _, got = order_state(feed, model, orders)
+    _, want = order_state(feed, model, orders, symbols=list(feed.symbols))
+    assert len(got) == len(orders)
+    pd.testing.assert_frame_equal(got, want)
+    # a real state: the order's arrival quote and its volatility are known
+    assert np.isfinite(got["arrival_mid"]).all() and np.isfinite(got["sigma_seen"]).all()
+    for s in feed.symbols:  # the feed's frames were not written to
+        pd.testing.assert_frame_equal(feed.known_quotes(s), before[s])
