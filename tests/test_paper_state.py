@@ -49,6 +49,7 @@ def test_the_state_from_the_orders_symbols_is_the_state_from_the_whole_book(feed
     assert len(got) == len(orders)
     pd.testing.assert_frame_equal(got, want)
     # a real state: the order's arrival quote and its volatility are known
-    assert np.isfinite(got["arrival_mid"]).all() and np.isfinite(got["sigma_seen"]).all()
+    assert np.isfinite(got["arrival_mid"]).all()
+    assert np.isfinite(got["sigma_seen"]).all()
     for s in feed.symbols:  # the feed's frames were not written to
         pd.testing.assert_frame_equal(feed.known_quotes(s), before[s])
