@@ -19,7 +19,8 @@ label known at the retrain:
   model is retrained every morning on every known label with one more feature,
   ``since_change`` (1 for the orders since the detected change point, and for every order it
   prices from then on), so that the trees learn the new level from the new days and the shape
-  of costs from all of them;
+  of costs from all of them, and recalibrated during the day on its own out-of-sample
+  residuals (that day's labels as they become known, :func:`models.online.ew_recalibration`);
 * **online**: the weekly model corrected by an online linear recalibration,
   ``a + b * prediction`` (:func:`models.online.ew_recalibration`: exponentially forgotten least
   squares with a ridge prior at ``a = 0, b = 1``) on the labels known at each order's decision
@@ -283,7 +284,12 @@ def run_break_study(ds: pd.DataFrame, fit: Fit, *, calm_dates: Sequence[str],
         for start in range(a + 1, nxt):
             m = fit(with_flag[known_before(start)], None, ["since_change"])
             rows = day_idx == start
-            pred_drift[rows] = m(with_flag[rows])
+            p = m(with_flag[rows])
+            # and recalibrated on its own out-of-sample residuals: the day's labels as they
+            # become known (the model trained on every earlier one)
+            pred_drift[rows] = ew_recalibration(
+                t1[rows], p, y[rows], dec[rows], p, half_life=c.half_life_orders,
+                prior=c.prior_orders)
 
     # ---- online: the schedule's model recalibrated on the labels known so far, per model
     pred_online = pred_sched.copy()
