@@ -8,7 +8,7 @@ export BESTEX_HOME ?= $(CURDIR)/.bestex
 export MLFLOW_UV_AUTO_DETECT ?= false
 PYTEST_WORKERS ?= 2
 
-.PHONY: help bootstrap demo test ui bench journey lint clean
+.PHONY: help bootstrap demo test ui bench journey lint clean services
 
 help:
 	@echo "make demo   - materialize the whole asset graph (synthetic default + real data if present)"
@@ -18,6 +18,8 @@ help:
 	@echo "              BESTEX_HOME/paper/*.db); Ctrl-C stops all three"
 	@echo "make bench  - run the benchmarks of BENCHMARKS.md"
 	@echo "make journey - time the demo from nothing, then the registry drill (fresh temp home)"
+	@echo "make services - PostgreSQL on 127.0.0.1 under BESTEX_HOME/services (installs Debian's"
+	@echo "              postgresql when missing); \`bestex services down\` stops it"
 
 bootstrap: .venv/.synced
 
@@ -27,6 +29,10 @@ bootstrap: .venv/.synced
 		|| $(PYTHON) -m pip install --quiet --break-system-packages uv
 	$(UV) sync --frozen --compile-bytecode  # .pyc at install: imports (and a model load) do not recompile
 	@touch $@
+
+services: bootstrap
+	@sh scripts/ensure_postgres.sh  # Debian's postgresql when initdb is missing (instant when present)
+	$(VENV_PY) -m bestex.cli services up
 
 demo: bootstrap
 	$(VENV_PY) -m bestex.cli demo

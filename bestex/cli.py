@@ -472,8 +472,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.set_defaults(func=cmd_ui)
 
     from bestex._paper_commands import add_paper_commands
+    from bestex._services_commands import add_services_commands
 
     add_paper_commands(sub)
+    add_services_commands(sub)
     return p
 
 

@@ -15,6 +15,7 @@ al. 2017).
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,9 +139,26 @@ def build_folds(X: pd.DataFrame, y: ArrayLike, cv: Any, *,
     return folds
 
 
+RDB_URL_PREFIXES = ("postgresql+", "sqlite:")
+HEARTBEAT_INTERVAL_S = 10
+GRACE_PERIOD_S = 30
+
+
 def _storage(storage_path: str | Path | None) -> optuna.storages.BaseStorage | None:
+    """No storage (in memory), a journal file, or a SQLAlchemy URL (``postgresql+…``/``sqlite:``).
+
+    A URL gives an :class:`optuna.storages.RDBStorage` with heartbeats: a trial whose worker
+    died (no heartbeat for ``GRACE_PERIOD_S``) is marked FAIL, not left RUNNING.
+    """
     if storage_path is None:
         return None
+    if isinstance(storage_path, str) and storage_path.startswith(RDB_URL_PREFIXES):
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; wanted here
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(storage_path,
+                                              heartbeat_interval=HEARTBEAT_INTERVAL_S,
+                                              grace_period=GRACE_PERIOD_S,
+                                              engine_kwargs={"pool_pre_ping": True})
     path = Path(storage_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     backend = optuna.storages.journal.JournalFileBackend(str(path))
