@@ -143,9 +143,8 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
     cfg = TrainingConfig(**config.model_dump())
     if cfg.shuffle_labels:
         context.log.warning("training on SHUFFLED labels: this model must fail its gates")
-    optuna_dir = settings.home() / "optuna"
-    optuna_dir.mkdir(parents=True, exist_ok=True)
-    trained = train_cost_model(training_set, cfg, storage_path=optuna_dir / "journal.log",
+    # a journal file under BESTEX_HOME/optuna, or the services' database (BESTEX_PROFILE)
+    trained = train_cost_model(training_set, cfg, storage_path=settings.optuna_storage(),
                                study_name=f"cost_model_synth_{context.run.run_id[:8]}",
                                progress=context.log.info,
                                extra=real if len(real) else None)

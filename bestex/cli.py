@@ -69,9 +69,10 @@ def cmd_ui(args: argparse.Namespace) -> int:
     (home / "mlflow").mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, DAGSTER_HOME=str(home / "dagster"))
     bindir = Path(sys.executable).parent
+    backend = (settings.service_url("bestex_mlflow") if settings.profile() == "services"
+               else f"sqlite:///{home / 'mlflow' / 'mlflow.db'}")
     mlflow_cmd = [str(bindir / "mlflow"), "ui", "--host", "127.0.0.1", "--port",
-                  str(args.mlflow_port), "--backend-store-uri",
-                  f"sqlite:///{home / 'mlflow' / 'mlflow.db'}"]
+                  str(args.mlflow_port), "--backend-store-uri", backend]
     dagster_cmd = [str(bindir / "dagster-webserver"), "-h", "127.0.0.1", "-p",
                    str(args.dagster_port), "-m", "pipelines.definitions"]
     dash_cmd = [sys.executable, "-m", "bestex.dashboard", "--home", str(home), "--host",

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from bestex import settings
+
 __all__ = ["DATABASES", "DEFAULT_PORT", "PROFILES", "ServicesConfig", "ServicesError", "down",
            "ensure_binaries", "ephemeral", "optuna_storage_url", "profile", "status", "up", "url"]
 
@@ -41,8 +43,8 @@ DATABASES = ("bestex_mlflow", "bestex_dagster", "bestex_optuna")
 DEFAULT_PORT = 55432
 HOST = "127.0.0.1"
 USER = "bestex"
-PROFILES = ("local", "services")
-PROFILE_ENV = "BESTEX_PROFILE"
+PROFILES = settings.PROFILES
+PROFILE_ENV = settings.PROFILE_ENV
 ENSURE_SCRIPT = "scripts/ensure_postgres.sh"
 SERVER_BINARIES = ("initdb", "pg_ctl", "postgres")
 # A few tables per database whose row counts `status` reports when they exist.
@@ -179,11 +181,10 @@ def _write_credentials(cfg: ServicesConfig, creds: dict[str, Any]) -> None:
 
 def credentials(home: Path) -> dict[str, Any]:
     """The stored credentials (user, password, host, port); ServicesError before the first up."""
-    path = ServicesConfig(Path(home)).credentials_file
-    if not path.is_file():
-        raise ServicesError(f"no services credentials at {path}: run `bestex services up` "
-                            "(or `make services`) first")
-    return json.loads(path.read_text())
+    try:
+        return settings.service_credentials(Path(home))
+    except FileNotFoundError as exc:
+        raise ServicesError(str(exc)) from None
 
 
 def url(home: Path, db: str) -> str:
@@ -191,17 +192,13 @@ def url(home: Path, db: str) -> str:
     if db not in DATABASES and db != "postgres":
         raise ValueError(f"db={db!r} is not a services database; choose one of "
                          f"{', '.join(DATABASES)}")
-    c = credentials(home)
-    return f"postgresql+psycopg2://{c['user']}:{c['password']}@{c['host']}:{c['port']}/{db}"
+    credentials(home)  # the ServicesError with the fix
+    return settings.service_url(db, Path(home))
 
 
 def profile() -> Literal["local", "services"]:
-    """The backend profile from ``BESTEX_PROFILE``: ``local`` (default) or ``services``."""
-    value = os.environ.get(PROFILE_ENV, "local").strip() or "local"
-    if value not in PROFILES:
-        raise ValueError(f"{PROFILE_ENV}={value!r} is not a profile; choose one of "
-                         f"{', '.join(PROFILES)}")
-    return value  # type: ignore[return-value]
+    """The backend profile from ``BESTEX_PROFILE`` (:func:`bestex.settings.profile`)."""
+    return settings.profile()
 
 
 def optuna_storage_url(home: Path) -> str:

@@ -21,13 +21,28 @@ from bestex import settings
 _QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
+def dagster_config() -> str:
+    """``dagster.yaml`` of the profile: local storage under ``DAGSTER_HOME``, or runs, events
+    and schedules in the services' ``bestex_dagster`` database (``BESTEX_PROFILE=services``)."""
+    text = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
+    if settings.profile() == "services":
+        # a URL naming the driver: SQLAlchemy 2.1 reads a bare postgresql:// as psycopg 3
+        url = settings.service_url("bestex_dagster")
+        text += f"storage:\n  postgres:\n    postgres_url: \"{url}\"\n"
+    return text
+
+
 def dagster_instance() -> dg.DagsterInstance:
-    """The Dagster instance under ``BESTEX_HOME/dagster`` (runs recorded for ``make ui``)."""
+    """The Dagster instance under ``BESTEX_HOME/dagster`` (runs recorded for ``make ui``); its
+    ``dagster.yaml`` follows ``BESTEX_PROFILE`` (:func:`dagster_config`)."""
     dagster_home = settings.home() / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
     config = dagster_home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
+    text = dagster_config()
+    if not config.exists() or config.read_text() != text:
+        fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # a password in it
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     return dg.DagsterInstance.get()
 

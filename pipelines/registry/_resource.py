@@ -28,10 +28,11 @@ class ModelRegistry(dg.ConfigurableResource, _Tracking, _Versions):
     root: str
     audit_path: str
     model_name: str = MODEL_NAME
+    database_url: str = ""  # the services profile's PostgreSQL (else SQLite under root)
 
     @property
     def tracking_uri(self) -> str:
-        return f"sqlite:///{Path(self.root) / 'mlflow.db'}"
+        return self.database_url or f"sqlite:///{Path(self.root) / 'mlflow.db'}"
 
     @property
     def artifact_root(self) -> Path:
@@ -62,7 +63,10 @@ class ModelRegistry(dg.ConfigurableResource, _Tracking, _Versions):
 
 
 def default_registry() -> ModelRegistry:
-    """The registry under ``BESTEX_HOME``."""
+    """The registry under ``BESTEX_HOME``: tracking and registry in ``mlflow/mlflow.db``, or
+    with ``BESTEX_PROFILE=services`` in the services' ``bestex_mlflow`` database (artifacts
+    stay in ``BESTEX_HOME/mlflow/artifacts``)."""
     home = settings.home()
+    url = settings.service_url("bestex_mlflow") if settings.profile() == "services" else ""
     return ModelRegistry(root=str(home / "mlflow"),
-                         audit_path=str(home / "registry" / "audit.parquet"))
+                         audit_path=str(home / "registry" / "audit.parquet"), database_url=url)
