@@ -144,11 +144,13 @@ HEARTBEAT_INTERVAL_S = 10
 GRACE_PERIOD_S = 30
 
 
-def _storage(storage_path: str | Path | None) -> optuna.storages.BaseStorage | None:
+def _storage(storage_path: str | Path | None, *, heartbeat_interval_s: int = HEARTBEAT_INTERVAL_S,
+             grace_period_s: int = GRACE_PERIOD_S) -> optuna.storages.BaseStorage | None:
     """No storage (in memory), a journal file, or a SQLAlchemy URL (``postgresql+…``/``sqlite:``).
 
     A URL gives an :class:`optuna.storages.RDBStorage` with heartbeats: a trial whose worker
-    died (no heartbeat for ``GRACE_PERIOD_S``) is marked FAIL, not left RUNNING.
+    died (no heartbeat for ``grace_period_s``) is marked FAIL, not left RUNNING, by the next
+    ``optimize`` on the study.
     """
     if storage_path is None:
         return None
@@ -156,8 +158,8 @@ def _storage(storage_path: str | Path | None) -> optuna.storages.BaseStorage | N
         with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; wanted here
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(storage_path,
-                                              heartbeat_interval=HEARTBEAT_INTERVAL_S,
-                                              grace_period=GRACE_PERIOD_S,
+                                              heartbeat_interval=heartbeat_interval_s,
+                                              grace_period=grace_period_s,
                                               engine_kwargs={"pool_pre_ping": True})
     path = Path(storage_path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -67,3 +67,61 @@ def test_two_workers_share_one_study(pg_home):
     assert optuna.trial.TrialState.RUNNING not in states
     rows = services.status(pg_home)["databases"]["bestex_optuna"]["rows"]
     assert rows == {"studies": 1, "trials": N_TRIALS}
+
+
+# ------------------------------------------------------------------ a worker killed mid-trial
+FAULT_STUDY = "killed_worker"
+FAULT_N = 8
+
+
+def _slow_objective(trial: optuna.Trial) -> float:
+    trial.set_user_attr("worker_pid", os.getpid())
+    x = trial.suggest_float("x", -10.0, 10.0)
+    if trial.number == 3:
+        print("IN-TRIAL", flush=True)
+        time.sleep(600)  # killed here
+    return (x - 2.0) ** 2
+
+
+def _doomed_worker(url: str) -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.load_study(study_name=FAULT_STUDY,
+                              storage=_storage(url, heartbeat_interval_s=1, grace_period_s=2))
+    study.optimize(_slow_objective, n_trials=FAULT_N)
+
+
+def test_a_killed_workers_trial_is_failed_and_a_rerun_completes_the_study(pg_home):
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    url = services.optuna_storage_url(pg_home)
+    storage = _storage(url, heartbeat_interval_s=1, grace_period_s=2)
+    optuna.create_study(study_name=FAULT_STUDY, storage=storage,
+                        sampler=optuna.samplers.RandomSampler(seed=1))
+    code = textwrap.dedent(f"""
+        import sys; sys.path.insert(0, {str(os.getcwd())!r}); sys.path.insert(0, 'tests')
+        from test_optuna_workers import _doomed_worker
+        _doomed_worker({url!r})
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    line = proc.stdout.readline()  # the worker is inside trial 3
+    assert line.strip() == "IN-TRIAL"
+    proc.send_signal(signal.SIGKILL)  # kill -9: no chance to record anything
+    proc.wait(10)
+    study = optuna.load_study(study_name=FAULT_STUDY, storage=storage)
+    running = [t.number for t in study.get_trials(deepcopy=False)
+               if t.state == optuna.trial.TrialState.RUNNING]
+    assert running == [3]  # left behind by the dead worker
+    time.sleep(3.5)  # past the grace period without a heartbeat
+    # the re-run: a new worker fails the stale trial and completes the study
+    study.optimize(_objective, callbacks=[optuna.study.MaxTrialsCallback(
+        FAULT_N, states=(optuna.trial.TrialState.COMPLETE,))])
+    trials = study.get_trials(deepcopy=False)
+    states = [t.state for t in trials]
+    assert states.count(optuna.trial.TrialState.COMPLETE) == FAULT_N
+    assert [t.number for t in trials if t.state == optuna.trial.TrialState.FAIL] == [3]
+    assert optuna.trial.TrialState.RUNNING not in states
+    assert sorted(t.number for t in trials) == list(range(len(trials))), "duplicate or lost"
+    assert len(trials) == FAULT_N + 1  # the killed trial is kept, failed, not lost
