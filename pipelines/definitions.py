@@ -6,6 +6,7 @@ always there.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import dagster as dg
@@ -88,11 +89,26 @@ def build_definitions() -> dg.Definitions:
         assets += landing_assets(landing)
     return dg.Definitions(
         assets=assets,
+        executor=build_executor(),
         jobs=[*build_jobs(), promote, rollback, promotion_report_job],
         schedules=build_schedules(),
         sensors=[*build_sensors(), build_promotion_sensor(), build_drift_sensor()],
         resources=local_resources(),
     )
+
+
+def build_executor() -> dg.ExecutorDefinition:
+    """The executor of runs launched from the UI, schedules and sensors: in process on the
+    local profile (one machine, small runs: a process per step costs more than the step), the
+    multiprocess executor on the services profile (a step per process, ``BESTEX_WORKERS`` at a
+    time, default the cores; the instance and the IO manager are shared, so any worker can run
+    any step). A cluster swaps it for ``dagster_celery.celery_executor`` or
+    ``dagster_k8s.k8s_job_executor`` (docs/distributed.md); the assets do not change."""
+    if settings.profile() == "services":
+        workers = int(os.environ.get("BESTEX_WORKERS", os.cpu_count() or 2))
+        return dg.multiprocess_executor.configured({"max_concurrent": workers},
+                                                   name="bestex_multiprocess")
+    return dg.in_process_executor
 
 
 defs = build_definitions()

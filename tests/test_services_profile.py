@@ -95,3 +95,44 @@ def test_the_services_profile_without_services_says_how_to_fix_it(tmp_path, monk
     monkeypatch.setenv("BESTEX_PROFILE", "services")
     with pytest.raises(FileNotFoundError, match="bestex services up"):
         settings.optuna_storage()
+
+
+def test_the_services_profile_runs_steps_in_processes_of_their_own(profile, monkeypatch):
+    import os
+    from pathlib import Path
+
+    from pipelines.definitions import build_executor
+    from pipelines.demo import dagster_instance
+
+    monkeypatch.setenv("BESTEX_WORKERS", "2")
+    assert build_executor().name == "bestex_multiprocess"
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+    import _mp_graph
+
+    instance = dagster_instance()
+    with dg.execute_job(dg.reconstructable(_mp_graph.get_job), instance=instance) as result:
+        assert result.success
+
+    def pid(key: str) -> int:
+        ev = instance.get_latest_materialization_event(dg.AssetKey(key))
+        return int(ev.asset_materialization.metadata["pid"].value)
+
+    # every step ran in a process of its own, none in this one
+    pids = {pid("source_pid"), pid("left"), pid("right")}
+    assert len(pids) == 3
+    assert os.getpid() not in pids
+    # the run and its events are in PostgreSQL, where any worker can see them
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None
+    assert run.is_success
+    assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+    assert "multiprocess" in " ".join(
+        e.message for e in instance.all_logs(result.run_id) if e.message).lower()
+    instance.dispose()
+
+
+def test_the_local_profile_runs_in_process(monkeypatch):
+    from pipelines.definitions import build_executor
+
+    monkeypatch.delenv("BESTEX_PROFILE", raising=False)
+    assert build_executor() is dg.in_process_executor
