@@ -157,7 +157,11 @@ def _give_to_postgres(path: Path) -> None:
 # -- credentials and ports --------------------------------------------------------------------
 
 def _port_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` (with SO_REUSEADDR, as PostgreSQL does: the
+    TIME_WAIT sockets of clients of a server just stopped do not make its port "taken", and a
+    restarted server keeps the port its clients know)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((HOST, port))
         except OSError:

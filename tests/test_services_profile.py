@@ -136,3 +136,27 @@ def test_the_local_profile_runs_in_process(monkeypatch):
 
     monkeypatch.delenv("BESTEX_PROFILE", raising=False)
     assert build_executor() is dg.in_process_executor
+
+
+def test_a_postgres_restart_between_trials_is_survived(profile):
+    """The server restarted under a live study and a live MLflow client: both go on (their
+    connection pools check a connection before use) with nothing lost."""
+    from models.tuning import _storage
+    from pipelines.registry import default_registry
+
+    storage = _storage(settings.optuna_storage())
+    study = optuna.create_study(study_name="restart_test", storage=storage)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    client = default_registry().client
+    exp = client.create_experiment("restart_test")
+    before = services.status(profile)["pid"]
+    services.down(profile)
+    services.up(profile)
+    assert services.status(profile)["pid"] != before  # a new server process
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+    done = [t for t in study.get_trials(deepcopy=False)
+            if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.number for t in done) == list(range(6))
+    run = client.create_run(exp)
+    client.log_metric(run.info.run_id, "after_restart", 1.0)
+    assert client.get_run(run.info.run_id).data.metrics["after_restart"] == 1.0
