@@ -26,8 +26,8 @@ from assets._plots import md_images, plt, reports_dir
 from assets.learning import _TRAINING_KEY, COST_MODEL_KEY
 from assets.records import CostModelRecord
 from bestex import settings
-from models.cost_models import CostModelParams, MeanCostModel, inverse_noise_weights
-from models.cost_training import TrainingConfig, holdout_split
+from models.cost_models import CostModelParams
+from models.cost_training import TrainingConfig, holdout_split, mean_fitter
 from validation.drift import calibration_drift, feature_drift, load_thresholds
 from validation.drift_break import BreakConfig, run_break_study
 
@@ -168,17 +168,6 @@ def drift_monitor(context: dg.AssetExecutionContext, model: CostModelRecord,
                               metadata={"alarm_days": ", ".join(cal_alarm["day"]) or "none"})
 
 
-def _fast_fit(params: CostModelParams, features: list[str], noise_floor_bps: float):
-    def fit(train: pd.DataFrame, w, extra=()):
-        cols = [*features, *extra]
-        sw = inverse_noise_weights(train["timing_risk_bps"], noise_floor_bps)
-        if w is not None:
-            sw = sw * np.asarray(w)
-        m = MeanCostModel(params).fit(train[cols], train["is_bps"].to_numpy(), sample_weight=sw)
-        return lambda f: m.predict(f[cols])
-    return fit
-
-
 class BreakStudyConfig(dg.Config):
     """Run config of the break scenario (see :class:`validation.drift_break.BreakConfig`)."""
 
@@ -226,7 +215,8 @@ def run_break_ground(training_set: pd.DataFrame, truth: dict, features: list[str
     p = CostModelParams(**{**params, "num_boost_round": config.num_boost_round})
     cfg = BreakConfig(break_day=config.break_day, factor=config.factor,
                       train_days=config.train_days, thresholds=load_thresholds())
-    return run_break_study(training_set, _fast_fit(p, features, noise_floor_bps),
+    return run_break_study(training_set,
+                           mean_fitter(p, features, noise_floor_bps=noise_floor_bps),
                            calm_dates=calm_sessions(truth), config=cfg)
 
 

@@ -16,6 +16,7 @@ over rows that reach every branch.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any, Final
@@ -33,6 +34,12 @@ PLAN_DEPENDENT: Final = (*(f"strategy_{k}" for k in _STRATEGIES), "plan_n_childr
                          "temp_impact_shape_bps")
 """The derived features that differ between an order's candidate plans."""
 _NAN: Final = math.nan
+
+
+@functools.lru_cache(maxsize=8)
+def _codes(names: tuple[str, ...]) -> dict[str, int]:
+    """``_derive``'s regime label -> code table (built once per set of names)."""
+    return {name: i for i, name in enumerate(names)}
 
 
 def _ratio(a: float, b: float) -> float:
@@ -123,7 +130,7 @@ def derive_one(state: Mapping[str, float], *, regime_known: Any, side: int, qty:
     s["l1_imbalance_signed"] = side * s["l1_imbalance"]
     s["trade_imbalance_signed"] = side * s["trade_imbalance"]
     s["implied_participation"] = _ratio(qty, s["expected_volume"])
-    lut = {name: i for i, name in enumerate(cfg.regime_names)}
+    lut = _codes(tuple(cfg.regime_names))
     s["regime_code"] = float(lut.get(regime_known, _NAN)) if isinstance(regime_known, str) \
         else _NAN
     s["perm_impact_shape_bps"] = sig * pct_mdv * 1e4

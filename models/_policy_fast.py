@@ -35,7 +35,7 @@ small numpy arrays:
   band as ``CostModelBundle._outputs`` forms it (the group's margin, the out-of-domain margin
   where a feature is outside the training domain, whose bounds are read once).
 
-On the 14-candidate grid with the demo champion (100 + 100 rounds) that is about 0.4 ms per
+On the 14-candidate grid with the demo champion (100 + 100 rounds) that is about 0.3 ms per
 order on an idle core (``benchmarks/bench_policy.py``); ``decide`` on one row takes ~100 ms,
 and ~0.5 ms per order amortized over a batch.
 

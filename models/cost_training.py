@@ -25,7 +25,7 @@ the Dagster asset records what this returns.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -33,6 +33,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 import xgboost as xgb
+from numpy.typing import ArrayLike
 from pydantic import BaseModel, ConfigDict, Field
 
 from models._domain import fit_domain_extras, fit_venue_physics, physics_cost_bps, venue_names
@@ -63,7 +64,7 @@ from models.tuning import TuningResult, tune
 from validation.splitters import PurgedKFold
 
 __all__ = ["BAND_LABEL", "MEAN_LABEL", "HoldoutSplit", "TrainedCostModel", "TrainingConfig", "fit_bundle",
-           "fit_mean_predictor", "holdout_split", "model_features", "real_rows_for",
+           "fit_mean_predictor", "holdout_split", "mean_fitter", "model_features", "real_rows_for",
            "share_weights", "train_cost_model"]
 
 _BASELINE_COLUMNS = ("qty", "adv", "sigma_seen", "sigma_daily", "duration_days",
@@ -285,16 +286,33 @@ def share_weights(n_main: int, n_extra: int, share: float) -> np.ndarray:
                            np.full(n_extra, share / (1 - share) * n_main / n_extra)])
 
 
+def mean_fitter(params: CostModelParams, features: Sequence[str], *,
+                noise_floor_bps: float = 5.0,
+                labels: Callable[[pd.DataFrame], np.ndarray] | None = None
+                ) -> Callable[..., Callable[[pd.DataFrame], np.ndarray]]:
+    """``fit(train, sample_weight=None, extra=()) -> predict(frame)``: the mean model refitted
+    as :func:`train_cost_model` fits it (label ``is_bps``, or ``labels(train)``; weights
+    ``1 / (timing_risk^2 + floor^2)``, times ``sample_weight`` when given) on ``features`` and
+    the ``extra`` columns of ``train`` (the frames to predict carry them too)."""
+    def fit(train: pd.DataFrame, sample_weight: ArrayLike | None = None,
+            extra: Sequence[str] = ()) -> Callable[[pd.DataFrame], np.ndarray]:
+        cols = [*features, *extra]
+        w = inverse_noise_weights(train["timing_risk_bps"], noise_floor_bps)
+        if sample_weight is not None:
+            w = w * np.asarray(sample_weight, dtype=np.float64)
+        y = labels(train) if labels is not None else train["is_bps"].to_numpy(np.float64)
+        model = MeanCostModel(params).fit(train[cols], y, sample_weight=w)
+        return lambda frame: model.predict(frame[cols])
+    return fit
+
+
 def fit_mean_predictor(params: CostModelParams, features: list[str], config: TrainingConfig
                        ) -> Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]:
     """``fit_predict(train, test)`` that refits the mean model as :func:`train_cost_model` does
     (same labels, shuffled with the same seed for a drill model, same weights)."""
-    def fit_predict(train: pd.DataFrame, test: pd.DataFrame) -> np.ndarray:
-        w = inverse_noise_weights(train["timing_risk_bps"], config.noise_floor_bps)
-        model = MeanCostModel(params).fit(train[features], _labels(train, config),
-                                          sample_weight=w)
-        return model.predict(test[features])
-    return fit_predict
+    fit = mean_fitter(params, features, noise_floor_bps=config.noise_floor_bps,
+                      labels=lambda train: _labels(train, config))
+    return lambda train, test: fit(train)(test)
 
 
 def _venue_laws(rows: pd.DataFrame, y: np.ndarray, y_mean: np.ndarray, scale: np.ndarray,

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.cost_models import CostModelParams, MeanCostModel, evaluate, inverse_noise_weights
-from models.cost_training import TrainingConfig, holdout_split, model_features
+from models.cost_models import CostModelParams, evaluate, inverse_noise_weights
+from models.cost_training import TrainingConfig, holdout_split, mean_fitter, model_features
 from models.ensemble import CostEnsemble, EnsembleConfig, physics_bps
 from models.online import OnlineConfig, OnlineCorrector
 from validation.walk_forward_stage import Scheme, walk_forward
@@ -60,10 +60,7 @@ def mean_learner(params: CostModelParams | None = None, features: Sequence[str] 
 
     def fit(train: pd.DataFrame) -> Callable[[pd.DataFrame], np.ndarray]:
         feats = list(features) if features is not None else model_features(train)
-        w = inverse_noise_weights(train["timing_risk_bps"], noise_floor_bps)
-        model = MeanCostModel(p).fit(train[feats], train["is_bps"].to_numpy(np.float64),
-                                     sample_weight=w)
-        return lambda frame: model.predict(frame[feats])
+        return mean_fitter(p, feats, noise_floor_bps=noise_floor_bps)(train)
     return fit
 
 
