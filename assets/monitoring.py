@@ -28,13 +28,12 @@ from assets.records import CostModelRecord
 from bestex import settings
 from models.cost_models import CostModelParams
 from models.cost_training import TrainingConfig, holdout_split, mean_fitter
-from validation.drift import calibration_drift, feature_drift, load_thresholds
+from validation.drift import load_thresholds
 from validation.drift_break import BreakConfig, run_break_study
+from validation.drift_monitor import monitor
 
 DRIFT_KEY = dg.AssetKey(["monitoring", "drift"])
 BREAK_KEY = dg.AssetKey(["studies", "break_scenario"])
-_REFERENCE_DAYS = 5
-_PER_DAY = ("day_of_week",)
 
 
 def alerts_path() -> Path:
@@ -81,91 +80,41 @@ def _plot(feat: pd.DataFrame, cal: pd.DataFrame, out: Path) -> list[str]:
     "retraining through the drift_retrain sensor.")
 def drift_monitor(context: dg.AssetExecutionContext, model: CostModelRecord,
                   training_set: pd.DataFrame):
-    th = load_thresholds()
     bundle = context.resources.registry.load_bundle(model.model_uri)
     split = holdout_split(training_set, TrainingConfig(seed=model.seed,
                                                        noise_floor_bps=model.noise_floor_bps))
-    train, live = split.train, split.holdout.copy()
-    live["day"] = live["decision_ts"].dt.strftime("%Y-%m-%d")
-    # one-hot and flags have no PSI to speak of, and a calendar feature is one value a day
-    feats = [f for f in bundle.features if pd.api.types.is_numeric_dtype(training_set[f])
-             and training_set[f].nunique() > 2 and f not in _PER_DAY]
-    feat = feature_drift(train, live, features=feats, day_col="day", thresholds=th)
-    mean_tr, _, _ = bundle.predict(train)
-    mean, lo, hi = bundle.predict(live)
-    pred = feature_drift(pd.DataFrame({"pred": mean_tr}),
-                         pd.DataFrame({"pred": mean, "day": live["day"].to_numpy()}),
-                         features=["pred"], day_col="day", thresholds=th)
-    frame = pd.DataFrame({"realized": live["is_bps"].to_numpy(), "mean": mean, "lo": lo,
-                          "hi": hi, "day": live["day"].to_numpy()})
-    frame = frame[np.isfinite(frame[["realized", "mean", "lo", "hi"]]).all(axis=1)
-                  & (frame["hi"] > frame["lo"])]
-    # the daily sd of the mean standardized residual, on the first days (rows of a day share
-    # the market's shocks: 1/sqrt(n) would understate it and alarm every day)
-    first = calibration_drift(frame, realized="realized", mean="mean", lo="lo", hi="hi",
-                              day_col="day", thresholds=th).head(_REFERENCE_DAYS)
-    daily_sd = float(max(first["z_mean"].std(ddof=1), 1 / np.sqrt(first["n"].median())))
-    cal = calibration_drift(frame, realized="realized", mean="mean", lo="lo", hi="hi",
-                            day_col="day", daily_sd=daily_sd, thresholds=th)
-    last = feat["day"].max()
-    drifted = sorted(feat.loc[(feat["day"] == last) & feat["drift"], "feature"])
-    pred_drift = bool(pred.loc[pred["day"] == last, "drift"].any())
-    cal_alarm = cal[cal["alarm"]]
-    # the retraining trigger is the model being wrong (its predictions or its calibration);
-    # a feature moving alone is a warning: the model may price a regime it has seen
-    reasons, warnings = [], []
-    if drifted:
-        warnings.append(f"feature drift on {last}: {', '.join(drifted)}")
-    if pred_drift:
-        reasons.append(f"prediction drift on {last}")
-    for _, r in cal_alarm.iterrows():
-        what = [n for n, k in (("CUSUM", "cusum_alarm"), ("Page-Hinkley", "ph_alarm"),
-                               ("coverage", "coverage_low")) if r[k]]
-        reasons.append(f"calibration {'/'.join(what)} on {r['day']} (bias {r['bias']:+.2f} bps, "
-                       f"coverage {r['coverage']:.2f})")
-    alarm = bool(reasons)
+    rep = monitor(bundle, split.train, split.holdout, thresholds=load_thresholds())
+    version = model.model_uri.rsplit("/", 1)[-1]
     out = reports_dir() / "monitoring"
     out.mkdir(parents=True, exist_ok=True)
-    feat.to_csv(out / "feature_drift.csv", index=False)
-    cal.to_csv(out / "calibration_drift.csv", index=False)
-    plots = _plot(feat, cal, out)
+    rep.features.to_csv(out / "feature_drift.csv", index=False)
+    rep.calibration.to_csv(out / "calibration_drift.csv", index=False)
+    plots = _plot(rep.features, rep.calibration, out)
     alerts = pd.DataFrame({"ts": pd.Timestamp.now(tz="UTC"), "source": "monitoring/drift",
-                           "severity": ["alarm"] * len(reasons) + ["warn"] * len(warnings),
-                           "message": reasons + warnings},
+                           "severity": ["alarm"] * len(rep.reasons) + ["warn"] * len(rep.warnings),
+                           "message": rep.reasons + rep.warnings},
                           columns=["ts", "source", "severity", "message"])
     alerts_path().parent.mkdir(parents=True, exist_ok=True)
     alerts.to_parquet(alerts_path(), index=False)
-    worst = feat.groupby("feature")["psi"].max().sort_values(ascending=False).head(10)
-    md = "\n".join([
-        f"Model v{model.model_uri.rsplit('/', 1)[-1]} on {live['day'].nunique()} days after its "
-        f"training window ({live['day'].min()} .. {last}); thresholds: validation/drift.toml.",
-        "", f"**Alarm (retraining): {'YES' if alarm else 'no'}**", "",
-        *[f"- {r}" for r in reasons], *[f"- warning: {w}" for w in warnings], "",
-        "| feature | worst daily PSI | days drifting |", "|---|---:|---:|",
-        *[f"| {f} | {v:.3f} | {int(feat.loc[feat['feature'] == f, 'drift'].sum())} |"
-          for f, v in worst.items()],
-        "", "| day | n | bias, bps | z | coverage | CUSUM hi / lo | alarm |",
-        "|---|---:|---:|---:|---:|---:|---|",
-        *[f"| {r['day']} | {r['n']} | {r['bias']:+.2f} | {r['z_day']:+.2f} | "
-          f"{r['coverage']:.2f} | {r['cusum_hi']:.2f} / {r['cusum_lo']:.2f} | "
-          f"{'ALARM' if r['alarm'] else ''} |" for _, r in cal.iterrows()],
-    ])
+    md = rep.to_markdown(f"v{version}")
     (out / "report.md").write_text(md)
     yield dg.Output(
-        {"alarm": alarm, "reasons": reasons, "warnings": warnings, "last_day": last},
-        metadata={"alarm": alarm, "reasons": "; ".join(reasons),
-                  "warnings": "; ".join(warnings), "window_end": str(last),
-                  "model_version": model.model_uri.rsplit("/", 1)[-1],
-                  "daily_sd": daily_sd, "report": dg.MetadataValue.md(md),
+        {"alarm": rep.alarm, "reasons": rep.reasons, "warnings": rep.warnings,
+         "last_day": rep.last_day},
+        metadata={"alarm": rep.alarm, "reasons": "; ".join(rep.reasons),
+                  "warnings": "; ".join(rep.warnings), "window_end": rep.last_day,
+                  "model_version": version, "daily_sd": rep.daily_sd,
+                  "report": dg.MetadataValue.md(md),
                   "plots": dg.MetadataValue.md(md_images(plots))})
     warn = dg.AssetCheckSeverity.WARN
     yield dg.AssetCheckResult(check_name="features_stable", asset_key=DRIFT_KEY,
-                              passed=not drifted and not pred_drift, severity=warn,
-                              metadata={"drifted": ", ".join(drifted) or "none",
-                                        "prediction_drift": pred_drift})
+                              passed=not rep.drifted and not rep.prediction_drift, severity=warn,
+                              metadata={"drifted": ", ".join(rep.drifted) or "none",
+                                        "prediction_drift": rep.prediction_drift})
+    alarm_days = rep.calibration.loc[rep.calibration["alarm"], "day"]
     yield dg.AssetCheckResult(check_name="calibration_in_control", asset_key=DRIFT_KEY,
-                              passed=cal_alarm.empty, severity=warn,
-                              metadata={"alarm_days": ", ".join(cal_alarm["day"]) or "none"})
+                              passed=alarm_days.empty, severity=warn,
+                              metadata={"alarm_days": ", ".join(alarm_days) or "none"})
 
 
 class BreakStudyConfig(dg.Config):
