@@ -53,3 +53,45 @@ def test_the_state_from_the_orders_symbols_is_the_state_from_the_whole_book(feed
     assert np.isfinite(got["sigma_seen"]).all()
     for s in feed.symbols:  # the feed's frames were not written to
         pd.testing.assert_frame_equal(feed.known_quotes(s), before[s])
+
+
+@pytest.fixture(scope="module")
+def multi_day_feed():
+    """A feed holding 26 sessions of 2 symbols' quotes: the regime HMM's inputs (spread and
+    volatility relative to earlier sessions) exist, and bars become known as it runs."""
+    from bestex.paper.market import Feed
+    from models.simulator import SimulatorConfig
+
+    m = generate_market(SyntheticMarketConfig(n_symbols=2, n_sessions=26, seed=4,
+                                              start_date="2025-01-06"))
+    return Feed("synth", m.quotes, m.trades, SimulatorConfig.from_truth(m.truth.impact),
+                daily_bars=m.daily_bars, calendar="XNYS")
+
+
+def test_the_feeds_regime_table_gives_the_states_of_a_table_computed_per_order(
+        multi_day_feed, monkeypatch):
+    """The feed keeps the regime HMM's table (``Feed.regime_table``) until a bar becomes known
+    or a row's ``available_at`` passes, instead of recomputing it for every order: the states
+    are identical, column by column, at decisions across several sessions, and the regime
+    probabilities are real numbers there (a model exists)."""
+    import copy
+
+    from models.features import FeatureConfig
+
+    feed = multi_day_feed
+    b = copy.copy(tiny_bundle(serving_rows()))
+    b.feature_config = FeatureConfig(**{**b.feature_config.model_dump(),
+                                        "regime_hmm_min_train": 15, "regime_hmm_refit_every": 2,
+                                        "regime_hmm_restarts": 1})
+    m = ModelSource(feed, bundle=b, version="1")
+    finite = 0
+    for cur in np.linspace(len(feed.times) * 0.8, len(feed.times) - 1, 7).astype(int):
+        feed.seek(int(cur))
+        orders = _orders(feed, feed.symbols)
+        _, kept = order_state(feed, m, orders)
+        with monkeypatch.context() as mp:  # build_features computes the table itself
+            mp.setattr(type(feed), "regime_table", lambda self, config: None)
+            _, fresh = order_state(feed, m, orders)
+        pd.testing.assert_frame_equal(kept, fresh)
+        finite += int(np.isfinite(kept["regime_p_calm"]).all())
+    assert finite >= 3

@@ -24,6 +24,7 @@ replay of the same feed with the same orders gives the same fills, interrupted o
 
 from __future__ import annotations
 
+import gc
 import heapq
 import math
 import time
@@ -37,7 +38,7 @@ import pandas as pd
 from bestex.paper.journal import Journal
 from bestex.paper.market import Feed
 from models.live_risk import LiveLimits, OrderCheck, check_order
-from models.risk_controls import REASONS
+from models.risk_controls import REASONS, RiskLimits
 
 __all__ = ["PaperEngine", "ParentOrder", "Report"]
 
@@ -130,6 +131,7 @@ class PaperEngine:
                  default_duration_min: float | None = None) -> None:
         self.feed, self.journal, self.model = feed, journal, model
         self.limits = limits or LiveLimits()
+        self._child_lim: dict[bool, RiskLimits] = {}
         self.emit = emit or (lambda _r: None)
         self.duration_ns = int((default_duration_min or min(feed.max_duration_min, 60.0))
                                * _NS_MIN)
@@ -147,6 +149,13 @@ class PaperEngine:
         self.order_ns: list[int] = []  # the same for one order: its due children and fills
 
     # ================================================================ parent orders
+    def _child_limits(self) -> RiskLimits:
+        """The child-level limits (frozen: built once per kill-switch state)."""
+        got = self._child_lim.get(self.killed)
+        if got is None:
+            got = self._child_lim[self.killed] = self.limits.child_limits(kill_switch=self.killed)
+        return got
+
     def _next_id(self) -> str:
         self._seq += 1
         return f"P{self._seq:07d}"
@@ -461,7 +470,7 @@ class PaperEngine:
                                  child_kind=o.child_kind[:ready], adv=o.adv,
                                  sigma_daily=o.sigma_daily,
                                  shares_outstanding=o.shares_outstanding,
-                                 limits=self.limits.child_limits(kill_switch=self.killed),
+                                 limits=self._child_limits(),
                                  order_id=o.order_id)
             with self.journal.transaction():
                 for i in range(o.resolved, ready):
@@ -572,10 +581,7 @@ def order_state(feed: Feed, model: Any, orders: list[ParentOrder], *,
     if feed.estimates:
         frame["shares_outstanding"] = [feed.estimates.get(o.symbol, {}).get(
             "shares_outstanding", np.nan) for o in orders]
-    bars = feed.daily_bars
-    if bars is not None:
-        bars = bars[pd.to_datetime(bars["available_at"], utc=True)
-                    <= pd.Timestamp(feed.now_ns, tz="UTC")]
+    bars = feed.known_bars()
     syms = symbols if symbols is not None else sorted({o.symbol for o in orders})
     quotes = [feed.known_quotes(x) for x in syms]
     trades = [feed.known_trades(x) for x in syms]
@@ -586,7 +592,7 @@ def order_state(feed: Feed, model: Any, orders: list[ParentOrder], *,
                            else pd.concat(trades, ignore_index=True),
                            daily_bars=bars, calibrations=bundle.calibrations,
                            config=bundle.feature_config,  # on the feed's calendar (ModelSource)
-                           regime_probabilities=feed.regime_probabilities)
+                           regime_probabilities=feed.regime_table(bundle.feature_config))
     if feed.estimates:
         parts = []
         for sym, g in state.groupby("symbol", sort=False):
@@ -607,10 +613,17 @@ def plan_orders(feed: Feed, model: Any, orders: list[ParentOrder]) -> list[dict[
     records = state.to_dict("records")
     decisions = []
     took: list[int] = []
-    for rec in records:
-        t0 = time.perf_counter_ns()
-        decisions.append(planner.decide_one(rec))
-        took.append(time.perf_counter_ns() - t0)
+    # no collection inside a decision: the state's garbage (pandas) is collected after them
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for rec in records:
+            t0 = time.perf_counter_ns()
+            decisions.append(planner.decide_one(rec))
+            took.append(time.perf_counter_ns() - t0)
+    finally:
+        if collecting:
+            gc.enable()
     kids: dict[str, pd.DataFrame] = {}
     choice = np.array([d.candidate for d in decisions])
     for j in np.unique(choice):  # the chosen plans' children, one call per candidate

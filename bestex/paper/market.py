@@ -25,6 +25,7 @@ that arrives at ``t`` meets the last quote with ``ts <= t`` that the feed had pu
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,11 +34,12 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from models._sim_kernels import replay_kernel
 from models._sim_replay import _book, _run
 from models.risk_controls import RiskLimits
 from models.simulator import Children, Parents, SimResult, SimulatorConfig
 
-__all__ = ["FEEDS", "Feed", "load_feed"]
+__all__ = ["FEEDS", "Feed", "Fills", "load_feed"]
 
 FEEDS: Final = ("amzn", "bitmex", "synth")
 _QUOTES: Final = ("ts", "available_at", "symbol", "bid_px", "bid_sz", "ask_px", "ask_sz")
@@ -60,6 +62,21 @@ class _Symbol:
     book: dict[str, Any]
     n_quotes: int = 0
     n_trades: int = 0
+
+
+@dataclass(frozen=True)
+class Fills:
+    """Per child, what :meth:`Feed.fill` resolved (the :class:`SimResult` columns the engine
+    journals)."""
+
+    fill_qty: np.ndarray
+    fill_px: np.ndarray
+    fee: np.ndarray
+    maker: np.ndarray
+    fill_ts: np.ndarray
+    reject_code: np.ndarray
+    reject_value: np.ndarray
+    reject_limit: np.ndarray
 
 
 @dataclass
@@ -195,6 +212,48 @@ class Feed:
         b = v.book
         return float(b["bid_px"][v.n_quotes - 1, 0]), float(b["ask_px"][v.n_quotes - 1, 0])
 
+    # ------------------------------------------------------------------ the day's state
+    def known_bars(self) -> pd.DataFrame | None:
+        """The daily bars known at the feed's time (``available_at <= now``), cut once per new
+        bar instead of once per order."""
+        if self.daily_bars is None:
+            return None
+        av = getattr(self, "_bar_avail", None)
+        if av is None:
+            av = self._bar_avail = _ns(self.daily_bars["available_at"])
+            self._bar_cut = (-1, self.daily_bars)
+        n = int((av <= self.now_ns).sum())
+        if self._bar_cut[0] != n:
+            self._bar_cut = (n, self.daily_bars[av <= self.now_ns])
+        return self._bar_cut[1]
+
+    def regime_table(self, config: Any) -> pd.DataFrame | None:
+        """The regime HMM's probabilities (:func:`models.features.regime_probability_table`) as
+        ``build_features`` would compute them from the bars and quotes known now, kept for the
+        day instead of recomputed per order (the walk-forward HMM over every earlier session:
+        more than half of an order's state time).
+
+        Exact by the table's own contract: a row is a function of the bars and quotes of its
+        session and earlier ones and is used from its ``available_at`` on, so the rows usable
+        now do not change until a new bar is known or the next row's ``available_at`` passes;
+        either recomputes it (``tests/test_paper_state.py`` compares the states). A feed given
+        ``regime_probabilities`` (a detector's output) uses those."""
+        if self.regime_probabilities is not None or self.daily_bars is None:
+            return self.regime_probabilities
+        from models.features import regime_probability_table
+
+        bars, now = self.known_bars(), self.now_ns
+        got = getattr(self, "_regime", None)
+        if got is None or got[0] is not config or got[1] != len(bars) or now >= got[2] \
+                or not got[4]:
+            quotes = self.known_quotes()
+            table = regime_probability_table(bars, quotes, config=config)
+            av = _ns(table["available_at"]) if len(table) else np.zeros(0, np.int64)
+            later = av[av > now]
+            got = self._regime = (config, len(bars), int(later.min()) if later.size
+                                  else np.iinfo(np.int64).max, table, len(quotes) > 0)
+        return got[3]
+
     def notional(self, qty: float, mid: float) -> float:
         """An order's notional in the quote currency."""
         return qty if self.inverse else qty * mid
@@ -204,7 +263,7 @@ class Feed:
              arrival_mid: float, child_ns: Sequence[int], child_qty: Sequence[float],
              child_kind: Sequence[int], adv: float, sigma_daily: float,
              shares_outstanding: float, limits: RiskLimits | None = None,
-             order_id: str = "") -> SimResult:
+             order_id: str = "") -> Fills | SimResult:
         """Replay one parent's children sent so far on the **known** book of ``symbol``.
 
         ``child_ns`` are the children's arrival times (at or before the feed's time), ``qty``
@@ -213,6 +272,30 @@ class Feed:
         (:func:`models.simulator.replay_l1` rules), so re-running it with one more child gives
         the same fills for the earlier ones: what the engine relies on to fill each child once.
         """
+        v = self._sym[symbol]
+        n = v.n_quotes
+        if n == 0:
+            raise ValueError(f"no quote of {symbol} known yet")
+        t = np.asarray(child_ns, np.int64)
+        if math.isfinite(arrival_mid) and len(t) and bool(np.all(t[1:] >= t[:-1])) \
+                and bool(np.all(np.asarray(child_qty) > 0)):
+            return self._fill_one(v, n, side, t, child_qty, child_kind, end_ns, arrival_mid,
+                                  adv, sigma_daily, shares_outstanding, limits)
+        return self.replay(symbol, side=side, start_ns=start_ns, end_ns=end_ns,
+                           arrival_mid=arrival_mid, child_ns=child_ns, child_qty=child_qty,
+                           child_kind=child_kind, adv=adv, sigma_daily=sigma_daily,
+                           shares_outstanding=shares_outstanding, limits=limits,
+                           order_id=order_id)
+
+    def replay(self, symbol: str, *, side: int, start_ns: int, end_ns: int,
+               arrival_mid: float, child_ns: Sequence[int], child_qty: Sequence[float],
+               child_kind: Sequence[int], adv: float, sigma_daily: float,
+               shares_outstanding: float, limits: RiskLimits | None = None,
+               order_id: str = "") -> SimResult:
+        """:meth:`fill` through the simulator's general entry (validated parents and
+        children, :func:`models._sim_replay._run`): the reference the one-parent path is tested
+        against, and the path of what it does not take (a NaN arrival mid: the mid known at
+        ``start_ns``; children out of time order)."""
         v = self._sym[symbol]
         n = v.n_quotes
         if n == 0:
@@ -233,6 +316,56 @@ class Feed:
                         kind=np.asarray(child_kind, np.int8),
                         limit_offset_bps=np.full(k, np.nan))
         return _run(book, par, kids, self.sim, limits, [symbol], self.sim.l1_excess == "impact")
+
+    def _fill_one(self, v: _Symbol, n: int, side: int, t: np.ndarray,
+                  child_qty: Sequence[float], child_kind: Sequence[int], end_ns: int,
+                  arrival_mid: float, adv: float, sigma_daily: float,
+                  shares_outstanding: float, limits: RiskLimits | None) -> Fills:
+        """One parent, children in time order, arrival mid known: the arrays
+        :func:`models._sim_types.prepare` derives, built directly, and the replay kernel on the
+        known rows ``0:n`` of the symbol's book (the kernel reads no row past ``n``). Bit for bit
+        :meth:`replay` (``tests/test_paper_fill.py``) at a fraction of its cost: the validation
+        of a general batch is most of a one-parent call, and the gateway's loop waits for it."""
+        cfg = self.sim
+        k = len(t)
+        qty = np.asarray(child_qty, np.float64)
+        slot = np.empty(k, np.int64)  # time to the next child, the last's to the horizon
+        slot[:-1] = t[1:] - t[:-1]  # (decision_ns - latency) differences: the same
+        slot[-1] = end_ns - (t[-1] - cfg.latency_ns)
+        slot = np.maximum(slot, cfg.min_slot_ns)
+        adv_a = np.array([adv])
+        sig = np.array([sigma_daily])
+        mvol = adv_a[np.zeros(k, np.intp)] * (slot / cfg.session_ns)
+        impact, lim = self._physics()
+        lim = limits or lim
+        perm = impact.permanent_per_share(adv=adv_a, sigma_daily=sig,
+                                          shares_outstanding=np.array([shares_outstanding]))
+        fees = cfg.fees
+        z = np.zeros
+        f_qty, f_px, f_fee, f_maker, f_ts = z(k), z(k), z(k), z(k, np.int8), z(k, np.int64)
+        r_code, r_val, r_lim = z(k, np.int8), z(k), z(k)
+        b = v.book
+        arrival = (t - cfg.latency_ns) + cfg.latency_ns
+        replay_kernel(
+            np.arange(k), np.zeros(k, np.int64), arrival, qty,
+            np.asarray(child_kind, np.int8), np.full(k, np.inf), mvol, slot,
+            np.array([side], np.int64), np.array([arrival_mid]), np.zeros(1, np.int64),
+            np.array([n], np.int64), perm, sig, np.array([end_ns], np.int64),
+            b["ts"], b["bid_px"], b["bid_sz"], b["ask_px"], b["ask_sz"], impact.eta, impact.beta,
+            cfg.l1_excess == "impact",
+            fees.taker_fee_bps, fees.taker_fee_per_share, fees.maker_rebate_bps,
+            fees.maker_rebate_per_share,
+            np.inf if cfg.participation_cap is None else cfg.participation_cap,
+            *lim.kernel_args(),
+            f_qty, f_px, f_fee, f_maker, f_ts, r_code, r_val, r_lim,
+            z(1), z(1), z(1), np.full(1, np.nan))
+        return Fills(f_qty, f_px, f_fee, f_maker, f_ts, r_code, r_val, r_lim)
+
+    def _physics(self) -> tuple[Any, RiskLimits]:
+        got = getattr(self, "_phys", None)
+        if got is None:
+            got = self._phys = (self.sim.impact_model(), RiskLimits())
+        return got
 
 
 # =========================================================================== loading

@@ -8,6 +8,7 @@ milliseconds under load. Here the planner runs in a spawned process with its own
 feed and the model: a request carries the orders, the feed position they were decided at
 (the worker publishes exactly that much of its copy: nothing later) and the model version the
 service uses (the worker follows the same registry reference, or the bundle it was given).
+The worker also watches the registry alias for the service (:meth:`PlannerProcess.check`).
 """
 
 from __future__ import annotations
@@ -41,10 +42,17 @@ def _init(feed_blob: bytes, source: dict[str, Any]) -> None:  # pragma: no cover
     _WORKER.update(feed=feed, model=model)
     gc.collect()
     gc.freeze()  # the feed and the model are long-lived: out of the collector's sight
+    gc.set_threshold(50_000, 50, 100)  # as the service: young collections rarer
 
 
 def _ping() -> bool:  # pragma: no cover - worker
     return "model" in _WORKER
+
+
+def _check() -> str:  # pragma: no cover - worker
+    model = _WORKER["model"]
+    model.check()
+    return model.version
 
 
 def _plan(cursor: int, states: list[dict[str, Any]], version: str
@@ -83,6 +91,14 @@ class PlannerProcess:
     def submit(self, cursor: int, orders: list[Any], version: str) -> Future:
         """Plan ``orders`` (``ParentOrder``) as decided at feed position ``cursor``."""
         return self._pool.submit(_plan, cursor, [o.state() for o in orders], version)
+
+    def check(self) -> Future:
+        """The worker reads the registry alias again (reloading its model when it moved) and
+        returns the version it now uses. The registry read (~15 ms of Python in MLflow's
+        client) runs there, between two batches, not in a thread of the gateway: there it held
+        the GIL the event loop needed, every few seconds, for up to a switch interval at a
+        time."""
+        return self._pool.submit(_check)
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

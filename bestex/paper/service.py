@@ -381,14 +381,28 @@ class PaperService:
             if time.monotonic() - last_reload > self.config.reload_s:
                 last_reload = time.monotonic()
                 try:
-                    loop = asyncio.get_running_loop()
-                    if await loop.run_in_executor(None, self.model.check):
+                    if await self._check_model():
                         self.say(f"paper: model reloaded: v{self.model.version}")
                         with self.journal.transaction():
                             self.journal.event("model_reloaded", {"version": self.model.version})
                 except Exception as exc:  # the registry may be busy: keep the loaded model
                     self.say(f"paper: model check failed ({exc}); keeping v{self.model.version}")
             await asyncio.sleep(1.0)
+
+    async def _check_model(self) -> bool:
+        """Follow the registry alias; True when the version changed. With a planner process,
+        that process reads the registry and reloads (it is the one that decides); the
+        service takes the version it reports, for the ExecutionReports. Inline (speed 0), in
+        a thread of this process."""
+        if not self.model.from_registry or not self.model.follows_alias:
+            return False
+        if self._process is None:
+            return await asyncio.get_running_loop().run_in_executor(None, self.model.check)
+        version = await asyncio.wrap_future(self._process.check())
+        if version == self.model.version:
+            return False
+        self.model.version = version  # the bundle in use is the planner process's
+        return True
 
     async def run(self) -> None:
         """Serve until the feed's day is over (``exit_at_end``) or :meth:`stop`."""
