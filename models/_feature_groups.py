@@ -56,7 +56,10 @@ def _stream(df: pd.DataFrame | None, symbols: pd.Index, cols: Sequence[str], *,
         return _Stream(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(k + 1, np.int64),
                        {c: np.zeros(0) for c in cols})
     if by_symbol:
-        codes, uniq = pd.factorize(df["symbol"].astype(str), sort=False)
+        sym = df["symbol"]  # a categorical of strings factorizes from its codes
+        codes, uniq = pd.factorize(sym if isinstance(sym.dtype, pd.CategoricalDtype)
+                                   and sym.cat.categories.inferred_type == "string"
+                                   else sym.astype(str), sort=False)
         code = symbols.get_indexer(pd.Index(np.asarray(uniq, dtype=object)))[codes]
         code[codes < 0] = -1
     else:

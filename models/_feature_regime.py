@@ -52,13 +52,16 @@ def _calendar_and_tz(name: str) -> tuple[str | None, str]:
 
 
 def regime_probability_table(daily_bars: pd.DataFrame | None, quotes: pd.DataFrame | None, *,
-                             config: FeatureConfig | None = None) -> pd.DataFrame:
+                             config: FeatureConfig | None = None,
+                             inputs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per session with a model: ``date, available_at`` and the ``regime_p_<label>`` of the
     **next** session, usable by a decision from ``available_at`` on.
 
     Empty (the columns only) when the bars hold no more than ``regime_hmm_min_train`` sessions:
     no model yet. Every row is a function of the bars and quotes of its session and earlier
     ones (``walk_forward_regimes``), so sources cut at a decision give the same rows.
+    ``inputs``: :func:`models.regimes.regime_inputs` of these bars and quotes when already
+    computed (``quotes`` is then not read).
     """
     from models.regimes import regime_inputs, walk_forward_regimes
 
@@ -69,8 +72,9 @@ def regime_probability_table(daily_bars: pd.DataFrame | None, quotes: pd.DataFra
     if daily_bars is None or daily_bars["date"].nunique() <= cfg.regime_hmm_min_train:
         return empty
     calendar, tz = _calendar_and_tz(cfg.calendar)
-    inputs = regime_inputs(daily_bars, quotes=quotes if quotes is not None and len(quotes)
-                           else None, calendar=calendar, tz=tz)
+    if inputs is None:
+        inputs = regime_inputs(daily_bars, quotes=quotes if quotes is not None and len(quotes)
+                               else None, calendar=calendar, tz=tz)
     wf = walk_forward_regimes(inputs, seed=cfg.regime_hmm_seed,
                               min_train=cfg.regime_hmm_min_train,
                               refit_every=cfg.regime_hmm_refit_every,

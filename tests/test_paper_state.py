@@ -95,3 +95,39 @@ def test_the_feeds_regime_table_gives_the_states_of_a_table_computed_per_order(
         pd.testing.assert_frame_equal(kept, fresh)
         finite += int(np.isfinite(kept["regime_p_calm"]).all())
     assert finite >= 3
+
+
+def test_a_synthetic_days_state_is_the_training_pipelines_state(monkeypatch):
+    """The synthetic feed replays one session but carries the earlier sessions' quotes and
+    trades (21 sessions: the features' lookbacks) and the regime HMM's inputs of every earlier
+    session: an order's state equals the features the training pipeline computes for it from
+    the whole market (every numeric column, to the last bits of a sum over a longer array).
+    Without them the previous session's volatility, the 20-session baselines and the regime
+    probabilities were NaN or different: the policy priced orders on features the model was
+    not trained on."""
+    import copy
+
+    from models.features import FeatureConfig, build_features
+
+    m = generate_market(SyntheticMarketConfig(n_symbols=2, n_sessions=26, seed=4,
+                                              start_date="2025-01-06"))
+    feed = synth_feed(m.quotes, m.trades, m.daily_bars, m.truth)
+    last = pd.to_datetime(m.quotes["ts"], utc=True).dt.date.max()
+    assert pd.Timestamp(feed.start_ns, tz="UTC").date() == last  # the history is not replayed
+    b = copy.copy(tiny_bundle(serving_rows()))
+    cfg = FeatureConfig(**{**b.feature_config.model_dump(), "regime_hmm_min_train": 15,
+                           "regime_hmm_refit_every": 2, "regime_hmm_restarts": 1})
+    b.feature_config = cfg
+    model = ModelSource(feed, bundle=b, version="1")
+    for frac in (0.3, 0.8):
+        feed.seek(int(len(feed.times) * frac))
+        orders = _orders(feed, feed.symbols)
+        frame, state = order_state(feed, model, orders)
+        full = build_features(frame, quotes=m.quotes, trades=m.trades, daily_bars=m.daily_bars,
+                              calibrations=b.calibrations, config=model.bundle.feature_config)
+        num = [c for c in state.columns if pd.api.types.is_float_dtype(state[c])]
+        assert {"rv_prev_session", "vol_ratio", "trade_intensity_rel",
+                "regime_p_calm"} <= set(num)
+        np.testing.assert_allclose(state[num].to_numpy(), full[num].to_numpy(), rtol=1e-12,
+                                   atol=0, err_msg=str(num))
+        assert np.isfinite(state[["rv_prev_session", "vol_ratio", "regime_p_calm"]]).all().all()

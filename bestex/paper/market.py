@@ -125,6 +125,18 @@ class Feed:
     volume_history: dict[str, pd.Series] = field(default_factory=dict)
     regime_probabilities: pd.DataFrame | None = None
     source: str = ""
+    history_quotes: pd.DataFrame | None = None
+    """Quotes of the sessions before the day (all known before its first event; not replayed):
+    what the features' lookbacks read (the previous session's volatility, the 20-session
+    baselines of volatility and trade intensity). Without them those features of a decision
+    would differ from the training pipeline's, which reads every earlier session."""
+    history_trades: pd.DataFrame | None = None
+    regime_inputs: pd.DataFrame | None = None
+    """The regime HMM's per-session inputs (:func:`models.regimes.regime_inputs`) of the
+    sessions before the day, from their bars **and quotes** (the feed holds the day's quotes
+    only): the regime probabilities a decision sees are then those of the training pipeline,
+    which reads every session's quotes. Without them they are computed from the day's quotes,
+    which give no earlier session a complete input (NaN probabilities)."""
     inverse: bool = False
     """Quantities are USD contracts of an inverse perpetual (BitMEX XBTUSD: 1 contract =
     1 USD): an order's notional is its quantity, not quantity x price."""
@@ -133,9 +145,21 @@ class Feed:
         if self.quotes.empty:
             raise ValueError(f"feed {self.name!r}: no quotes to replay")
         self._sym: dict[str, _Symbol] = {}
+        hq, ht = self.history_quotes, self.history_trades
+        start = min(int(_ns(self.quotes["available_at"]).min()),
+                    int(_ns(self.trades["available_at"]).min()) if len(self.trades)
+                    else np.iinfo(np.int64).max)
+        for h, what in ((hq, "quotes"), (ht, "trades")):
+            if h is not None and len(h) and int(_ns(h["available_at"]).max()) >= start:
+                raise ValueError(f"feed {self.name!r}: history {what} must be known before the "
+                                 "day's first event")
+        # one categorical dtype for every symbol's frames: the features factorize its codes
+        sym_dtype = pd.CategoricalDtype(sorted(self.quotes["symbol"].astype(str).unique()))
         for s, q in self.quotes.groupby(self.quotes["symbol"].astype(str), sort=True):
+            if hq is not None:  # the earlier sessions first: known from the first event on
+                q = pd.concat([hq[hq["symbol"].astype(str) == s], q], ignore_index=True)
             q = q.loc[:, list(_QUOTES)].copy()
-            q["symbol"] = s
+            q["symbol"] = pd.Categorical([s] * len(q), dtype=sym_dtype)
             q = q.sort_values(["available_at", "ts"], kind="stable").reset_index(drop=True)
             ts = _ns(q["ts"])
             if np.any(np.diff(ts) < 0):
@@ -143,14 +167,18 @@ class Feed:
                 raise ValueError(f"feed {self.name!r}: {s} quote {i} (ts {q['ts'].iloc[i]}) is "
                                  "known after a later quote; the feed publishes in knowledge-"
                                  "time order and the book must stay in time order")
-            t = self.trades.loc[self.trades["symbol"].astype(str) == s, list(_TRADES)].copy()
-            t["symbol"] = s
+            t = self.trades.loc[self.trades["symbol"].astype(str) == s, list(_TRADES)]
+            if ht is not None:
+                t = pd.concat([ht.loc[ht["symbol"].astype(str) == s, list(_TRADES)], t],
+                              ignore_index=True)
+            t = t.copy()
+            t["symbol"] = pd.Categorical([s] * len(t), dtype=sym_dtype)
             t = t.sort_values(["available_at", "ts"], kind="stable").reset_index(drop=True)
             self._sym[s] = _Symbol(q, t, _ns(q["available_at"]), _ns(t["available_at"]),
                                    _book(q, 1))
         av = np.concatenate([v.q_avail for v in self._sym.values()]
                             + [v.t_avail for v in self._sym.values()])
-        self.times = np.unique(av)
+        self.times = np.unique(av[av >= start])  # the history is not replayed
         """Every distinct knowledge time of the day, ascending: the feed's events."""
         self.cursor = 0
         """How many of :attr:`times` have been published."""
@@ -243,6 +271,13 @@ class Feed:
         from models.features import regime_probability_table
 
         bars, now = self.known_bars(), self.now_ns
+        if self.regime_inputs is not None and bars is not None and set(
+                bars["date"].unique()) <= set(self.regime_inputs["date"]):
+            got = getattr(self, "_regime_h", None)  # no bar of the day known yet
+            if got is None or got[0] is not config:
+                got = self._regime_h = (config, regime_probability_table(
+                    bars, None, config=config, inputs=self.regime_inputs))
+            return got[1]
         got = getattr(self, "_regime", None)
         if got is None or got[0] is not config or got[1] != len(bars) or now >= got[2] \
                 or not got[4]:
@@ -433,10 +468,14 @@ def _synth_feed(home: Path | None, day: str | None) -> Feed:
 
 def synth_feed(quotes: pd.DataFrame, trades: pd.DataFrame, daily_bars: pd.DataFrame,
                truth: Any, *, day: str | None = None, fees: Any = None,
-               volume_history: Any = None, source: str = "synthetic") -> Feed:
+               volume_history: Any = None, source: str = "synthetic",
+               history_sessions: int = 21) -> Feed:
     """A synthetic market's session ``day`` (ISO date; default its last) as a feed: the day's
     quotes and trades, the earlier sessions' trades as volume history, the daily bars (point in
-    time), the truth's impact parameters for the fills."""
+    time), the truth's impact parameters for the fills, and what the features need of the past:
+    the quotes and trades of the ``history_sessions`` sessions before the day (the lookbacks:
+    previous session, 20-session baselines) and the regime HMM's inputs of every earlier
+    session, so a decision's state is the training pipeline's (``tests/test_paper_state.py``)."""
     from models.desk_history import DESK_FEES
 
     qd = pd.to_datetime(quotes["ts"], utc=True).dt.date
@@ -453,6 +492,17 @@ def synth_feed(quotes: pd.DataFrame, trades: pd.DataFrame, daily_bars: pd.DataFr
               if (earlier["symbol"].astype(str) == s).any()}
     sim = SimulatorConfig.from_truth(truth.impact, fees=fees or DESK_FEES).model_copy(
         update={"venue": "PAPER"})
+    from models._feature_regime import _calendar_and_tz
+    from models.regimes import regime_inputs
+
+    bd = pd.to_datetime(daily_bars["date"]).dt.date
+    before = quotes[qd < pick]
+    keep = set(days[max(days.index(pick) - history_sessions, 0):days.index(pick)])
+    cal, tz = _calendar_and_tz("XNYS")
+    inputs = regime_inputs(daily_bars[bd < pick], quotes=before if len(before) else None,
+                           calendar=cal, tz=tz) if (bd < pick).any() else None
     return Feed("synth", q, t, sim, daily_bars=daily_bars, calendar="XNYS",
                 child_interval_min=5.0, max_duration_min=390.0, volume_history=vh,
-                source=f"{source} {pick}")
+                source=f"{source} {pick}", regime_inputs=inputs,
+                history_quotes=before[qd[qd < pick].isin(keep)],
+                history_trades=earlier[td[td < pick].isin(keep)])
