@@ -123,6 +123,9 @@ class StressParams(dg.Config):
 
     n_orders: int = 1500
     seed: int = 0
+    workers: int = 0
+    """Dask worker processes for the scenarios (``bestex.distributed``); 0: in this process,
+    unless ``BESTEX_DASK_SCHEDULER`` names a cluster. The result is the same either way."""
 
 
 @dg.asset(required_resource_keys={"registry"}, key=STRESS_KEY, group_name="validation",
@@ -135,16 +138,19 @@ class StressParams(dg.Config):
 def synth_stress(context: dg.AssetExecutionContext, config: StressParams,
                  model: CostModelRecord, daily_bars: pd.DataFrame,
                  quotes: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    from bestex.distributed import fanout  # (Dask is imported only when it is used)
+
     bundle = context.resources.registry.load_bundle(model.model_uri)
     data = settings.data_dir()
     # the regime HMM of the training market, read on every stress session (shown, not gated)
     regime_model = fit_stress_regime_model(daily_bars, quotes, seed=config.seed)
-    result = run_stress_suite(bundle.predict, n_orders=config.n_orders, seed=config.seed,
-                              books=episode_books(data), index_bars=index_bars(data),
-                              progress=context.log.info,
-                              domain=bundle.outside_domain,
-                              calibrations=bundle.calibrations,
-                              regime_model=regime_model)
+    with fanout(config.workers) as mapper:  # one scenario per task
+        result = run_stress_suite(bundle.predict, n_orders=config.n_orders, seed=config.seed,
+                                  books=episode_books(data), index_bars=index_bars(data),
+                                  progress=context.log.info,
+                                  domain=bundle.outside_domain,
+                                  calibrations=bundle.calibrations,
+                                  regime_model=regime_model, mapper=mapper)
     out = _out("stress")
     plots = [str(p) for p in plot(result, out)]
     md = "# Stage 4 — stress\n\n" + result.to_markdown()

@@ -1,18 +1,26 @@
 """Executing a desk's parent orders on the synthetic market: schedules, the simulator with the
 market's true impact, the orders laid on the market's own mid path, the counterfactual without
 our impact, the volatility the market has seen and the plan summaries. Re-exported by
-:mod:`models.desk_history`."""
+:mod:`models.desk_history`.
+
+Fan-out: the parents that interact in the simulator form groups (:func:`parent_groups`); with
+``n_chunks > 1`` the execution runs as chunks of whole groups through an injected ``mapper``
+(the builtin ``map``, or an engine's such as :func:`bestex.distributed.cluster`), each chunk on
+its own slice of the one random stream, so the result equals the unchunked run exactly."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Final
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, fields, replace
+from functools import partial
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from models._desk_orders import _NS_PER_MIN, DeskHistoryConfig, generate_parent_orders
+from models._sim_kernels import DAY_NS
 from models._sim_types import FeeSchedule, cost_bps
 from models.features import minute_rv
 from models.risk_controls import RiskLimits
@@ -340,8 +348,9 @@ def _on_market_path(res: SimResult, orders: pd.DataFrame, path: _MarketPath,
                    shortfall_bps=cost_bps(res.side, m0, res.filled_qty, notional, fees))
 
 
-def _outcomes(res: SimResult, cf: SimResult, orders: pd.DataFrame, cfg: SimulatorConfig,
+def _outcomes(res: SimResult, cf_bps: np.ndarray, orders: pd.DataFrame, cfg: SimulatorConfig,
               n_children: np.ndarray) -> pd.DataFrame:
+    """One row per order of ``res``; ``cf_bps``: the shortfall of the run without our impact."""
     model = athl_expected_cost_bps(
         orders["qty"].to_numpy(), orders["true_adv"].to_numpy() if "true_adv" in orders
         else orders["adv_est"].to_numpy(),
@@ -354,7 +363,7 @@ def _outcomes(res: SimResult, cf: SimResult, orders: pd.DataFrame, cfg: Simulato
     return pd.DataFrame({
         "order_id": pd.array(res.order_id, dtype="str"),
         "shortfall_bps": res.shortfall_bps, "truth_bps": res.truth_bps,
-        "impact_bps": res.shortfall_bps - cf.shortfall_bps, "model_bps": model,
+        "impact_bps": res.shortfall_bps - cf_bps, "model_bps": model,
         "filled_qty": res.filled_qty, "unfilled_qty": res.unfilled_qty, "avg_px": res.avg_px,
         "arrival_mid": res.arrival_mid, "end_mid": res.end_mid, "fees": res.fees,
         "n_children": n_children})
@@ -375,14 +384,166 @@ def execute_on_market(market, orders: pd.DataFrame, child_orders: pd.DataFrame,
     :func:`simulate_desk_history` writes them). The simulator runs deterministically
     (``mid_noise=False``) and the market's own mid path is laid on top (:func:`_on_market_path`).
     """
-    path = path or _MarketPath(market.quotes)
+    return _run_on_path(path or _MarketPath(market.quotes), orders, child_orders, sim, limits,
+                        lambda: np.random.default_rng(seed))
+
+
+def _run_on_path(path: _MarketPath, orders: pd.DataFrame, child_orders: pd.DataFrame,
+                 sim: SimulatorConfig, limits: RiskLimits | None,
+                 rng: Callable[[], np.random.Generator]) -> tuple[SimResult, SimResult]:
     cfg = sim.model_copy(update={"mid_noise": False})
     par, kids = _sim_parents(orders), _sim_children(child_orders, orders)
     runs = []
     for c in (cfg, no_impact(cfg)):
-        res = simulate(par, kids, c, rng=np.random.default_rng(seed), limits=limits)
+        res = simulate(par, kids, c, rng=rng(), limits=limits)
         runs.append(_on_market_path(res, orders, path, c))
     return runs[0], runs[1]
+
+
+# =========================================================================== fan-out
+Mapper = Callable[..., Iterable[Any]]
+"""``mapper(fn, items)``: ``fn(item)`` for every item, in order, like the builtin :func:`map` (the
+default everywhere: serial, in process). An engine's mapper (:func:`bestex.distributed.cluster`)
+runs the calls on worker processes or machines. Inputs every call shares are bound to ``fn`` as
+keywords of a :func:`functools.partial`, so such an engine ships them once to each worker."""
+
+
+def parent_groups(orders: pd.DataFrame, child_orders: pd.DataFrame, sim: SimulatorConfig,
+                  limits: RiskLimits | None = None) -> np.ndarray:
+    """Label per parent: parents with different labels never interact in the simulator.
+
+    :func:`models.simulator.simulate` couples parents only through the daily loss limit (one
+    running loss per UTC day over every symbol) and the shared footprint (one permanent
+    footprint per symbol over every day). So a parent is alone (its row) without either, in
+    the group of the UTC day its children arrive with the daily loss limit, of its symbol with
+    the shared footprint, and every parent is in one group with both (or when a parent's
+    children arrive on two days). Runs of whole groups equal the joint run exactly.
+    """
+    n = len(orders)
+    daily = limits is not None and limits.daily_loss_limit is not None
+    if daily and sim.shared_footprint:
+        return np.zeros(n, np.int64)
+    if sim.shared_footprint:
+        return pd.factorize(orders["symbol"].astype(str))[0].astype(np.int64)
+    if not daily:
+        return np.arange(n, dtype=np.int64)
+    day = orders["decision_ts"].dt.as_unit("ns").array.asi8 // DAY_NS
+    pi = pd.Index(orders["order_id"].astype(str)).get_indexer(child_orders["order_id"].astype(str))
+    arrive = child_orders["decision_ts"].dt.as_unit("ns").array.asi8 + sim.latency_ns
+    ok = pi >= 0
+    if np.any(arrive[ok] // DAY_NS != day[pi[ok]]):
+        return np.zeros(n, np.int64)
+    return day.astype(np.int64)
+
+
+def _chunk_of(groups: np.ndarray, weight: np.ndarray, n_chunks: int) -> np.ndarray:
+    """Chunk per parent: whole groups in order of first appearance, cut into ``n_chunks`` runs
+    of about equal ``weight`` (contiguous rows when every parent is its own group)."""
+    codes = pd.factorize(groups)[0]
+    w = np.bincount(codes, weights=weight)
+    before = np.cumsum(w) - w
+    return np.minimum((before / w.sum() * n_chunks).astype(np.int64), n_chunks - 1)[codes]
+
+
+class _Draws(np.random.Generator):
+    """The draws of a whole run, replayed to one chunk's :func:`models.simulator.simulate` in its
+    documented order (a normal per child, a normal per parent, a uniform per child): the chunk
+    runs on its own slice of the one stream, as it would inside the whole run. Any other call,
+    or another order, raises (the simulator's draws changed; update this class)."""
+
+    def __init__(self, z: np.ndarray, z_end: np.ndarray, u: np.ndarray) -> None:
+        super().__init__(np.random.PCG64(0))
+        self._queue = [("standard_normal", z), ("standard_normal", z_end), ("random", u)]
+
+    def _next(self, method: str, size: object) -> np.ndarray:
+        want, arr = self._queue[0] if self._queue else ("nothing", np.empty(0))
+        if method != want or size != len(arr):
+            raise RuntimeError(f"_Draws: simulate asked {method}({size}), the chunk holds "
+                               f"{want}({len(arr)}); its draws changed, update _Draws")
+        self._queue.pop(0)
+        return arr.copy()
+
+    def standard_normal(self, size=None, dtype=np.float64, out=None):  # type: ignore[override]
+        return self._next("standard_normal", size)
+
+    def random(self, size=None, dtype=np.float64, out=None):  # type: ignore[override]
+        return self._next("random", size)
+
+
+def _run_chunk(task: tuple[pd.DataFrame, pd.DataFrame, tuple[np.ndarray, ...] | None], *,
+               path: _MarketPath, sim: SimulatorConfig, limits: RiskLimits | None, seed: int,
+               arrival: bool, blend: float | None
+               ) -> tuple[pd.DataFrame | None, SimResult, np.ndarray]:
+    """One chunk: its arrival state (when ``arrival``), then both runs on the market path;
+    of the run without our impact only its shortfall (what the outcomes use) comes back."""
+    orders, ch, draws = task
+    if arrival:
+        orders = arrival_state(None, orders, path=path, seen_vol_blend_min=blend)
+    rng = (lambda: np.random.default_rng(seed)) if draws is None else (lambda: _Draws(*draws))
+    res, cf = _run_on_path(path, orders, ch, sim, limits, rng)
+    return (orders[list(ARRIVAL_COLUMNS)] if arrival else None), res, cf.shortfall_bps
+
+
+_CHILD_FIELDS: Final = frozenset({"child_parent", "arrival_ns", "fill_qty", "fill_px", "fee",
+                                  "maker", "fill_ts", "reject_code", "reject_value",
+                                  "reject_limit"})
+
+
+def _merge(parts: Sequence[SimResult], parents: Sequence[np.ndarray],
+           kids: Sequence[np.ndarray], n_par: int, n_ch: int) -> SimResult:
+    """The chunks' results written back at their parents' and children's rows."""
+    out: dict[str, Any] = {"venue": parts[0].venue}
+    for f in fields(SimResult):
+        if f.name == "venue":
+            continue
+        child = f.name in _CHILD_FIELDS
+        arrs = [getattr(r, f.name) for r in parts]
+        a = np.empty(n_ch if child else n_par, np.result_type(*arrs))
+        for x, p, c in zip(arrs, parents, kids, strict=True):
+            a[c if child else p] = p[x] if f.name == "child_parent" else x
+        out[f.name] = a
+    return SimResult(**out)
+
+
+def _execute(orders: pd.DataFrame, ch: pd.DataFrame, sim: SimulatorConfig, *, seed: int,
+             limits: RiskLimits | None, path: _MarketPath, mapper: Mapper, n_chunks: int,
+             arrival: bool = False, blend: float | None = None
+             ) -> tuple[pd.DataFrame, SimResult, np.ndarray]:
+    """``(orders, with_impact, shortfall_bps without impact)``: :func:`execute_on_market`
+    (after :func:`arrival_state` when ``arrival``) in ``n_chunks`` chunks of whole
+    :func:`parent_groups` through ``mapper``; equal to the single run exactly."""
+    if isinstance(n_chunks, bool) or not isinstance(n_chunks, int) or n_chunks < 1:
+        raise ValueError(f"`n_chunks` must be an integer >= 1, got `n_chunks={n_chunks!r}`; "
+                         "use 1 to run in process")
+    run = partial(_run_chunk, path=path, sim=sim, limits=limits, seed=seed, arrival=arrival,
+                  blend=blend)
+    pi = pd.Index(orders["order_id"].astype(str)).get_indexer(ch["order_id"].astype(str))
+    n_par, n_ch = len(orders), len(ch)
+    chunk = np.zeros(n_par, np.int64) if n_chunks == 1 or np.any(pi < 0) else _chunk_of(
+        parent_groups(orders, ch, sim, limits),
+        1.0 + np.bincount(pi, minlength=n_par), n_chunks)
+    ks = np.unique(chunk)
+    if len(ks) <= 1:
+        got, res, cf = run((orders, ch, None))
+    else:
+        gen = np.random.default_rng(seed)
+        z, z_end, u = gen.standard_normal(n_ch), gen.standard_normal(n_par), gen.random(n_ch)
+        parents = [np.flatnonzero(chunk == k) for k in ks]
+        kids = [np.flatnonzero(chunk[pi] == k) for k in ks]
+        tasks = [(orders.iloc[p], ch.iloc[c], (z[c], z_end[p], u[c]))
+                 for p, c in zip(parents, kids, strict=True)]
+        done = list(mapper(run, tasks))
+        res = _merge([d[1] for d in done], parents, kids, n_par, n_ch)
+        cf = np.empty(n_par)
+        for d, p in zip(done, parents, strict=True):
+            cf[p] = d[2]
+        got = pd.concat([d[0] for d in done]).iloc[np.argsort(np.concatenate(parents))] \
+            if arrival else None
+    if got is not None:  # the arrival state, written as arrival_state writes it
+        orders = orders.copy()
+        for c in ARRIVAL_COLUMNS:
+            orders[c] = got[c].to_numpy()
+    return orders, res, cf
 
 
 # A US-equities-like schedule: taker pays $0.003/share, maker earns a $0.002/share rebate.
@@ -391,7 +552,8 @@ DESK_FEES: Final = FeeSchedule(taker_fee_per_share=0.003, maker_rebate_per_share
 
 def simulate_desk_history(market, config: DeskHistoryConfig | None = None, *,
                           sim: SimulatorConfig | None = None, limits: RiskLimits | None = None,
-                          execution: DeskExecutionConfig | None = None) -> DeskHistory:
+                          execution: DeskExecutionConfig | None = None,
+                          mapper: Mapper = map, n_chunks: int = 1) -> DeskHistory:
     """The synthetic desk's history: :func:`generate_parent_orders` executed on ``market``.
 
     Children come from :func:`models.schedules.schedule_batch` with each order's strategy (see
@@ -408,20 +570,33 @@ def simulate_desk_history(market, config: DeskHistoryConfig | None = None, *,
     The same children are also run **without our impact** on the same path: ``impact_bps`` is
     the difference, our footprint with the market's noise cancelled (item 8). Risk limits act
     inside the with-impact run; loss limits see the deterministic fill prices.
+
+    Fan-out: with ``n_chunks > 1`` the arrival state and both runs of each chunk of
+    :func:`parent_groups` go through ``mapper`` (default the builtin ``map``; e.g.
+    :func:`bestex.distributed.cluster`'s, with ``n_chunks=mapper.n_workers``); the orders and
+    their children are drawn, and the plan summaries, fills and outcomes assembled, in process.
+    The history equals the ``n_chunks=1`` one exactly. Most of a desk's time is in process
+    (docs/distributed.md): chunks pay where the physics per parent is heavy.
     """
     cfg = config or DeskHistoryConfig()
     ex = execution or DeskExecutionConfig()
     sim_cfg = sim or SimulatorConfig.from_truth(market.truth.impact, fees=DESK_FEES)
     path = _MarketPath(market.quotes)
-    orders = arrival_state(market, generate_parent_orders(market, cfg), path=path,
-                           seen_vol_blend_min=cfg.seen_vol_blend_min
-                           if cfg.impact_sigma == "seen" else None)
+    orders = generate_parent_orders(market, cfg)
     rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, ex.seed, 0xE8EC]))
-    ch, strategy, passive = _children(orders, market, ex, rng)
+    ch, strategy, passive = _children(orders, market, ex, rng)  # reads no arrival state
     orders["strategy"] = strategy
+    ch = ch.drop(columns="parent_idx")
+    orders, res, cf = _execute(orders, ch, sim_cfg, seed=cfg.seed, limits=limits, path=path,
+                               mapper=mapper, n_chunks=n_chunks, arrival=True,
+                               blend=cfg.seen_vol_blend_min if cfg.impact_sigma == "seen"
+                               else None)
     orders["passive_mix"] = passive
-    return execute_plan(market, orders, ch.drop(columns="parent_idx"), sim_cfg, seed=cfg.seed,
-                        limits=limits, path=path)
+    return _history(orders, ch, res, cf, sim_cfg)
+
+
+ARRIVAL_COLUMNS: Final = ("arrival_mid", "arrival_spread_bps", "latent_sigma", "true_sigma")
+"""The columns :func:`arrival_state` adds (the first three) or rewrites (``true_sigma``)."""
 
 
 def arrival_state(market, orders: pd.DataFrame, *, path: _MarketPath | None = None,
@@ -446,18 +621,29 @@ def arrival_state(market, orders: pd.DataFrame, *, path: _MarketPath | None = No
 
 def execute_plan(market, orders: pd.DataFrame, child_orders: pd.DataFrame,
                  sim: SimulatorConfig, *, seed: int = 0, limits: RiskLimits | None = None,
-                 path: _MarketPath | None = None) -> DeskHistory:
+                 path: _MarketPath | None = None, mapper: Mapper = map,
+                 n_chunks: int = 1) -> DeskHistory:
     """Execute ``child_orders`` (``order_id, decision_ts, qty, side, kind``) of ``orders``
     (:func:`arrival_state`'s columns) on ``market``: the plan summaries written into the
-    orders, then :func:`execute_on_market` and the outcomes, as a :class:`DeskHistory`."""
-    orders = orders.copy()
+    orders, then :func:`execute_on_market` and the outcomes, as a :class:`DeskHistory`.
+    With ``n_chunks > 1`` the runs go through ``mapper`` in chunks of :func:`parent_groups`
+    (the same history exactly; see :func:`simulate_desk_history`)."""
     ch = child_orders.reset_index(drop=True)
+    orders, res, cf = _execute(orders, ch, sim, seed=seed, limits=limits,
+                               path=path or _MarketPath(market.quotes), mapper=mapper,
+                               n_chunks=n_chunks)
+    return _history(orders, ch, res, cf, sim)
+
+
+def _history(orders: pd.DataFrame, ch: pd.DataFrame, res: SimResult, cf_bps: np.ndarray,
+             sim: SimulatorConfig) -> DeskHistory:
+    """The :class:`DeskHistory` of executed ``orders``: plan summaries, fills, outcomes."""
+    orders = orders.copy()
     pi = pd.Index(orders["order_id"].astype(str)).get_indexer(ch["order_id"].astype(str))
     n_children = np.bincount(pi[pi >= 0], minlength=len(orders))
     plan = plan_summary(ch, orders, beta=sim.beta, session_ns=sim.session_ns)
     for c in PLAN_COLUMNS:
         orders[c] = plan[c].to_numpy()
-    res, cf = execute_on_market(market, orders, ch, sim, seed=seed, limits=limits, path=path)
     return DeskHistory(parent_orders=orders, child_fills=res.child_fills(),
-                       outcomes=_outcomes(res, cf, orders, sim, n_children),
+                       outcomes=_outcomes(res, cf_bps, orders, sim, n_children),
                        rejections=res.rejections(), child_orders=ch)

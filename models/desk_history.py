@@ -50,6 +50,7 @@ from models._desk_execution import (
     PLAN_COLUMNS,
     DeskExecutionConfig,
     DeskHistory,
+    Mapper,
     _MarketPath,
     _outcomes,
     _sim_children,
@@ -57,6 +58,7 @@ from models._desk_execution import (
     execute_on_market,
     execute_plan,
     no_impact,
+    parent_groups,
     plan_summary,
     seen_volatility,
     simulate_desk_history,
@@ -86,6 +88,7 @@ __all__ = [
     "DeskExecutionConfig",
     "DeskHistory",
     "DeskHistoryConfig",
+    "Mapper",
     "RecordedBook",
     "arrival_state",
     "calibration_frame",
@@ -95,6 +98,7 @@ __all__ = [
     "generate_parent_orders",
     "market_drift_bps",
     "no_impact",
+    "parent_groups",
     "plan_summary",
     "point_in_time_stats",
     "replay_desk_history",
@@ -202,7 +206,7 @@ def replay_desk_history(day, *, n_orders: int = 1000, seed: int = 0,
     res = replay_l1(book, par, kids, cfg, symbols=[symbol])
     cf = replay_l1(book, par, kids, no_impact(cfg), symbols=[symbol])
     n_children = np.bincount(s.order_idx, minlength=n_orders)
-    out = _outcomes(res, cf, orders, cfg, n_children)
+    out = _outcomes(res, cf.shortfall_bps, orders, cfg, n_children)
     out["truth_bps"] = np.nan
     fills = res.child_fills()
     drift = market_drift_bps(orders, ch, fills, path)

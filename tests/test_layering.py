@@ -2,7 +2,8 @@
 
 Layers, bottom to top (a module may import its own layer and the layers below, never above)::
 
-    0 leaf        validation.contracts, validation.values, validation.errors, bestex.settings
+    0 leaf        validation.contracts, validation.values, validation.errors, bestex.settings,
+                  bestex.distributed (the Dask engine: it imports nothing of the project)
     1 validation  the pure checks: cleansing, quarantine, splitters, leakage, overfitting, gates
     2 models      pure ML and market models
     3 validation  stages over the models (stress, walk-forward)
@@ -11,8 +12,9 @@ Layers, bottom to top (a module may import its own layer and the layers below, n
     6 pipelines   definitions, jobs, resources, the registry
     7 cli         bestex.cli, bestex.lineage
 
-and three rules beside the ranks: only ``pipelines/registry/`` imports ``mlflow``; only
-``assets/`` and ``pipelines/`` import ``dagster``; outside ``sources/`` only the ``sources``
+and four rules beside the ranks: only ``pipelines/registry/`` imports ``mlflow``; only
+``assets/`` and ``pipelines/`` import ``dagster``; only ``bestex.distributed`` imports ``dask``
+or ``distributed`` (the pure layers take a ``mapper``); outside ``sources/`` only the ``sources``
 package itself (its ``ingest`` API) is imported, never a reader module; and the CLI uses the
 public API of ``pipelines`` (no underscore names or modules).
 """
@@ -28,7 +30,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = ("validation", "models", "sources", "assets", "pipelines", "bestex")
 LEAF = {"validation.contracts", "validation.values", "validation.errors", "bestex.settings",
-        "bestex"}
+        "bestex", "bestex.distributed"}
 VALIDATION_STAGES = ("validation.stress", "validation._stress", "validation.walk_forward_stage",
                      "validation.policy_", "validation.paper_", "validation.drift_",
                      "validation.ensemble_")
@@ -77,6 +79,8 @@ def violations(module: str, source: str) -> list[str]:
             bad.append(f"{where}: only pipelines.registry imports mlflow")
         if top == "dagster" and me not in ("assets", "pipelines"):
             bad.append(f"{where}: only assets and pipelines import dagster")
+        if top in ("dask", "distributed") and module != "bestex.distributed":
+            bad.append(f"{where}: only bestex.distributed imports the Dask engine")
         if top not in PROJECT:
             continue
         them = layer(target)
@@ -127,6 +131,8 @@ def test_contracts_module_is_a_leaf():
      "layer 'assets' may not import layer 'pipelines'"),
     ("models.cost_bundle", "def f():\n    import mlflow\n", "only pipelines.registry"),
     ("validation.leakage", "def f():\n    import dagster as dg\n", "only assets and pipelines"),
+    ("validation.stress", "def f():\n    from distributed import Client\n",
+     "only bestex.distributed"),
     ("bestex.cli", "def f():\n    from pipelines.demo import _instance\n", "public API"),
     ("sources.lobster", "def f():\n    from assets.sources import lobster_assets\n",
      "layer 'sources' may not import layer 'assets'"),

@@ -62,6 +62,10 @@ scoring and risk-control rows in :mod:`validation._stress_scoring`, the real epi
 :mod:`validation._stress_real`; this module runs the suite (:func:`run_stress_suite`), holds its
 result and plots, and re-exports the public names (import them from here).
 
+Fan-out: the scenarios and the real episodes are independent tasks; ``run_stress_suite(...,
+mapper=m)`` runs them through ``m`` (the builtin ``map`` by default; an engine's such as
+:func:`bestex.distributed.cluster`'s to run them on Dask workers), with the same result.
+
 Examples
 --------
 >>> from validation.stress import SCENARIOS, stress_desk
@@ -73,6 +77,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Final
 
@@ -81,6 +86,7 @@ import pandas as pd
 
 from models.desk_history import (
     DESK_FEES,
+    Mapper,
     execute_on_market,
 )
 from models.features import ParametricCalibrations
@@ -319,6 +325,26 @@ def _synthetic(name: str, scenario: StressScenario, predict: Predict, limits: St
     return cal, sched, risk, summary, rl.model_dump(), regimes
 
 
+def _scenario_task(task: tuple[str, str, StressScenario | EpisodeBook], *, predict: Predict,
+                   limits: StressLimits, n_orders: int, seed: int, n_symbols: int,
+                   n_sessions: int, real_orders: int, domain: Domain | None,
+                   calibrations: ParametricCalibrations | None,
+                   regime_model: RegimeModel | None) -> tuple[tuple, float]:
+    """One scenario, ``("synthetic", name, scenario)`` or ``("real", name, book)``, scored:
+    ``(rows, seconds)`` (the unit :func:`run_stress_suite` hands to its ``mapper``)."""
+    import time
+
+    t0 = time.perf_counter()
+    kind, name, what = task
+    if kind == "synthetic":
+        out: tuple = _synthetic(name, what, predict, limits, n_orders, seed,  # type: ignore[arg-type]
+                                n_symbols, n_sessions, domain, regime_model)
+    else:
+        out = _real_episode(name, what, predict, limits, real_orders, seed,  # type: ignore[arg-type]
+                            domain, calibrations)
+    return out, time.perf_counter() - t0
+
+
 def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario] = SCENARIOS,
                      n_orders: int = 2000, seed: int = 0,
                      books: Mapping[str, EpisodeBook | str] | None = None,
@@ -328,7 +354,8 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
                      n_sessions: int = 12, real_orders: int = 500,
                      domain: Domain | None = None,
                      calibrations: ParametricCalibrations | None = None,
-                     regime_model: RegimeModel | None = None) -> StressResult:
+                     regime_model: RegimeModel | None = None,
+                     mapper: Mapper = map) -> StressResult:
     """Run every scenario (and the real episodes when their ``books`` are given) and score them.
 
     Parameters
@@ -369,6 +396,12 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
         The training market's regime HMM (:func:`fit_stress_regime_model`): its filtered
         probabilities on every session of each synthetic scenario, against the true regimes
         (``StressResult.regimes``, ``regime_detection``).
+    mapper : callable, default=map
+        Runs the scenarios, ``mapper(fn, tasks)`` like the builtin ``map`` (serial, in
+        process); :func:`bestex.distributed.cluster` yields one that runs them on Dask workers.
+        The scenarios are independent, so the result is the same either way; ``fn`` binds
+        ``predict``, ``domain``, ``calibrations`` and ``regime_model`` as keywords, and they
+        must pickle for a mapper of other processes (a :class:`CostModelBundle`'s methods do).
 
     Returns
     -------
@@ -384,9 +417,8 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
     ``implied_participation`` are NaN, and ``timing_risk_bps`` is NaN for decisions in the
     first 5 minutes of the book. Rows whose prediction, band or realized cost is not finite are
     not scored; a predictor that raises on the real features is reported as not scored.
+    ``timings_s`` are measured inside each scenario's task (on its worker with a mapper).
     """
-    import time
-
     say = progress or (lambda _msg: None)
     lim = limits or StressLimits()
     cal, sched, risk, summ, regimes = [], [], [], [], []
@@ -402,10 +434,17 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
             cal.append(_not_scored("index_stress_days", "synthetic", f"S&P index bars: {exc}"))
     elif isinstance(index_bars, str):
         cal.append(_not_scored("index_stress_days", "synthetic", f"S&P index file: {index_bars}"))
-    for name, sc in used.items():
-        t0 = time.perf_counter()
-        c, s, r, m, rl, rg = _synthetic(name, sc, predict, lim, n_orders, seed, n_symbols,
-                                        n_sessions, domain, regime_model)
+    real = {name: (books or {}).get(name) for name in _EPISODES}
+    tasks: list[tuple[str, str, StressScenario | EpisodeBook]] = [
+        ("synthetic", name, sc) for name, sc in used.items()]
+    tasks += [("real", name, b) for name, b in real.items()
+              if b is not None and not isinstance(b, str)]
+    done = iter(mapper(partial(_scenario_task, predict=predict, limits=lim, n_orders=n_orders,
+                               seed=seed, n_symbols=n_symbols, n_sessions=n_sessions,
+                               real_orders=real_orders, domain=domain,
+                               calibrations=calibrations, regime_model=regime_model), tasks))
+    for name in used:
+        (c, s, r, m, rl, rg), timings[name] = next(done)
         if rg is not None:
             regimes.append(rg)
         cal.append(c)
@@ -413,27 +452,22 @@ def run_stress_suite(predict: Predict, *, scenarios: Mapping[str, StressScenario
         risk += r
         summ.append(m)
         limits_used[name] = rl
-        timings[name] = time.perf_counter() - t0
         say(f"stress {name}: n={c['n']} bias={c['bias_bps']:.1f} bps "
             f"coverage_80={c['coverage_80']:.2f} ({timings[name]:.1f} s)")
     if index_bars is None:
         cal.append(_not_scored("index_stress_days", "synthetic",
                                "no index bars (the S&P index file parameterizes it)"))
-    for name in _EPISODES:
-        t0 = time.perf_counter()
-        book = (books or {}).get(name)
+    for name, book in real.items():
         if book is None or isinstance(book, str):
             cal.append(_not_scored(name, "real", "no book" if book is None
                                    else f"data missing or unreadable: {book}"))
             continue
-        c, s, r, m = _real_episode(name, book, predict, lim, real_orders, seed, domain,
-                                   calibrations)
+        (c, s, r, m), timings[name] = next(done)
         cal.append(c)
         sched += s
         risk += r
         summ.append(m)
         limits_used[name] = lim.resolve().model_dump()
-        timings[name] = time.perf_counter() - t0
         cost = m["cost_stressed_bps"] if m["n_stressed"] else m["cost_normal_bps"]
         say(f"stress {name}: n={c['n']} cost={cost:.1f} bps ({timings[name]:.1f} s)")
     return StressResult(
