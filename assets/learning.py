@@ -143,13 +143,17 @@ def synth_cost_model(context: dg.AssetExecutionContext, config: TrainingParams,
     cfg = TrainingConfig(**config.model_dump())
     if cfg.shuffle_labels:
         context.log.warning("training on SHUFFLED labels: this model must fail its gates")
-    # a journal file under BESTEX_HOME/optuna, or the services' database (BESTEX_PROFILE)
+    # a journal file under BESTEX_HOME/optuna, or the services' database (BESTEX_PROFILE); one
+    # study per run and its re-executions: a re-execution resumes the trials its killed worker
+    # left and runs only the missing ones (models.tuning.tune, Notes)
+    root = context.run.root_run_id or context.run.run_id
     trained = train_cost_model(training_set, cfg, storage_path=settings.optuna_storage(),
-                               study_name=f"cost_model_synth_{context.run.run_id[:8]}",
+                               study_name=f"cost_model_synth_{root[:8]}",
                                progress=context.log.info,
                                extra=real if len(real) else None)
     plots, cv_md = report.stage1_report(trained, cfg, reports_dir() / "cost_model_synth")
-    tags = {"dagster_run_id": context.run.run_id, "code_version": _git_sha(),
+    tags = {"dagster_run_id": context.run.run_id, "dagster_root_run_id": root,
+            "code_version": _git_sha(),
             "cv_scheme": cfg.cv_scheme, "dataset": "synth desk history",
             "shuffled_labels": str(cfg.shuffle_labels).lower(), **trained.split.windows(),
             **report.digests(trained)}

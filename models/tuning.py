@@ -10,10 +10,15 @@ so several worker processes can share one study (the asset layer puts it under `
 Every completed trial keeps its per-fold losses (``user_attrs["fold_losses"]``), which gives the
 trials x folds matrix for the probability of backtest overfitting of the selection (CSCV, Bailey et
 al. 2017).
+
+A study is resumable: a call that finds trials of its own seed in the study (a run re-executed
+after its worker died) fails the ones its dead worker left RUNNING, runs only the trials still
+missing, and samples each of them as the uninterrupted run would have (see :func:`tune`, Notes).
 """
 
 from __future__ import annotations
 
+import base64
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -36,6 +41,7 @@ from models.cost_models import (
     _vector,
     fold_loss,
 )
+from models.faults import fault_point
 from validation.overfitting import PBOResult, pbo
 
 __all__ = [
@@ -167,6 +173,103 @@ def _storage(storage_path: str | Path | None, *, heartbeat_interval_s: int = HEA
     return optuna.storages.JournalStorage(backend)
 
 
+WORKER_ATTR = "worker_seed"
+"""User attribute of every trial: the ``seed`` of the :func:`tune` call (the worker) that ran it."""
+_FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+_ENDED = (*_FINISHED, optuna.trial.TrialState.FAIL)
+
+
+def _own_trials(study: optuna.Study, seed: int,
+                states: tuple[optuna.trial.TrialState, ...] = _FINISHED
+                ) -> list[optuna.trial.FrozenTrial]:
+    """The trials of ``study`` in ``states`` run by the worker of ``seed``."""
+    return [t for t in study.get_trials(deepcopy=False, states=states)
+            if t.user_attrs.get(WORKER_ATTR) == seed]
+
+
+_STATE_ATTR = "bestex:sampler_state"
+
+
+def _rng_state(rng: np.random.RandomState) -> list[Any]:
+    _, key, pos, has_gauss, gauss = rng.get_state(legacy=True)
+    return [base64.b64encode(np.asarray(key, "<u4").tobytes()).decode(), int(pos),
+            int(has_gauss), float(gauss)]
+
+
+def _set_rng_state(rng: np.random.RandomState, state: list[Any]) -> None:
+    key = np.frombuffer(base64.b64decode(state[0]), "<u4").astype(np.uint32)
+    rng.set_state(("MT19937", key, int(state[1]), int(state[2]), float(state[3])))
+
+
+class _ResumableTPE(optuna.samplers.TPESampler):
+    """``TPESampler(seed=seed)`` that a worker resuming a study in a new process continues where
+    the dead worker left off.
+
+    Every trial is tagged with its worker's seed (``user_attrs["worker_seed"]``) when it starts;
+    when it ends, the sampler's random state is stored on it (system attribute
+    ``bestex:sampler_state``: the state that drew nothing of the next trial yet). Before its
+    first trial, a sampler whose seed already has finished trials in the study restores the
+    state of the last of them, so it draws for the next trial what the uninterrupted worker drew.
+    The state lives in TPE's two generators (its own and its startup random sampler's, Optuna 5).
+    """
+
+    def __init__(self, seed: int, storage: optuna.storages.BaseStorage | None) -> None:
+        super().__init__(seed=seed)
+        self._seed = seed
+        self._storage = storage
+        self._resumed = False
+
+    def _rngs(self) -> tuple[np.random.RandomState, np.random.RandomState]:
+        return self._rng.rng, self._random_sampler._rng.rng
+
+    def _trial_id(self, study: optuna.Study, number: int) -> int:
+        assert self._storage is not None
+        study_id = self._storage.get_study_id_from_name(study.study_name)
+        return self._storage.get_trial_id_from_study_id_trial_number(study_id, number)
+
+    def before_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if self._storage is not None:
+            if not self._resumed:
+                ended = [t for t in _own_trials(study, self._seed, states=_ENDED)
+                         if _STATE_ATTR in t.system_attrs]
+                if ended:
+                    last = max(ended, key=lambda t: t.number).system_attrs[_STATE_ATTR]
+                    for rng, state in zip(self._rngs(), last, strict=True):
+                        _set_rng_state(rng, state)
+            self._storage.set_trial_user_attr(self._trial_id(study, trial.number), WORKER_ATTR,
+                                              self._seed)
+        self._resumed = True
+        super().before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: optuna.trial.FrozenTrial,
+                    state: optuna.trial.TrialState, values: Any) -> None:
+        super().after_trial(study, trial, state, values)
+        if self._storage is not None:  # the trial is still RUNNING here: it can take the attr
+            self._storage.set_trial_system_attr(self._trial_id(study, trial.number), _STATE_ATTR,
+                                                [_rng_state(rng) for rng in self._rngs()])
+
+
+def _fail_dead_workers_trials(study: optuna.Study, storage: optuna.storages.BaseStorage | None,
+                              seed: int) -> list[int]:
+    """Mark FAIL the trials of ``seed`` left RUNNING in ``study``; return their numbers.
+
+    Only a dead worker of the same seed can have left them (one live worker per seed and study:
+    see :func:`tune`). A journal file has no heartbeat, so nothing else would ever end them; on
+    an RDB storage Optuna also fails them after the heartbeat's grace period.
+    """
+    if storage is None:
+        return []
+    study_id = storage.get_study_id_from_name(study.study_name)
+    failed = []
+    for t in _own_trials(study, seed, states=(optuna.trial.TrialState.RUNNING,)):
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, t.number)
+        storage.set_trial_user_attr(trial_id, "fail_reason",
+                                    "its worker died; failed by the run that resumed the study")
+        storage.set_trial_state_values(trial_id, state=optuna.trial.TrialState.FAIL)
+        failed.append(t.number)
+    return failed
+
+
 def loss_matrix(study: optuna.Study) -> pd.DataFrame:
     """Folds x completed trials matrix of fold losses (see :class:`TuningResult`)."""
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE
@@ -214,10 +317,13 @@ def tune(X: pd.DataFrame, y: ArrayLike, cv: Any, *, n_trials: int = 30, seed: in
     cv : object with ``split(X)``
         Any sklearn-style splitter (e.g. ``validation.splitters.PurgedKFold``); drawn once.
     n_trials : int, default=30
-        Trials run by this call (in a shared study the others' trials add to them).
+        Finished (complete or pruned) trials of this ``seed`` in the study when the call returns:
+        a call that finds some already (a resumed run) runs only the rest. Other seeds' trials
+        (other workers on a shared study) add to them.
     seed : int, default=0
-        Seed of the TPE sampler. Workers sharing one study should each pass a different seed,
-        else their first (random) trials coincide.
+        Seed of the TPE sampler, and the identity of the worker in the study. Workers sharing
+        one study must each pass a different seed, else their trials coincide and each counts
+        the other's towards its ``n_trials``.
     storage_path : str or Path, optional
         Optuna journal file (created with its folders); several processes may open the same file
         and add to the same study. None keeps the study in memory.
@@ -248,6 +354,16 @@ def tune(X: pd.DataFrame, y: ArrayLike, cv: Any, *, n_trials: int = 30, seed: in
     ------
     ValueError
         ``cv`` yields no folds, or no trial completed.
+
+    Notes
+    -----
+    Resuming (a stored study). Every trial records its worker's seed (``user_attrs
+    ["worker_seed"]``) and, when it ends, the sampler's random state. A call on a study that
+    holds trials of its seed first marks FAIL the ones left RUNNING (their worker was killed:
+    ``user_attrs["fail_reason"]``), then runs ``n_trials`` minus the seed's finished trials,
+    starting from the random state the last of them left. A run killed after k trials and
+    resumed therefore samples, prunes and selects exactly as the uninterrupted run (one worker
+    per study); the killed trial stays in the study as FAIL.
     """
     started = time.perf_counter()
     base = base_params or CostModelParams()
@@ -260,6 +376,7 @@ def tune(X: pd.DataFrame, y: ArrayLike, cv: Any, *, n_trials: int = 30, seed: in
         sampled = dict(space(trial))
         trial.set_user_attr("params", sampled)
         params = CostModelParams(**{**base.model_dump(), **sampled})
+        fault_point("tuning.trial", at=trial.number)  # the re-execution drill (models.faults)
         booster_params = params.booster_params()
         losses: list[float] = []
         train_s = 0.0
@@ -281,10 +398,14 @@ def tune(X: pd.DataFrame, y: ArrayLike, cv: Any, *, n_trials: int = 30, seed: in
     pruner: optuna.pruners.BasePruner = (
         optuna.pruners.MedianPruner(n_startup_trials=5, n_warmup_steps=1) if pruning
         else optuna.pruners.NopPruner())
+    storage = _storage(storage_path)
     study = optuna.create_study(
-        study_name=study_name, storage=_storage(storage_path), direction="minimize",
-        sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner, load_if_exists=True)
-    study.optimize(objective, n_trials=n_trials, timeout=timeout)
+        study_name=study_name, storage=storage, direction="minimize",
+        sampler=_ResumableTPE(seed, storage), pruner=pruner, load_if_exists=True)
+    _fail_dead_workers_trials(study, storage, seed)
+    missing = n_trials - len(_own_trials(study, seed))
+    if missing > 0:
+        study.optimize(objective, n_trials=missing, timeout=timeout)
     matrix = loss_matrix(study)
     if matrix.shape[1] == 0:
         raise ValueError(f"no trial of study {study_name!r} completed (all pruned or failed); "

@@ -6,8 +6,12 @@ nothing lands in a temporary directory or in ``./mlruns``.
 
 from __future__ import annotations
 
+import glob
 import importlib
 import json
+import os
+import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +22,54 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel
 
 from bestex import settings
+from models.faults import fault_point
 from pipelines.registry import default_registry
 
 _RECORD = "__record__"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def _write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` through ``write(tmp)`` and one ``os.replace``: readers see the old file or
+    the new one, never a torn one, whenever the writer dies.
+
+    The temporary file, ``.<name>.<host>.<pid>.tmp`` beside ``path``, is removed when the write
+    fails; a writer killed outright (``SIGKILL``) leaves it behind, and the next write of
+    ``path`` deletes the ones whose process on this host is gone.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    host = socket.gethostname()
+    tmp = path.with_name(f".{path.name}.{host}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        fault_point("lake.replace")  # the re-execution drill (models.faults)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    prefix = f".{path.name}.{host}."
+    for left in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = left.name[len(prefix):-len(".tmp")] if left.name.startswith(prefix) else ""
+        if pid.isdigit() and not _alive(int(pid)):
+            left.unlink(missing_ok=True)
 
 
 class ParquetLakeIOManager(dg.ConfigurableIOManager):
     """Stores DataFrame outputs as Parquet at ``<base_path>/<asset/key/path>[/<partition>].parquet``.
 
     Dict outputs are stored as JSON beside them. Partitioned upstreams loaded as one input are
-    concatenated in partition order.
+    concatenated in partition order. Every file is written aside and moved into place
+    (:func:`_write_atomically`), so a step killed mid-write and re-executed leaves one whole
+    file per asset and partition.
     """
 
     base_path: str
@@ -42,18 +84,17 @@ class ParquetLakeIOManager(dg.ConfigurableIOManager):
         partition = context.partition_key if context.has_partition_key else None
         if isinstance(obj, pd.DataFrame):
             path = self._path(context.asset_key, partition, ".parquet")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            pq.write_table(pa.Table.from_pandas(obj, preserve_index=False), path)
+            table = pa.Table.from_pandas(obj, preserve_index=False)
+            _write_atomically(path, lambda tmp: pq.write_table(table, tmp))
         elif isinstance(obj, dict):
             path = self._path(context.asset_key, partition, ".json")
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(obj, indent=2, default=str))
+            text = json.dumps(obj, indent=2, default=str)
+            _write_atomically(path, lambda tmp: tmp.write_text(text))
         elif isinstance(obj, BaseModel):  # a typed record: its type travels with it
             path = self._path(context.asset_key, partition, ".json")
-            path.parent.mkdir(parents=True, exist_ok=True)
             kind = f"{type(obj).__module__}:{type(obj).__qualname__}"
-            path.write_text(json.dumps({_RECORD: kind, **json.loads(obj.model_dump_json())},
-                                       indent=2))
+            text = json.dumps({_RECORD: kind, **json.loads(obj.model_dump_json())}, indent=2)
+            _write_atomically(path, lambda tmp: tmp.write_text(text))
         else:
             raise TypeError(
                 f"{context.asset_key.to_user_string()}: the lake stores DataFrames, dicts and "

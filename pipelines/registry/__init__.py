@@ -61,7 +61,10 @@ timestamps ISO 8601, read as UTC when they carry no offset):
 The registry itself sets ``gates_passed`` (``"true"``/``"false"``), ``gate_failures`` (one line per
 failed gate, each ending in a newline: a gate's detail may itself contain ``;``), ``audit.registered_by``/``audit.registered_at``, and on later actions
 ``audit.promoted_by``/``_at``, ``audit.promotion_reason``, ``audit.override_reason``,
-``audit.rolled_back_by``/``_at``/``_reason`` and ``audit.restored_by``/``_at``/``_reason``.
+``audit.rolled_back_by``/``_at``/``_reason`` and ``audit.restored_by``/``_at``/``_reason``; a
+version registered inside a Dagster run also gets ``dagster_root_run_id`` (the root of the run's
+chain of re-executions), which makes registering again from the same chain, MLflow run and model
+return that version instead of a duplicate (:meth:`ModelRegistry.register`).
 
 :meth:`ModelRegistry.lineage` reads the contract back and proves that the holdout starts after the
 last training label plus the embargo: ``holdout_start > train_max_t1 + embargo``.
@@ -78,6 +81,7 @@ from pipelines.registry._types import (
     LINEAGE_TAGS,
     MODEL_NAME,
     PREVIOUS,
+    ROOT_RUN_TAG,
     PromotionRefused,
     UnknownVersion,
     VersionInfo,
@@ -94,6 +98,7 @@ __all__ = [
     "MODEL_ARTIFACT",
     "MODEL_NAME",
     "PREVIOUS",
+    "ROOT_RUN_TAG",
     "ModelRegistry",
     "PromotionRefused",
     "Run",

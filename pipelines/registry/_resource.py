@@ -7,6 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 from mlflow import MlflowClient
+from pydantic import PrivateAttr
 
 from bestex import settings
 from pipelines.registry._tracking import MODEL_ARTIFACT, _quiet_env, _Tracking
@@ -29,6 +30,18 @@ class ModelRegistry(dg.ConfigurableResource, _Tracking, _Versions):
     audit_path: str
     model_name: str = MODEL_NAME
     database_url: str = ""  # the services profile's PostgreSQL (else SQLite under root)
+    _root_run_id: str | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Inside a Dagster run, remember the run's root (the first run of a chain of
+        re-executions, or the run itself): :meth:`register` keys a version on it."""
+        run = context.run
+        self._root_run_id = None if run is None else (run.root_run_id or run.run_id)
+
+    @property
+    def dagster_root_run_id(self) -> str | None:
+        """The root run id of the Dagster run using the resource (None outside a run)."""
+        return self._root_run_id
 
     @property
     def tracking_uri(self) -> str:

@@ -11,6 +11,8 @@ MODEL_NAME = "bestex-cost-model"
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 PREVIOUS = "previous-champion"
+ROOT_RUN_TAG = "dagster_root_run_id"
+"""Version tag: the root of the Dagster run chain that registered it (re-executions share it)."""
 
 LINEAGE_TAGS = (
     "train_start", "train_end", "train_max_t1", "holdout_start", "holdout_end", "embargo_s",

@@ -10,12 +10,14 @@ from typing import Any
 import pandas as pd
 from mlflow.exceptions import MlflowException
 
+from models.faults import fault_point
 from pipelines.registry._audit import append_audit, read_audit
 from pipelines.registry._types import (
     _RUN_TAG_FALLBACK,
     CHALLENGER,
     CHAMPION,
     PREVIOUS,
+    ROOT_RUN_TAG,
     PromotionRefused,
     UnknownVersion,
     VersionInfo,
@@ -28,8 +30,8 @@ from validation.leakage import embargo_proof
 
 class _Versions:
     """Versions, aliases, promotion, rollback and lineage of one registered model (mixin of
-    :class:`pipelines.registry.ModelRegistry`, which provides ``client``, ``name`` and
-    ``audit_file``)."""
+    :class:`pipelines.registry.ModelRegistry`, which provides ``client``, ``name``,
+    ``audit_file`` and ``dagster_root_run_id``)."""
 
     # ---------------------------------------------------------------- reading
 
@@ -155,14 +157,22 @@ class _Versions:
 
     def register(self, run_id: str, artifact_path: str, *, tags: dict[str, str],
                  gates_passed: bool, gate_failures: list[str], user: str | None = None,
-                 model_uri: str | None = None) -> VersionInfo:
+                 model_uri: str | None = None, root_run_id: str | None = None) -> VersionInfo:
         """Register the model logged in ``run_id`` as a new version; it becomes ``challenger``.
 
         ``model_uri`` (what ``log_model`` returned, ``models:/m-...``) is preferred; without it
         the model named ``artifact_path`` in the run is used. ``tags`` follow the module's tag
         contract; the gate results and the registration audit tags are added.
+
+        Idempotent within a Dagster run and its re-executions: ``root_run_id`` (default: the
+        root run of the Dagster run using the resource, None outside one) is kept as the tag
+        ``dagster_root_run_id``, and when a version of the same root run, MLflow run and model
+        exists already (a step killed after registering and re-executed), that version is
+        returned, its registration completed (the ``challenger`` alias, the audit row) where
+        the kill cut it short, instead of a duplicate.
         """
         user = current_user(user)
+        root = root_run_id if root_run_id is not None else self.dagster_root_run_id
         source, model_id = self._resolve_source(run_id, artifact_path, model_uri)
         try:
             self.client.create_registered_model(
@@ -170,6 +180,10 @@ class _Versions:
         except MlflowException as e:
             if e.error_code not in ("RESOURCE_ALREADY_EXISTS", "ALREADY_EXISTS"):
                 raise
+        if root:
+            done = self._registered(root, run_id, source)
+            if done is not None:
+                return self._complete_registration(done)
         # one line per gate, each ending in a newline (which also marks the format: tags
         # written before it joined the gates with "; ")
         failures = "".join(str(f).replace("\n", " ") + "\n" for f in gate_failures)
@@ -182,13 +196,45 @@ class _Versions:
             "audit.registered_by": user,
             "audit.registered_at": now.isoformat(),
         })
+        if root:
+            all_tags[ROOT_RUN_TAG] = root
         mv = self.client.create_model_version(self.name, source, run_id=run_id, tags=all_tags,
                                               model_id=model_id)
         v = str(mv.version)
+        fault_point("registry.registered")  # the re-execution drill (models.faults)
         self.client.set_registered_model_alias(self.name, CHALLENGER, v)
         self._audit(action="register", version=v, user=user, reason="registered as challenger",
                     gates_passed=bool(gates_passed), gate_failures=failures, run_id=run_id,
                     ts=now)
+        return self.version(v)
+
+    def _registered(self, root: str, run_id: str, source: str) -> VersionInfo | None:
+        """The version registered by the Dagster run chain ``root`` from ``run_id``'s model
+        ``source``, if any (the oldest, should there be several)."""
+        found = [mv for mv in self.client.search_model_versions(
+                     f"name = '{self.name}' and run_id = '{run_id}'")
+                 if (mv.tags or {}).get(ROOT_RUN_TAG) == root and mv.source == source]
+        if not found:
+            return None
+        return self.version(min(found, key=lambda mv: int(mv.version)).version)
+
+    def _complete_registration(self, info: VersionInfo) -> VersionInfo:
+        """Finish a registration that a killed step cut short after the version was created:
+        the ``challenger`` alias (unless a later version or the champion alias moved on) and
+        the audit row, as the first attempt recorded them in the version's tags."""
+        v, aliases = info.version, self._aliases()
+        challenger = aliases.get(CHALLENGER)
+        if (CHAMPION not in info.aliases and PREVIOUS not in info.aliases
+                and (challenger is None or int(challenger) < int(v))):
+            self.client.set_registered_model_alias(self.name, CHALLENGER, v)
+        audit = self.audit()
+        if not ((audit["action"] == "register") & (audit["version"] == v)).any():
+            at = info.tags.get("audit.registered_at")
+            user = info.tags.get("audit.registered_by") or current_user()
+            self._audit(action="register", version=v, user=user,
+                        reason="registered as challenger", gates_passed=info.gates_passed,
+                        gate_failures=info.tags.get("gate_failures", ""), run_id=info.run_id,
+                        ts=datetime.fromisoformat(at) if at else _now())
         return self.version(v)
 
     def promote(self, version: str, *, reason: str, user: str | None = None,
