@@ -5,6 +5,7 @@ optional number that the point must be called with::
 
     BESTEX_FAULT=tuning.trial:2        # inside Optuna trial number 2 (models.tuning)
     BESTEX_FAULT=registry.registered   # a version created, before its alias and audit row
+    BESTEX_FAULT=registry.promoted     # the champion alias moved, before the tags and audit row
     BESTEX_FAULT=lake.replace          # a lake file written aside, before it is moved in place
 
 At the point the process sends itself ``SIGKILL``: no ``finally``, no ``atexit``, nothing
@@ -21,7 +22,7 @@ import sys
 __all__ = ["FAULT_ENV", "FAULT_POINTS", "fault_point"]
 
 FAULT_ENV = "BESTEX_FAULT"
-FAULT_POINTS = ("tuning.trial", "registry.registered", "lake.replace")
+FAULT_POINTS = ("tuning.trial", "registry.registered", "registry.promoted", "lake.replace")
 
 
 def fault_point(name: str, *, at: int | None = None) -> None:

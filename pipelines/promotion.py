@@ -95,8 +95,10 @@ class RollbackConfig(dg.Config):
 @dg.op
 def promote_version(context: dg.OpExecutionContext, config: PromoteConfig) -> dict[str, Any]:
     report = promotion_report(config.version)
+    # keyed by the root run: a re-execution after a worker died mid-promotion finishes it
     info = default_registry().promote(config.version, reason=config.reason, user=config.user,
-                                      override=config.override)
+                                      override=config.override,
+                                      run_key=context.run.root_run_id or context.run.run_id)
     context.log.info(f"v{info.version} is champion ({config.reason}); report {report}")
     return {"version": info.version, "report": str(report)}
 

@@ -162,3 +162,43 @@ def test_cli_promote_lists_the_failed_gates_and_exits_1(home, capsys):
     assert "REFUSED" not in err
     assert "--reason is blank" in err
     assert main(["promote", "99", "--reason", "x"]) == 2  # unknown version: bad input
+
+
+def test_a_promotion_killed_half_way_is_finished_by_its_re_execution(home):
+    """The promote job's worker dies after the champion alias moved, before the promotion's tags
+    and audit row (``BESTEX_FAULT=registry.promoted``). A re-execution of that run (same root
+    run key) finishes it: one audit row, the tags, the aliases as an uninterrupted promotion
+    leaves them; a call with another key is refused as before (already the champion)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    v1, v2 = _log_model(home, 0, True), _log_model(home, 1, True)
+    reg = default_registry()
+    reg.promote(v1, reason="first model", user="dana")
+    code = ("from pipelines.registry import default_registry\n"
+            f"default_registry().promote({v2!r}, reason='weekly retrain', user='dana', "
+            "run_key='ROOT1')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "BESTEX_FAULT": "registry.promoted"}, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert (reg.champion().version, reg.previous().version) == (v2, v1)
+    audit = reg.audit()
+    assert not ((audit["version"] == v2) & (audit["action"] == "promote")).any()
+    assert "audit.promoted_by" not in reg.version(v2).tags
+
+    with pytest.raises(ValueError, match="already the champion"):
+        reg.promote(v2, reason="weekly retrain", user="dana", run_key="ANOTHER")
+    for _ in range(2):  # the re-execution, then once more: nothing written twice
+        info = reg.promote(v2, reason="weekly retrain", user="dana", run_key="ROOT1")
+        assert info.version == v2
+    assert (reg.champion().version, reg.previous().version) == (v2, v1)
+    rows = reg.audit()
+    rows = rows[(rows["version"] == v2) & (rows["action"] == "promote")]
+    assert len(rows) == 1
+    assert (rows.iloc[0]["previous_champion"], rows.iloc[0]["user"]) == (v1, "dana")
+    tags = reg.version(v2).tags
+    assert tags["audit.promoted_by"] == "dana"
+    assert tags["audit.promoted_at"] == tags["audit.promotion_started_at"]
+    assert v2 not in (reg.challenger().version if reg.challenger() else "",)

@@ -238,11 +238,17 @@ class _Versions:
         return self.version(v)
 
     def promote(self, version: str, *, reason: str, user: str | None = None,
-                override: str | None = None) -> VersionInfo:
+                override: str | None = None, run_key: str | None = None) -> VersionInfo:
         """Make ``version`` the champion; the current champion becomes ``previous-champion``.
 
         Refused (:class:`PromotionRefused`, audited as ``refused``) when the version's gates did
         not pass, unless ``override`` gives a reason to force it (audited as ``override``).
+
+        ``run_key`` (the Dagster root run of the promote job) makes a re-execution of a
+        promotion whose worker died half-way finish it instead of failing: the version is
+        tagged with the key before the aliases move, so a call with the same key that finds
+        the version already champion writes only what the dead worker had not (the promotion
+        tags, the audit row) and returns it. Any other call on the champion is refused.
         """
         reason = _require_reason(reason, "promotion")
         if override is not None:
@@ -252,6 +258,8 @@ class _Versions:
         v = info.version
         champ = self.champion()
         if champ is not None and champ.version == v:
+            if run_key is not None and info.tags.get("audit.promotion_run") == run_key:
+                return self._finish_promotion(info, reason=reason, user=user, override=override)
             raise ValueError(f"version {v} of {self.name} is already the champion")
         failures = info.tags.get("gate_failures", "")
         if not info.gates_passed and override is None:
@@ -263,9 +271,14 @@ class _Versions:
             raise PromotionRefused(v, reasons)
 
         now = _now()
+        if run_key is not None:  # before any alias moves: a re-execution knows it was ours
+            self._tag(v, {"audit.promotion_run": run_key,
+                          "audit.promotion_started_at": now.isoformat(),
+                          "audit.promotion_previous": champ.version if champ else ""})
         if champ is not None:
             self.client.set_registered_model_alias(self.name, PREVIOUS, champ.version)
         self.client.set_registered_model_alias(self.name, CHAMPION, v)
+        fault_point("registry.promoted")  # the re-execution drill (models.faults)
         aliases = self._aliases()
         if aliases.get(CHALLENGER) == v:
             self.client.delete_registered_model_alias(self.name, CHALLENGER)
@@ -281,6 +294,36 @@ class _Versions:
                     reason=reason, previous_champion=champ.version if champ else None,
                     override_reason=override, gates_passed=info.gates_passed,
                     gate_failures=failures, run_id=info.run_id, ts=now)
+        return self.version(v)
+
+    def _finish_promotion(self, info: VersionInfo, *, reason: str, user: str,
+                          override: str | None) -> VersionInfo:
+        """The rest of a promotion its worker left half done (see :meth:`promote`)."""
+        v = info.version
+        aliases = self._aliases()
+        if aliases.get(CHALLENGER) == v:
+            self.client.delete_registered_model_alias(self.name, CHALLENGER)
+        if aliases.get(PREVIOUS) == v:
+            self.client.delete_registered_model_alias(self.name, PREVIOUS)
+        started = info.tags.get("audit.promotion_started_at", "")
+        tags = {"audit.promoted_by": user, "audit.promoted_at": started,
+                "audit.promotion_reason": reason}
+        if override is not None:
+            tags["audit.override_reason"] = override
+        self._tag(v, {k: val for k, val in tags.items() if k not in info.tags})
+        audit = self.audit()
+        since = pd.Timestamp(started) if started else pd.Timestamp.min.tz_localize("UTC")
+        ts = pd.to_datetime(audit["ts"], utc=True) if len(audit) else audit["ts"]
+        done = (audit["action"].isin(["promote", "override"]) & (audit["version"] == v)
+                & (ts >= since)).any()
+        if not done:
+            overrode = override is not None and not info.gates_passed
+            prev = info.tags.get("audit.promotion_previous") or None
+            self._audit(action="override" if overrode else "promote", version=v, user=user,
+                        reason=reason, previous_champion=prev, override_reason=override,
+                        gates_passed=info.gates_passed,
+                        gate_failures=info.tags.get("gate_failures", ""), run_id=info.run_id,
+                        ts=since if started else _now())
         return self.version(v)
 
     def rollback(self, *, reason: str, user: str | None = None) -> VersionInfo:
