@@ -353,3 +353,34 @@ def test_gate_failures_written_before_one_per_line_still_split(reg, logged):
     v = _register(reg, logged, 0, passed=False)
     reg.client.set_model_version_tag(reg.name, v.version, "gate_failures", "oos: 30%; pbo 0.6")
     assert reg.version(v.version).gate_failures == ["oos: 30%", "pbo 0.6"]
+
+
+def _append_rows(path: str, who: str, n: int) -> None:
+    from datetime import UTC, datetime
+    from pathlib import Path
+
+    from pipelines.registry._audit import append_audit
+
+    for i in range(n):
+        append_audit(Path(path), ts=datetime.now(UTC), action="register", version=f"{who}{i}",
+                     user=who, gates_passed=True)
+
+
+def test_concurrent_audit_appends_keep_every_row(tmp_path):
+    """Two processes append to one audit table at once: every row is there (the table is
+    rewritten per append; without the lock one writer's rewrite drops the other's rows)."""
+    import multiprocessing as mp
+
+    from pipelines.registry._audit import read_audit
+
+    path = tmp_path / "audit.parquet"
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_append_rows, args=(str(path), who, 40)) for who in "ab"]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0]
+    got = read_audit(path)
+    assert sorted(got["version"]) == sorted(f"{w}{i}" for w in "ab" for i in range(40))
+    assert not list(tmp_path.glob("*.tmp"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from datetime import datetime
 from pathlib import Path
@@ -38,7 +39,8 @@ def append_audit(path: Path, *, ts: datetime, action: str, version: str, user: s
                  reason: str | None = None, previous_champion: str | None = None,
                  override_reason: str | None = None, gates_passed: bool,
                  gate_failures: str = "", run_id: str = "") -> None:
-    """Append one row (the whole table is rewritten to a temporary file, then renamed)."""
+    """Append one row (the whole table is rewritten to a temporary file, then renamed, under a
+    lock: concurrent appends keep every row)."""
     if action not in ACTIONS:
         raise ValueError(f"unknown audit action {action!r}; one of {', '.join(ACTIONS)}")
     row = pa.Table.from_pylist([{
@@ -48,9 +50,15 @@ def append_audit(path: Path, *, ts: datetime, action: str, version: str, user: s
         "gate_failures": gate_failures, "run_id": run_id,
     }], schema=AUDIT_SCHEMA)
     path.parent.mkdir(parents=True, exist_ok=True)
-    table = row
-    if path.exists():
-        table = pa.concat_tables([pq.read_table(path, schema=AUDIT_SCHEMA), row])
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    # read, append, rewrite under an exclusive lock: two writers (a promote job and a sensor's
+    # registration, two workers) would otherwise each rewrite the table without the other's
+    # row. flock is advisory and per host (POSIX); on shared storage across machines the
+    # registry's database, not this file, is the record of truth.
+    with open(path.with_name(path.name + ".lock"), "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        table = row
+        if path.exists():
+            table = pa.concat_tables([pq.read_table(path, schema=AUDIT_SCHEMA), row])
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
