@@ -182,6 +182,13 @@ class Feed:
         """Every distinct knowledge time of the day, ascending: the feed's events."""
         self.cursor = 0
         """How many of :attr:`times` have been published."""
+        # the day's state, kept between orders (known_bars, regime_table, fill)
+        self._bar_avail = (None if self.daily_bars is None
+                           else _ns(self.daily_bars["available_at"]))
+        self._bar_cut: tuple[int, pd.DataFrame | None] = (-1, self.daily_bars)
+        self._regime: tuple[Any, ...] | None = None
+        self._regime_h: tuple[Any, pd.DataFrame] | None = None
+        self._impact = self.sim.impact_model()
 
     # ------------------------------------------------------------------ publishing
     @property
@@ -244,12 +251,9 @@ class Feed:
     def known_bars(self) -> pd.DataFrame | None:
         """The daily bars known at the feed's time (``available_at <= now``), cut once per new
         bar instead of once per order."""
-        if self.daily_bars is None:
-            return None
-        av = getattr(self, "_bar_avail", None)
+        av = self._bar_avail
         if av is None:
-            av = self._bar_avail = _ns(self.daily_bars["available_at"])
-            self._bar_cut = (-1, self.daily_bars)
+            return None
         n = int((av <= self.now_ns).sum())
         if self._bar_cut[0] != n:
             self._bar_cut = (n, self.daily_bars[av <= self.now_ns])
@@ -273,12 +277,12 @@ class Feed:
         bars, now = self.known_bars(), self.now_ns
         if self.regime_inputs is not None and bars is not None and set(
                 bars["date"].unique()) <= set(self.regime_inputs["date"]):
-            got = getattr(self, "_regime_h", None)  # no bar of the day known yet
+            got = self._regime_h  # no bar of the day known yet
             if got is None or got[0] is not config:
                 got = self._regime_h = (config, regime_probability_table(
                     bars, None, config=config, inputs=self.regime_inputs))
             return got[1]
-        got = getattr(self, "_regime", None)
+        got = self._regime
         if got is None or got[0] is not config or got[1] != len(bars) or now >= got[2] \
                 or not got[4]:
             quotes = self.known_quotes()
@@ -370,9 +374,8 @@ class Feed:
         slot = np.maximum(slot, cfg.min_slot_ns)
         adv_a = np.array([adv])
         sig = np.array([sigma_daily])
-        mvol = adv_a[np.zeros(k, np.intp)] * (slot / cfg.session_ns)
-        impact, lim = self._physics()
-        lim = limits or lim
+        mvol = adv * (slot / cfg.session_ns)
+        impact, lim = self._impact, limits or RiskLimits()
         perm = impact.permanent_per_share(adv=adv_a, sigma_daily=sig,
                                           shares_outstanding=np.array([shares_outstanding]))
         fees = cfg.fees
@@ -380,9 +383,8 @@ class Feed:
         f_qty, f_px, f_fee, f_maker, f_ts = z(k), z(k), z(k), z(k, np.int8), z(k, np.int64)
         r_code, r_val, r_lim = z(k, np.int8), z(k), z(k)
         b = v.book
-        arrival = (t - cfg.latency_ns) + cfg.latency_ns
-        replay_kernel(
-            np.arange(k), np.zeros(k, np.int64), arrival, qty,
+        replay_kernel(  # arrival = (decision = t - latency) + latency = t
+            np.arange(k), np.zeros(k, np.int64), t, qty,
             np.asarray(child_kind, np.int8), np.full(k, np.inf), mvol, slot,
             np.array([side], np.int64), np.array([arrival_mid]), np.zeros(1, np.int64),
             np.array([n], np.int64), perm, sig, np.array([end_ns], np.int64),
@@ -395,12 +397,6 @@ class Feed:
             f_qty, f_px, f_fee, f_maker, f_ts, r_code, r_val, r_lim,
             z(1), z(1), z(1), np.full(1, np.nan))
         return Fills(f_qty, f_px, f_fee, f_maker, f_ts, r_code, r_val, r_lim)
-
-    def _physics(self) -> tuple[Any, RiskLimits]:
-        got = getattr(self, "_phys", None)
-        if got is None:
-            got = self._phys = (self.sim.impact_model(), RiskLimits())
-        return got
 
 
 # =========================================================================== loading
