@@ -94,7 +94,7 @@ class PlannerProcess:
 
     def check(self) -> Future:
         """The worker reads the registry alias again (reloading its model when it moved) and
-        returns the version it now uses. The registry read (Python in MLflow.s
+        returns the version it now uses. The registry read (Python in MLflow's
         client) runs there, between two batches, not in a thread of the gateway: there it held
         the GIL the event loop needed, every few seconds, for up to a switch interval at a
         time."""
